@@ -1,0 +1,114 @@
+"""What exercises a course has, read from the files' syntax alone: learner code is never
+imported to list it, and a file with a syntax error still has a catalogue.
+
+An exercise is named by the `@exercise("name")` markers of its part's tests; its place
+(file and line) is the `def`/`class` of that name in the part's exercise file.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import layout
+from grader.layout import Part
+
+
+@dataclass
+class Exercise:
+    part: Part
+    name: str
+    tests: list[str] = field(default_factory=list)
+    line: int | None = None  # where it is defined in the part's exercise file
+
+    @property
+    def id(self) -> str:
+        return f"{self.part.id}/{self.name}"
+
+
+@dataclass
+class PartInfo:
+    part: Part
+    title: str
+    exercises: list[Exercise]
+
+
+@dataclass
+class ChapterInfo:
+    name: str
+    title: str
+    parts: list[PartInfo]
+
+    @property
+    def exercises(self) -> list[Exercise]:
+        return [e for p in self.parts for e in p.exercises]
+
+
+def _exercise_marker(decorator: ast.expr) -> str | None:
+    """'softmax' for @exercise("softmax", ...) or @pytest.mark.exercise("softmax")."""
+    if not isinstance(decorator, ast.Call) or not decorator.args:
+        return None
+    func = decorator.func
+    named = (isinstance(func, ast.Name) and func.id == "exercise") or (
+        isinstance(func, ast.Attribute) and func.attr == "exercise"
+    )
+    first = decorator.args[0]
+    if named and isinstance(first, ast.Constant) and isinstance(first.value, str):
+        return first.value
+    return None
+
+
+def tests_by_exercise(test_file: Path) -> dict[str, list[str]]:
+    """exercise name -> test function names, in file order."""
+    tree = ast.parse(test_file.read_text(), str(test_file))
+    found: dict[str, list[str]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
+            for decorator in node.decorator_list:
+                name = _exercise_marker(decorator)
+                if name:
+                    found.setdefault(name, []).append(node.name)
+    return found
+
+
+def definitions(source: Path) -> dict[str, int]:
+    """Top-level function and class names -> line, from a file that may not even parse."""
+    try:
+        tree = ast.parse(source.read_text(), str(source))
+    except (SyntaxError, ValueError, OSError):
+        return {}
+    return {
+        node.name: node.lineno
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    }
+
+
+def _title(markdown: Path, fallback: str) -> str:
+    try:
+        for line in markdown.read_text().splitlines():
+            if line.startswith("# "):
+                return line[2:].strip()
+    except OSError:
+        pass
+    return fallback
+
+
+def part_info(root: Path, part: Part, impl: Path) -> PartInfo:
+    tests = tests_by_exercise(part.test_file(root))
+    defs = definitions(part.source(impl)) or definitions(part.source(root / "exercises"))
+    exercises = [Exercise(part, name, names, defs.get(name.split(".")[0])) for name, names in tests.items()]
+    # Learning order is the order of the exercise file; unknown names go last.
+    exercises.sort(key=lambda e: e.line if e.line is not None else 10**9)
+    return PartInfo(part, _title(part.reading(root), part.name), exercises)
+
+
+def chapter_info(root: Path, chapter: str, impl: Path | None = None) -> ChapterInfo:
+    impl = impl or root / "exercises"
+    parts = [part_info(root, p, impl) for p in layout.parts(root, chapter)]
+    return ChapterInfo(chapter, _title(root / "chapters" / chapter / "README.md", chapter), parts)
+
+
+def course(root: Path, impl: Path | None = None) -> list[ChapterInfo]:
+    return [chapter_info(root, c, impl) for c in layout.chapters(root)]

@@ -1,0 +1,110 @@
+"""Write exercises/ from solutions/: each `# BEGIN SOLUTION` … `# END SOLUTION` block
+becomes `raise NotImplementedError("<function>")`; everything else is kept as written.
+
+    def softmax(x: Float[np.ndarray, "... n"]) -> Float[np.ndarray, "... n"]:
+        \"\"\"docstring kept\"\"\"
+        # BEGIN SOLUTION
+        ...reference body...
+        # END SOLUTION
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.layout import Part, number
+
+BEGIN = "# BEGIN SOLUTION"
+END = "# END SOLUTION"
+
+
+class MarkerError(ValueError):
+    pass
+
+
+def _enclosing_functions(tree: ast.AST) -> list[tuple[int, int, str]]:
+    """(first line, last line, qualified name) of every function, classes included in the name."""
+    found: list[tuple[int, int, str]] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                name = prefix + child.name
+                found.append((child.lineno, child.end_lineno or child.lineno, name))
+                visit(child, name + ".")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, prefix + child.name + ".")
+            else:
+                visit(child, prefix)
+
+    visit(tree, "")
+    return found
+
+
+def _function_at(functions: list[tuple[int, int, str]], line: int) -> str | None:
+    inside = [(first, name) for first, last, name in functions if first <= line <= last]
+    return max(inside)[1] if inside else None
+
+
+def stub_source(source: str, filename: str = "<solution>") -> str:
+    """The learner's version of one solution file."""
+    functions = _enclosing_functions(ast.parse(source, filename))
+    out: list[str] = []
+    inside: tuple[int, str] | None = None
+    for number_, line in enumerate(source.splitlines(keepends=True), start=1):
+        marker = line.strip()
+        if marker == BEGIN:
+            if inside is not None:
+                raise MarkerError(f"{filename}:{number_}: {BEGIN} inside another solution block")
+            name = _function_at(functions, number_)
+            if name is None:
+                raise MarkerError(f"{filename}:{number_}: {BEGIN} outside any function")
+            indent = line[: len(line) - len(line.lstrip())]
+            out.append(f'{indent}raise NotImplementedError("{name}")\n')
+            inside = (number_, name)
+        elif marker == END:
+            if inside is None:
+                raise MarkerError(f"{filename}:{number_}: {END} without {BEGIN}")
+            inside = None
+        elif inside is None:
+            out.append(line)
+    if inside is not None:
+        raise MarkerError(f"{filename}:{inside[0]}: {BEGIN} in {inside[1]} is never closed")
+    return "".join(out)
+
+
+@dataclass
+class Generated:
+    target: Path
+    text: str
+
+
+def plan(solutions: Path, exercises: Path) -> list[Generated]:
+    """Every exercise file the generator would write, in course order."""
+    files = [p for p in solutions.glob("chapter*/part*.py") if Part.of_source_file(p)]
+    files.sort(key=lambda p: (number(p.parent.name), number(p.stem)))
+    return [
+        Generated(exercises / p.relative_to(solutions), stub_source(p.read_text(), str(p)))
+        for p in files
+    ]
+
+
+def out_of_sync(solutions: Path, exercises: Path) -> list[Path]:
+    """Exercise files that differ from, or are missing against, what the generator writes."""
+    return [
+        g.target
+        for g in plan(solutions, exercises)
+        if not g.target.is_file() or g.target.read_text() != g.text
+    ]
+
+
+def write(solutions: Path, exercises: Path) -> list[Path]:
+    written = []
+    for g in plan(solutions, exercises):
+        if not g.target.is_file() or g.target.read_text() != g.text:
+            g.target.parent.mkdir(parents=True, exist_ok=True)
+            g.target.write_text(g.text)
+            written.append(g.target)
+    return written

@@ -1,0 +1,68 @@
+"""Import a part's file from an implementation folder, with jaxtyping's runtime checks on.
+
+One process grades one implementation: its folder goes first on sys.path and each part
+is imported as `<chapter>.<part>` through jaxtyping's import hook, so a wrong shape
+fails with a message naming the argument and the axis.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+
+from grader.layout import Part
+from grader.outcomes import LearnerImportError
+
+_loaded: dict[str, ModuleType | LearnerImportError] = {}
+_root: Path | None = None
+
+
+def _describe_import_failure(exc: BaseException, source: Path, root: Path) -> str:
+    shown = source.relative_to(root.parent) if source.is_relative_to(root.parent) else source
+    if isinstance(exc, SyntaxError):
+        return f"{shown}:{exc.lineno}: {type(exc).__name__}: {exc.msg} — fix it, then grade again"
+    line = "?"
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename) == source:
+            line = str(frame.lineno)
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{shown}:{line}: {type(exc).__name__}: {detail} (raised while importing the file)"
+
+
+def load(part: Part, root: Path, typecheck: bool = True) -> ModuleType:
+    """The learner's module for `part` under implementation folder `root`."""
+    global _root
+    root = root.resolve()
+    if _root is None:
+        _root = root
+        sys.path.insert(0, str(root))
+        sys.dont_write_bytecode = True  # keep the learner's folder free of caches
+    elif _root != root:
+        raise RuntimeError(f"one process grades one implementation: {_root}, not {root}")
+    cached = _loaded.get(part.module)
+    if isinstance(cached, LearnerImportError):
+        raise cached
+    if cached is not None:
+        return cached
+    source = part.source(root)
+    if not source.is_file():
+        error = LearnerImportError(f"{source} is missing: nothing to grade for {part.id}")
+        _loaded[part.module] = error
+        raise error
+    try:
+        if typecheck:
+            from jaxtyping import install_import_hook
+
+            with install_import_hook(part.chapter, "typeguard.typechecked"):
+                module = importlib.import_module(part.module)
+        else:
+            module = importlib.import_module(part.module)
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:
+        error = LearnerImportError(_describe_import_failure(exc, source, root))
+        _loaded[part.module] = error
+        raise error from None
+    _loaded[part.module] = module
+    return module

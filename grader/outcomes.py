@@ -1,0 +1,100 @@
+"""Statuses, and how an exception raised by a test becomes a status and a learner's message.
+
+Used by the pytest plugin in the grading worker and by the in-cell `check`, so that a
+learner reads the same verdict in both places.
+"""
+
+from __future__ import annotations
+
+import enum
+import traceback
+from pathlib import Path
+
+MESSAGE_LIMIT = 2000
+
+
+class Status(str, enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    TODO = "todo"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    CRASHED = "crashed"
+
+
+# When an exercise's tests disagree, the exercise shows the most telling status:
+# a file that does not import hides everything; a dead or hung worker comes next; a
+# wrong answer beats "still to do" (the learner has started and needs the reason).
+SEVERITY = [Status.ERROR, Status.CRASHED, Status.TIMEOUT, Status.FAILED, Status.TODO, Status.PASSED]
+
+
+def worst(statuses: list[Status]) -> Status:
+    return min(statuses, key=SEVERITY.index) if statuses else Status.TODO
+
+
+class LearnerImportError(Exception):
+    """The learner's file could not be imported; the message names file and line."""
+
+
+class LearnerInterrupted(Exception):
+    """Learner code raised KeyboardInterrupt, which would otherwise stop the whole run."""
+
+
+def truncate(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _learner_frame(tb, learner_dirs: tuple[Path, ...]) -> str:
+    """'part1_arrays.py:23 in normalize' for the innermost frame in the learner's files."""
+    where = ""
+    for frame in traceback.extract_tb(tb):
+        path = Path(frame.filename)
+        if any(path.is_relative_to(d) for d in learner_dirs):
+            where = f"{path.name}:{frame.lineno} in {frame.name}"
+    return where
+
+
+def _not_implemented(exc: BaseException) -> BaseException | None:
+    """The NotImplementedError behind exc, if any (a test may wrap it in another error)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, NotImplementedError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
+
+def classify(exc: BaseException, learner_dirs: tuple[Path, ...] = ()) -> tuple[Status, str]:
+    """The status and one teaching message for an exception raised while running a test."""
+    if isinstance(exc, LearnerImportError):
+        return Status.ERROR, truncate(str(exc))
+    todo = _not_implemented(exc)
+    if todo is not None:
+        name = str(todo) or "this function"
+        return Status.TODO, f"not implemented yet: {name} still raises NotImplementedError"
+    if isinstance(exc, MemoryError):
+        return Status.CRASHED, "ran out of memory: it allocated more than the grader's memory cap"
+    if isinstance(exc, RecursionError):
+        return Status.FAILED, "RecursionError: maximum recursion depth exceeded (infinite recursion?)"
+    if isinstance(exc, LearnerInterrupted):
+        return Status.FAILED, str(exc)
+    if isinstance(exc, SystemExit):
+        return Status.FAILED, f"called sys.exit({exc.code!r}); exercises must return, not exit"
+    if isinstance(exc, AssertionError):
+        return Status.FAILED, truncate(str(exc) or "a check failed")
+    where = _learner_frame(exc.__traceback__, learner_dirs)
+    kind = type(exc).__name__
+    if kind == "TypeCheckError":
+        # jaxtyping's messages are long; their first paragraph names the argument and axis.
+        first = str(exc).strip().split("\n\n")[0]
+        return Status.FAILED, truncate(f"type check failed: {first}")
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    message = f"{kind}: {detail}" if detail else kind
+    return Status.FAILED, truncate(f"{message} (at {where})" if where else message)
+
+
+def one_line(message: str, width: int = 160) -> str:
+    line = " ".join(message.split())
+    return line if len(line) <= width else line[: width - 1] + "…"

@@ -1,0 +1,163 @@
+"""The course's pytest plugin: the --impl option, the `impl` fixture, and, inside a
+grading worker, a stream of events the grader reads to time and classify each test.
+
+Loaded for every pytest run in the course folder (setup.cfg's addopts) and by the
+grading worker. Course tests reach learner code only through `impl`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader import loader
+from grader.layout import Part, impl_root
+from grader.outcomes import LearnerInterrupted, Status, classify
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("grader")
+    group.addoption(
+        "--impl",
+        default="exercises",
+        help="implementation under test: exercises (default), solutions, or a folder laid out like exercises/",
+    )
+    group.addoption("--grader-events", type=int, default=None, help=argparse_hidden())
+    group.addoption("--grader-exercise", action="append", default=[], help=argparse_hidden())
+    group.addoption("--grader-skip", default=None, help=argparse_hidden())
+    group.addoption("--grader-no-typecheck", action="store_true", help=argparse_hidden())
+
+
+def argparse_hidden() -> str:
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+def exercise_of(item: pytest.Item) -> str | None:
+    marks = list(item.iter_markers("exercise"))
+    return marks[0].args[0] if len(marks) == 1 and marks[0].args else None
+
+
+def timeout_of(item: pytest.Item) -> float | None:
+    marks = list(item.iter_markers("exercise"))
+    return marks[0].kwargs.get("timeout") if marks else None
+
+
+class _Events:
+    """One JSON object per line to the grader, on a pipe that learner output never reaches."""
+
+    def __init__(self, fd: int):
+        self._out = os.fdopen(fd, "w", buffering=1, encoding="utf-8")
+
+    def send(self, **event: Any) -> None:
+        self._out.write(json.dumps(event) + "\n")
+        self._out.flush()
+
+
+class GraderPlugin:
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        fd = config.getoption("grader_events")
+        self.events = _Events(fd) if fd is not None else None
+        self.root = impl_root(config.rootpath, config.getoption("impl"))
+        self.phases: dict[str, list[tuple[Status, str]]] = {}
+        self.started: dict[str, float] = {}
+
+    # -- collection ---------------------------------------------------------------
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        problems = []
+        for item in items:
+            if Part.of_test_file(Path(item.path)) is None:
+                continue
+            if len(list(item.iter_markers("exercise"))) != 1 or exercise_of(item) is None:
+                problems.append(f"{item.nodeid}: needs exactly one @exercise(\"name\") marker")
+        if problems:
+            raise pytest.UsageError("\n".join(problems))
+        wanted = set(config.getoption("grader_exercise"))
+        skip_file = config.getoption("grader_skip")
+        done = set(Path(skip_file).read_text().splitlines()) if skip_file else set()
+        keep, drop = [], []
+        for item in items:
+            chosen = not wanted or exercise_of(item) in wanted
+            (keep if chosen and item.nodeid not in done else drop).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+        if self.events:
+            self.events.send(
+                event="collected",
+                tests=[
+                    {"nodeid": i.nodeid, "exercise": exercise_of(i), "timeout": timeout_of(i)}
+                    for i in items
+                ],
+            )
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed and self.events:
+            self.events.send(event="collect_error", nodeid=report.nodeid, message=str(report.longrepr)[-3000:])
+
+    # -- running --------------------------------------------------------------------
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self.started[nodeid] = time.perf_counter()
+        if self.events:
+            self.events.send(event="start", nodeid=nodeid)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item):
+        # pytest stops the whole session on KeyboardInterrupt; from learner code it is
+        # just this test's failure.
+        try:
+            return (yield)
+        except KeyboardInterrupt:
+            raise LearnerInterrupted(
+                "raised KeyboardInterrupt; exercises must not interrupt the program"
+            ) from None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        report = yield
+        if call.excinfo is not None:
+            outcome = classify(call.excinfo.value, (self.root,))
+        else:
+            outcome = (Status.PASSED, "")
+        self.phases.setdefault(item.nodeid, []).append(outcome)
+        return report
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        phases = self.phases.pop(nodeid, [])
+        failing = [p for p in phases if p[0] is not Status.PASSED]
+        status, message = failing[0] if failing else (Status.PASSED, "")
+        if self.events:
+            duration = time.perf_counter() - self.started.pop(nodeid, time.perf_counter())
+            self.events.send(
+                event="result", nodeid=nodeid, status=status.value, message=message, duration=duration
+            )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "exercise(name, timeout=None): the exercise a course test belongs to"
+    )
+    config.pluginmanager.register(GraderPlugin(config), "grader-course")
+
+
+@pytest.fixture
+def impl(request: pytest.FixtureRequest):
+    """The implementation under test of this test file's part (see --impl)."""
+    part = Part.of_test_file(Path(request.path))
+    if part is None:
+        raise pytest.UsageError(f"{request.path} is not a course test file (tests/<chapter>/test_<part>.py)")
+    plugin: GraderPlugin = request.config.pluginmanager.get_plugin("grader-course")
+    if plugin.events:
+        plugin.events.send(event="import_start", part=part.id)
+    module = loader.load(part, plugin.root, typecheck=not request.config.getoption("grader_no_typecheck"))
+    if plugin.events:
+        plugin.events.send(event="import_end", part=part.id)
+    return module

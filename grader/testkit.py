@@ -1,0 +1,215 @@
+"""What course tests are written with: the exercise marker, calls that watch their inputs,
+and comparisons whose failure messages teach.
+
+    @exercise("softmax")
+    def test_softmax_rows_sum_to_one(impl):
+        x = rng(0).normal(size=(5, 3))
+        got = run(impl.softmax, x)
+        expect_close(got, np.exp(x) / np.exp(x).sum(-1, keepdims=True))
+
+A failure reads, for example:
+    softmax(x=float64[5, 3]): max abs error 0.41 at [2, 1]; got [0.1 0.5 0.4] want [0.2 0.3 0.5]
+
+Tests raise AssertionError with such a message themselves (never a bare `assert`), take
+only the `impl` fixture (plus parametrized arguments), and belong to exactly one exercise.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+__all__ = [
+    "exercise",
+    "rng",
+    "run",
+    "Call",
+    "describe",
+    "expect",
+    "expect_close",
+    "expect_equal",
+    "expect_shape",
+    "numeric_grad",
+]
+
+
+def exercise(name: str, timeout: float | None = None) -> pytest.MarkDecorator:
+    """Mark a test as one of exercise `name`'s; `timeout` (seconds) raises the default limit."""
+    return pytest.mark.exercise(name, timeout=timeout)
+
+
+def rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def describe(value: Any) -> str:
+    """A short description of an argument or a result: float64[5, 3], 2.5, list[4]…"""
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype}[{', '.join(map(str, value.shape))}]"
+    if isinstance(value, (list, tuple)):
+        if len(value) <= 4 and all(not isinstance(v, (list, tuple)) for v in value):
+            inner = ", ".join(describe(v) for v in value)
+            return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
+        return f"{type(value).__name__}[{len(value)}]"
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.6g}"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _snapshot(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_snapshot(v) for v in value)
+    return None
+
+
+def _same(before: Any, after: Any) -> bool:
+    if isinstance(before, np.ndarray):
+        return isinstance(after, np.ndarray) and before.shape == after.shape and bool(
+            np.array_equal(before, after, equal_nan=True)
+        )
+    if isinstance(before, (list, tuple)):
+        return len(before) == len(after) and all(_same(b, a) for b, a in zip(before, after))
+    return True
+
+
+@dataclass
+class Call:
+    """A finished call: what came back, and how to say what was called."""
+
+    value: Any
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Call:
+    """Call fn, failing with a clear message if it changes an array argument in place."""
+    name = getattr(fn, "__name__", "function")
+    try:
+        bound = inspect.signature(fn).bind_partial(*args, **kwargs)
+        shown = [f"{k}={describe(v)}" for k, v in bound.arguments.items()]
+    except (TypeError, ValueError):
+        shown = [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
+    text = f"{name}({', '.join(shown)})"
+    snapshots = [(f"argument {i + 1}", a, _snapshot(a)) for i, a in enumerate(args)]
+    snapshots += [(k, v, _snapshot(v)) for k, v in kwargs.items()]
+    value = fn(*args, **kwargs)
+    for label, arg, before in snapshots:
+        if before is not None and not _same(before, arg):
+            raise AssertionError(
+                f"{text} changed its input ({label}) in place; work on a copy and return a new array"
+            )
+    return Call(value, text)
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise AssertionError(message)
+
+
+def _values(a: np.ndarray, limit: int = 6) -> str:
+    flat = np.asarray(a).ravel()
+    shown = np.array2string(flat[:limit], precision=4, separator=" ", suppress_small=True)
+    return shown[:-1] + " …]" if flat.size > limit else shown
+
+
+def _as_result_array(call: Call, want: np.ndarray) -> np.ndarray:
+    got = call.value
+    if isinstance(got, np.ndarray):
+        return got
+    if want.ndim == 0 and isinstance(got, (int, float, np.number)) and not isinstance(got, bool):
+        return np.asarray(got)
+    raise AssertionError(
+        f"{call}: returned {type(got).__name__} {describe(got)}, expected "
+        + ("a number" if want.ndim == 0 else f"an ndarray of shape {want.shape}")
+    )
+
+
+def expect_shape(call: Call, shape: tuple[int, ...]) -> None:
+    got = call.value
+    got_shape = getattr(got, "shape", None)
+    if got_shape != tuple(shape):
+        raise AssertionError(f"{call}: returned shape {got_shape}, expected {tuple(shape)}")
+
+
+def expect_close(
+    call: Call,
+    want: Any,
+    *,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    what: str = "",
+) -> None:
+    """The result matches `want` in type, shape, dtype kind and value (within tolerances).
+
+    `what` names the part of the result being compared ("the gradient", "dW").
+    """
+    want = np.asarray(want)
+    got = _as_result_array(call, want)
+    label = f"{call}{': ' + what if what else ''}"
+    if got.shape != want.shape:
+        raise AssertionError(f"{label}: shape {got.shape}, expected {want.shape}")
+    if want.dtype.kind == "f" and got.dtype.kind not in "f":
+        raise AssertionError(f"{label}: dtype {got.dtype}, expected floating point ({want.dtype})")
+    if want.dtype.kind in "iub" and got.dtype.kind != want.dtype.kind:
+        raise AssertionError(f"{label}: dtype {got.dtype}, expected {want.dtype}")
+    got_f = got.astype(np.float64)
+    want_f = want.astype(np.float64)
+    bad_finite = ~np.isfinite(got_f) & np.isfinite(want_f)
+    if bad_finite.any():
+        where = tuple(int(i) for i in np.argwhere(bad_finite)[0])
+        raise AssertionError(
+            f"{label}: got {got_f[where]} at {list(where)} where {want_f[where]:.6g} was expected "
+            "(overflow or division by zero?)"
+        )
+    if not np.allclose(got_f, want_f, rtol=rtol, atol=atol, equal_nan=True):
+        err = np.where(np.isnan(want_f), 0.0, np.abs(got_f - want_f))
+        where = np.unravel_index(int(np.argmax(err)), err.shape) if err.ndim else ()
+        at = f" at {[int(i) for i in where]}" if err.ndim else ""
+        raise AssertionError(
+            f"{label}: max abs error {float(err.max()):.3g}{at}; "
+            f"got {_values(got_f)} want {_values(want_f)}"
+        )
+
+
+def expect_equal(call: Call, want: Any, *, what: str = "") -> None:
+    """The result equals `want` exactly (integers, booleans, indices, Python values)."""
+    label = f"{call}{': ' + what if what else ''}"
+    if isinstance(want, np.ndarray):
+        got = _as_result_array(call, want)
+        if got.shape != want.shape:
+            raise AssertionError(f"{label}: shape {got.shape}, expected {want.shape}")
+        if got.dtype.kind != want.dtype.kind:
+            raise AssertionError(f"{label}: dtype {got.dtype}, expected {want.dtype}")
+        if not np.array_equal(got, want):
+            wrong = np.argwhere(got != want)
+            first = [int(i) for i in wrong[0]] if wrong.size else []
+            raise AssertionError(
+                f"{label}: {len(wrong)} of {want.size} entries differ, first at {first}; "
+                f"got {_values(got)} want {_values(want)}"
+            )
+    elif call.value != want:
+        raise AssertionError(f"{label}: got {describe(call.value)}, expected {describe(want)}")
+
+
+def numeric_grad(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of a scalar function at x (float64), for checking gradients."""
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + eps
+        up = float(f(x))
+        x[i] = old - eps
+        down = float(f(x))
+        x[i] = old
+        grad[i] = (up - down) / (2 * eps)
+    return grad

@@ -1,0 +1,121 @@
+"""Tests for chapter 0, part 4: stable softmax, log-softmax, logsumexp, sigmoid, softplus.
+
+Expected values come from the definitions evaluated in high precision on safe inputs
+(math.fsum and Python floats), and from identities that hold for large inputs.
+"""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from grader.testkit import exercise, expect, expect_close, rng, run
+
+
+def _logsumexp_loops(x: np.ndarray) -> np.ndarray:
+    """log-sum-exp of each row, one row at a time with Python floats (shifted by the max)."""
+    rows = x.reshape(-1, x.shape[-1])
+    out = [max(r) + math.log(math.fsum(math.exp(v - max(r)) for v in r)) for r in rows.tolist()]
+    return np.array(out).reshape(x.shape[:-1])
+
+
+def _no_warnings(fn, *args):
+    """Call fn with numpy's overflow/invalid warnings turned into errors."""
+    with warnings.catch_warnings(), np.errstate(over="raise", invalid="raise", divide="raise"):
+        warnings.simplefilter("error", RuntimeWarning)
+        return run(fn, *args)
+
+
+@exercise("logsumexp")
+@pytest.mark.parametrize("shape", [(4, 7), (2, 3, 5)])
+def test_logsumexp_matches_loops(impl, shape):
+    x = rng(1).normal(size=shape) * 3
+    expect_close(run(impl.logsumexp, x), _logsumexp_loops(x))
+
+
+@exercise("logsumexp")
+def test_logsumexp_reduces_last_axis_only(impl):
+    x = rng(2).normal(size=(3, 1, 6))
+    expect_close(run(impl.logsumexp, x), _logsumexp_loops(x))
+
+
+@exercise("logsumexp")
+def test_logsumexp_large_logits(impl):
+    x = np.array([[1000.0, 1000.0, -1000.0], [-1000.0, -1001.0, -1002.0]])
+    want = np.array([1000 + math.log(2), -1000 + math.log(1 + math.exp(-1) + math.exp(-2))])
+    expect_close(_no_warnings(impl.logsumexp, x), want)
+
+
+@exercise("softmax")
+@pytest.mark.parametrize("shape", [(5, 3), (2, 4, 6)])
+def test_softmax_matches_definition(impl, shape):
+    x = rng(3).normal(size=shape)
+    want = np.exp(x) / np.exp(x).sum(axis=-1, keepdims=True)
+    expect_close(run(impl.softmax, x), want)
+
+
+@exercise("softmax")
+def test_softmax_large_logits(impl):
+    x = np.array([[1000.0, 999.0, -1000.0, 1000.0], [-1000.0, -1000.0, -1000.0, -1000.0]])
+    e = math.exp(-1)
+    want = np.array([[1 / (2 + e), e / (2 + e), 0.0, 1 / (2 + e)], [0.25, 0.25, 0.25, 0.25]])
+    expect_close(_no_warnings(impl.softmax, x), want)
+
+
+@exercise("softmax")
+def test_softmax_is_shift_invariant(impl):
+    x = rng(4).normal(size=(3, 5))
+    shifted = x + np.array([[10.0], [-50.0], [300.0]])
+    expect_close(run(impl.softmax, shifted), run(impl.softmax, x).value)
+
+
+@exercise("log_softmax")
+@pytest.mark.parametrize("shape", [(6, 4), (3, 2, 5)])
+def test_log_softmax_matches_definition(impl, shape):
+    x = rng(5).normal(size=shape) * 2
+    expect_close(run(impl.log_softmax, x), x - _logsumexp_loops(x)[..., None])
+
+
+@exercise("log_softmax")
+def test_log_softmax_where_softmax_underflows(impl):
+    # softmax of the last entry is e^-2000, which is 0 in float64; its log is still -2000.
+    x = np.array([[1000.0, -1000.0], [0.0, 0.0]])
+    got = _no_warnings(impl.log_softmax, x)
+    expect_close(got, np.array([[0.0, -2000.0], [-math.log(2), -math.log(2)]]))
+
+
+@exercise("sigmoid")
+def test_sigmoid_matches_definition(impl):
+    x = rng(6).normal(size=(4, 3)) * 4
+    expect_close(run(impl.sigmoid, x), 1 / (1 + np.exp(-x)))
+
+
+@exercise("sigmoid")
+def test_sigmoid_extremes_without_warnings(impl):
+    x = np.array([-1000.0, -40.0, 0.0, 40.0, 1000.0])
+    want = np.array([0.0, math.exp(-40) / (1 + math.exp(-40)), 0.5, 1 / (1 + math.exp(-40)), 1.0])
+    expect_close(_no_warnings(impl.sigmoid, x), want, rtol=1e-12, atol=0)
+
+
+@exercise("sigmoid")
+def test_sigmoid_symmetry(impl):
+    x = rng(7).normal(size=(2, 3, 4)) * 10
+    got = run(impl.sigmoid, x)
+    expect_close(got, 1 - run(impl.sigmoid, -x).value, atol=1e-12, what="sigmoid(x) = 1 - sigmoid(-x)")
+
+
+@exercise("softplus")
+def test_softplus_matches_definition(impl):
+    x = rng(8).normal(size=(3, 4)) * 3
+    expect_close(run(impl.softplus, x), np.log(1 + np.exp(x)))
+
+
+@exercise("softplus")
+def test_softplus_extremes(impl):
+    x = np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0])
+    want = np.array([0.0, math.exp(-50), math.log(2), 50 + math.exp(-50), 1000.0])
+    got = _no_warnings(impl.softplus, x)
+    # relative tolerance: softplus(-50) = 1.9e-22 must not be rounded to 0
+    expect_close(got, want, rtol=1e-12, atol=0)
+    expect(got.value.dtype == np.float64, f"{got}: dtype {got.value.dtype}, expected float64")

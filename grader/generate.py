@@ -75,6 +75,18 @@ def stub_source(source: str, filename: str = "<solution>") -> str:
     return "".join(out)
 
 
+def exercise_names(source: str) -> set[str]:
+    """Top-level names (function or class) that hold at least one solution block."""
+    functions = _enclosing_functions(ast.parse(source))
+    names = set()
+    for number_, line in enumerate(source.splitlines(), start=1):
+        if line.strip() == BEGIN:
+            name = _function_at(functions, number_)
+            if name:
+                names.add(name.split(".")[0])
+    return names
+
+
 @dataclass
 class Generated:
     target: Path

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
-from grader.testkit import exercise, expect, expect_close, rng, run
+from grader.testkit import Call, exercise, expect, expect_close, rng, run
 
 
 def _logsumexp_loops(x: np.ndarray) -> np.ndarray:
@@ -119,3 +119,20 @@ def test_softplus_extremes(impl):
     # relative tolerance: softplus(-50) = 1.9e-22 must not be rounded to 0
     expect_close(got, want, rtol=1e-12, atol=0)
     expect(got.value.dtype == np.float64, f"{got}: dtype {got.value.dtype}, expected float64")
+
+
+@exercise("log_softmax")
+def test_log_softmax_exponentiates_to_a_distribution(impl):
+    x = rng(9).normal(size=(4, 7)) * 5
+    got = run(impl.log_softmax, x)
+    totals = Call(np.exp(got.value).sum(axis=-1), f"exp({got}).sum(-1)")
+    expect_close(totals, np.ones(4), rtol=1e-12)
+
+
+@exercise("softplus")
+def test_softplus_derivative_is_sigmoid(impl):
+    # d/dx log(1 + e^x) = sigmoid(x): a central difference of the learner's softplus
+    x = np.linspace(-6.0, 6.0, 13)
+    h = 1e-5
+    slope = (run(impl.softplus, x + h).value - run(impl.softplus, x - h).value) / (2 * h)
+    expect_close(Call(slope, "softplus'(x) by central differences"), 1 / (1 + np.exp(-x)), rtol=1e-6, atol=1e-9)

@@ -1,0 +1,110 @@
+"""`python -m grader`: argument declarations and dispatch. The work is in grader/commands/."""
+
+from __future__ import annotations
+
+import argparse
+import traceback
+
+from grader import runner
+from grader.env import Env, ExitCode
+
+COMMANDS = {
+    "generate": "write exercises/ from solutions/ (instructors)",
+    "verify": "check the course: references pass, stubs are todo, files in sync, briefs written",
+}
+
+USAGE = """python -m grader [TARGET] [-k NAME] [--impl IMPL] [--json] [--debug]
+       python -m grader {generate,verify} ...
+
+TARGET is a chapter or a part: chapter0, 0, chapter0_numpy, chapter0/part2, 0/2.
+With no TARGET and no -k, shows your progress over all chapters and what to do next."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as an exception instead of exiting."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(message)
+
+
+class UsageError(Exception):
+    pass
+
+
+def _grade_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m grader", usage=USAGE, description="Grade your exercises.",
+                     epilog="commands: " + "; ".join(f"{k}: {v}" for k, v in COMMANDS.items()))
+    parser.add_argument("target", nargs="?", help="chapter or chapter/part to grade")
+    parser.add_argument("-k", dest="name", help="only exercises whose name contains NAME")
+    _impl_option(parser)
+    parser.add_argument("--json", action="store_true", help="print the result as JSON (docs/grader.md)")
+    _common_options(parser)
+    return parser
+
+
+def _impl_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--impl", default="exercises",
+        help="what to grade: exercises (yours, the default), solutions, or a folder laid out like "
+        "exercises/; only 'exercises' counts as your progress",
+    )
+
+
+def _common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--timeout", type=float, default=runner.DEFAULT_TIMEOUT_S,
+                        help="default time limit per test, in seconds (default %(default)s)")
+    parser.add_argument("--memory-mb", type=int, default=runner.DEFAULT_MEMORY_MB,
+                        help="memory cap of the test process, in MiB (default %(default)s)")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the grader's own tracebacks and the test process's output")
+
+
+def _generate_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m grader generate", description=COMMANDS["generate"])
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 if exercises/ differs from what would be written")
+    parser.add_argument("--debug", action="store_true")
+    return parser
+
+
+def _verify_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m grader verify", description=COMMANDS["verify"])
+    parser.add_argument("target", nargs="?", help="chapter or chapter/part (default: all)")
+    parser.add_argument("--solutions", help="the references to check (default: solutions/, or $GRADER_SOLUTIONS)")
+    _common_options(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None, env: Env | None = None) -> int:
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    env = env or Env()
+    command = argv[0] if argv and argv[0] in COMMANDS else "grade"
+    rest = argv[1:] if command != "grade" else argv
+    debug = "--debug" in rest
+    try:
+        if command == "generate":
+            from grader.commands import generate
+
+            return int(generate.run(_generate_parser().parse_args(rest), env))
+        if command == "verify":
+            from grader.commands import verify
+
+            return int(verify.run(_verify_parser().parse_args(rest), env))
+        from grader.commands import grade
+
+        return int(grade.run(_grade_parser().parse_args(rest), env))
+    except UsageError as exc:
+        env.err(f"grader: {exc}\nusage: {USAGE.splitlines()[0]}  (--help for more)")
+        return int(ExitCode.USAGE)
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0) if isinstance(exc.code, int) else 0
+    except KeyboardInterrupt:
+        env.err("grader: interrupted; this run was not recorded")
+        return int(ExitCode.INTERRUPTED)
+    except Exception as exc:  # the grader's own fault: one line, detail on request
+        if debug:
+            env.err(traceback.format_exc().rstrip())
+        env.err(f"grader: internal error: {type(exc).__name__}: {exc} (run again with --debug for details)")
+        return int(ExitCode.GRADER_ERROR)

@@ -1,0 +1,1 @@
+"""One module per `python -m grader` command; each exposes run(args, env) -> ExitCode."""

@@ -1,0 +1,69 @@
+"""`python -m grader [TARGET] [-k NAME]`: grade, show, and record progress; or, with no
+target, show the progress recorded so far and the next exercise."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from grader import catalog, layout, render
+from grader.env import Env, ExitCode
+from grader.grade import SelectionError, grade, select
+from grader.store import Store, StoreError, default_path
+
+
+def run(args: argparse.Namespace, env: Env) -> ExitCode:
+    root = env.root
+    assert root is not None
+    if args.target is None and args.name is None:
+        return _progress(args, env)
+    impl_path = layout.impl_root(root, args.impl, dict(env.environ))
+    if not impl_path.is_dir():
+        env.err(f"grader: no implementation folder at {impl_path} (--impl {args.impl})")
+        return ExitCode.USAGE
+    try:
+        chapters = select(root, args.target, args.name, impl_path)
+    except SelectionError as exc:
+        env.err(f"grader: {exc}")
+        return ExitCode.USAGE
+    report = grade(
+        root, chapters, impl_path,
+        target=args.target or "", impl_label=args.impl, timeout=args.timeout,
+        memory_mb=args.memory_mb, debug=args.debug, filtered=bool(args.name),
+    )
+    # Only the learner's own exercises/ count as progress; other implementations are trials.
+    recorded = args.impl == "exercises"
+    if recorded:
+        try:
+            Store(default_path(root, dict(env.environ))).record(report)
+        except (StoreError, OSError) as exc:
+            env.err(f"grader: progress not saved: {exc}")
+            recorded = False
+    if args.json:
+        env.out(json.dumps(render.report_json(report, root, impl_path, recorded), indent=2))
+    else:
+        for line in render.report_text(report, root, bool(env.terminal), env.colour):
+            env.out(line)
+    if report.problems:
+        return ExitCode.GRADER_ERROR
+    return ExitCode.OK if report.all_passed else ExitCode.NOT_ALL_PASSED
+
+
+def _progress(args: argparse.Namespace, env: Env) -> ExitCode:
+    root = env.root
+    assert root is not None
+    chapters = catalog.course(root)
+    if not chapters:
+        env.err(f"grader: no course tests under {root / 'tests'}")
+        return ExitCode.USAGE
+    try:
+        latest = Store(default_path(root, dict(env.environ))).latest()
+    except (StoreError, OSError, Exception) as exc:
+        env.err(f"grader: could not read your progress: {exc}")
+        latest = {}
+    if args.json:
+        env.out(json.dumps(render.progress_json(chapters, latest, root), indent=2))
+    else:
+        for line in render.progress_text(chapters, latest, root, bool(env.terminal), env.colour):
+            env.out(line)
+    return ExitCode.OK

@@ -1,0 +1,133 @@
+"""Grade a selection of exercises: pick them from the catalogue, run their tests in a
+worker, and fold the test results into one status and one reason per exercise."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from grader import catalog, layout, runner
+from grader.catalog import ChapterInfo, Exercise, PartInfo
+from grader.outcomes import Status, worst
+
+
+class SelectionError(ValueError):
+    """The learner asked for a chapter, part or exercise that does not exist."""
+
+
+@dataclass
+class ExerciseResult:
+    exercise: Exercise
+    status: Status
+    message: str
+    duration: float
+    tests: list[runner.TestResult] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    target: str
+    impl: str
+    chapters: list[ChapterInfo]
+    results: dict[str, ExerciseResult]
+    problems: list[str]
+    started_at: str
+    duration: float
+
+    @property
+    def exercises(self) -> list[Exercise]:
+        return [e for c in self.chapters for e in c.exercises]
+
+    def count(self, status: Status) -> int:
+        return sum(1 for r in self.results.values() if r.status is status)
+
+    @property
+    def all_passed(self) -> bool:
+        return not self.problems and all(r.status is Status.PASSED for r in self.results.values())
+
+
+def _match(token: str, names: list[str], kind: str) -> str:
+    """'2', 'chapter2' or 'chapter2_neural_networks' -> the full name."""
+    number = token[len(kind):] if token.startswith(kind) else token
+    for name in names:
+        if token == name or (number.isdigit() and layout.number(name) == int(number)):
+            return name
+    known = ", ".join(names) or "none"
+    raise SelectionError(f"no {kind} {token!r} here (known: {known})")
+
+
+def select(root: Path, target: str | None, name: str | None = None, impl: Path | None = None) -> list[ChapterInfo]:
+    """The chapters, parts and exercises that `target` ('chapter0', '0/2', …) and -k name."""
+    chapters = layout.chapters(root)
+    if not chapters:
+        raise SelectionError(f"no course tests under {root / 'tests'}")
+    chapter_token, _, part_token = (target or "").partition("/")
+    chosen = [_match(chapter_token, chapters, "chapter")] if chapter_token else chapters
+    selected = []
+    for chapter in chosen:
+        info = catalog.chapter_info(root, chapter, impl)
+        if part_token:
+            part = _match(part_token, [p.part.name for p in info.parts], "part")
+            info.parts = [p for p in info.parts if p.part.name == part]
+        if name:
+            pattern = re.compile(re.escape(name), re.IGNORECASE)
+            info.parts = [
+                PartInfo(p.part, p.title, [e for e in p.exercises if pattern.search(e.name)])
+                for p in info.parts
+            ]
+            info.parts = [p for p in info.parts if p.exercises]
+        if info.parts:
+            selected.append(info)
+    if not selected:
+        raise SelectionError(f"no exercise matches {name!r}" if name else f"nothing to grade in {target!r}")
+    return selected
+
+
+def grade(
+    root: Path,
+    chapters: list[ChapterInfo],
+    impl_path: Path,
+    *,
+    target: str = "",
+    impl_label: str = "exercises",
+    timeout: float = runner.DEFAULT_TIMEOUT_S,
+    memory_mb: int = runner.DEFAULT_MEMORY_MB,
+    debug: bool = False,
+    filtered: bool = False,
+) -> Report:
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    clock = time.perf_counter()
+    exercises = [e for c in chapters for e in c.exercises]
+    job = runner.Job(
+        root=root,
+        impl=impl_path,
+        files=[p.part.test_file(root) for c in chapters for p in c.parts],
+        exercises=sorted({e.name for e in exercises}) if filtered else [],
+        timeout=timeout,
+        memory_mb=memory_mb,
+        debug=debug,
+    )
+    outcome = runner.run(job)
+    by_exercise: dict[str, list[runner.TestResult]] = {}
+    for result in outcome.results.values():
+        part = layout.Part.of_test_file(root / result.nodeid.split("::", 1)[0])
+        if part:
+            by_exercise.setdefault(f"{part.id}/{result.exercise}", []).append(result)
+    results = {e.id: _fold(e, by_exercise.get(e.id, [])) for e in exercises}
+    return Report(target, impl_label, chapters, results, outcome.problems, started_at,
+                  time.perf_counter() - clock)
+
+
+def _fold(exercise: Exercise, tests: list[runner.TestResult]) -> ExerciseResult:
+    if not tests:
+        return ExerciseResult(exercise, Status.ERROR, "its tests could not be run (see the problems above)", 0.0)
+    status = worst([t.status for t in tests])
+    first = next(t for t in tests if t.status is status)
+    message = first.message
+    failing = sum(1 for t in tests if t.status is not Status.PASSED)
+    if status is Status.FAILED and failing > 1:
+        message = f"{message} (+{failing - 1} more failing test{'s' if failing > 2 else ''})"
+    return ExerciseResult(exercise, status, message, sum(t.duration for t in tests), tests)

@@ -1,0 +1,169 @@
+"""How results look: a table per part for a person (colour and bars on a terminal only),
+and the documented JSON schemas (docs/grader.md) for editors and scripts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from grader.catalog import ChapterInfo, Exercise
+from grader.grade import Report
+from grader.outcomes import Status, one_line
+
+SYMBOL = {
+    Status.PASSED: "✓", Status.FAILED: "✗", Status.TODO: "·",
+    Status.ERROR: "!", Status.TIMEOUT: "⏱", Status.CRASHED: "✗",
+}
+COLOUR = {
+    Status.PASSED: "32", Status.FAILED: "31", Status.TODO: "2",
+    Status.ERROR: "35", Status.TIMEOUT: "33", Status.CRASHED: "31",
+}
+REPORT_SCHEMA = "grader.report/1"
+PROGRESS_SCHEMA = "grader.progress/1"
+
+
+def paint(text: str, code: str, colour: bool) -> str:
+    return f"\033[{code}m{text}\033[0m" if colour else text
+
+
+def bar(done: int, total: int, width: int = 30) -> str:
+    filled = round(width * done / total) if total else 0
+    return "█" * filled + "░" * (width - filled)
+
+
+def totals_line(passed: int, total: int, terminal: bool, colour: bool) -> str:
+    percent = 100 * passed // total if total else 0
+    if not terminal:
+        return f"{passed}/{total} exercises passed ({percent}%)"
+    return f"{passed}/{total} passed  {paint(bar(passed, total), '32', colour)}  {percent}%"
+
+
+def location(root: Path, exercise: Exercise, impl: Path | None = None) -> str:
+    source = exercise.part.source(impl or root / "exercises")
+    shown = source.relative_to(root) if source.is_relative_to(root) else source
+    return f"{shown}:{exercise.line}" if exercise.line else str(shown)
+
+
+def reading(root: Path, exercise: Exercise) -> str:
+    return str(exercise.part.reading(root).relative_to(root))
+
+
+def report_text(report: Report, root: Path, terminal: bool, colour: bool) -> list[str]:
+    lines: list[str] = []
+    for problem in report.problems:
+        lines.append(paint(f"problem with the course's tests: {problem}", "35", colour))
+    for chapter in report.chapters:
+        lines.append(paint(chapter.title, "1", colour))
+        for part in chapter.parts:
+            lines.append(f"  {part.title}")
+            width = max(len(e.name) for e in part.exercises)
+            for exercise in part.exercises:
+                result = report.results[exercise.id]
+                status = result.status
+                mark = SYMBOL[status] if terminal else ""
+                cells = f"{mark} {exercise.name:<{width}}  {status.value:<7}".rstrip() if mark else (
+                    f"{exercise.name:<{width}}  {status.value:<7}")
+                reason = "" if status is Status.PASSED else one_line(result.message, 110)
+                lines.append("    " + paint(cells, COLOUR[status], colour) + (f"  {reason}" if reason else ""))
+        lines.append("")
+    passed = report.count(Status.PASSED)
+    lines.append(totals_line(passed, len(report.results), terminal, colour))
+    first = next((e for e in report.exercises if report.results[e.id].status is not Status.PASSED), None)
+    if first is not None and report.impl == "exercises":
+        lines.append(f"Next: {first.name} at {location(root, first)} (reading: {reading(root, first)})")
+    return lines
+
+
+def report_json(report: Report, root: Path, impl: Path, recorded: bool) -> dict[str, Any]:
+    exercises = []
+    for exercise in report.exercises:
+        result = report.results[exercise.id]
+        exercises.append({
+            "id": exercise.id,
+            "chapter": exercise.part.chapter,
+            "part": exercise.part.name,
+            "name": exercise.name,
+            "status": result.status.value,
+            "message": result.message,
+            "duration_s": round(result.duration, 4),
+            "location": location(root, exercise, impl),
+            "reading": reading(root, exercise),
+            "tests": [
+                {"name": t.name, "status": t.status.value, "message": t.message,
+                 "duration_s": round(t.duration, 4)}
+                for t in result.tests
+            ],
+        })
+    return {
+        "schema": REPORT_SCHEMA,
+        "target": report.target,
+        "impl": report.impl,
+        "recorded": recorded,
+        "started_at": report.started_at,
+        "duration_s": round(report.duration, 3),
+        "totals": {"exercises": len(report.results), **{s.value: report.count(s) for s in Status}},
+        "problems": report.problems,
+        "exercises": exercises,
+    }
+
+
+def _status_of(latest: dict, exercise: Exercise) -> Status:
+    entry = latest.get(exercise.id)
+    return Status(entry.status) if entry else Status.TODO
+
+
+def next_exercise(chapters: list[ChapterInfo], latest: dict) -> Exercise | None:
+    return next(
+        (e for c in chapters for e in c.exercises if _status_of(latest, e) is not Status.PASSED), None
+    )
+
+
+def progress_text(chapters: list[ChapterInfo], latest: dict, root: Path, terminal: bool,
+                  colour: bool) -> list[str]:
+    lines = ["Your progress" if latest else "No exercise graded yet."]
+    width = max((len(c.title) for c in chapters), default=0)
+    total = passed_all = 0
+    for chapter in chapters:
+        statuses = [_status_of(latest, e) for e in chapter.exercises]
+        passed = statuses.count(Status.PASSED)
+        total += len(statuses)
+        passed_all += passed
+        count = f"{passed:>3}/{len(statuses):<3}"
+        shown = f"{paint(bar(passed, len(statuses), 20), '32', colour)} " if terminal else ""
+        lines.append(f"  {chapter.name.split('_')[0]:<10} {chapter.title:<{width}}  {shown}{count}")
+    lines.append("")
+    lines.append(totals_line(passed_all, total, terminal, colour))
+    upcoming = next_exercise(chapters, latest)
+    if upcoming is None:
+        lines.append("Every exercise passes. Well done!")
+    else:
+        lines.append(f"Next: {upcoming.name} at {location(root, upcoming)}")
+        lines.append(f"      read {reading(root, upcoming)}, then run: "
+                     f"python -m grader {upcoming.part.chapter.split('_')[0]} -k {upcoming.name}")
+    return lines
+
+
+def progress_json(chapters: list[ChapterInfo], latest: dict, root: Path) -> dict[str, Any]:
+    out = []
+    for chapter in chapters:
+        statuses = [_status_of(latest, e).value for e in chapter.exercises]
+        out.append({
+            "id": chapter.name,
+            "title": chapter.title,
+            "exercises": len(statuses),
+            **{s.value: statuses.count(s.value) for s in Status},
+        })
+    upcoming = next_exercise(chapters, latest)
+    return {
+        "schema": PROGRESS_SCHEMA,
+        "chapters": out,
+        "totals": {
+            "exercises": sum(c["exercises"] for c in out),
+            "passed": sum(c["passed"] for c in out),
+        },
+        "next": None if upcoming is None else {
+            "id": upcoming.id,
+            "location": location(root, upcoming),
+            "reading": reading(root, upcoming),
+        },
+    }

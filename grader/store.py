@@ -1,0 +1,130 @@
+"""The learner's progress: every graded run and every exercise's result, in SQLite.
+
+A run is written in one transaction when it ends, so a run killed halfway leaves no
+trace, and concurrent runs queue on SQLite's lock (WAL mode, busy timeout) instead of
+failing. The schema is versioned with PRAGMA user_version.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from grader.grade import Report
+
+SCHEMA_VERSION = 1
+DB_VARIABLE = "GRADER_PROGRESS_DB"
+
+_SCHEMA = """
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    target TEXT NOT NULL,
+    duration_s REAL NOT NULL
+);
+CREATE TABLE results (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    exercise TEXT NOT NULL,          -- chapter/part/name
+    status TEXT NOT NULL,
+    message TEXT NOT NULL,
+    duration_s REAL NOT NULL
+);
+CREATE INDEX results_by_exercise ON results (exercise, run_id);
+"""
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+@dataclass
+class Latest:
+    status: str
+    message: str
+    recorded_at: str
+
+
+def default_path(root: Path, environ: dict[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    if environ.get(DB_VARIABLE):
+        return Path(environ[DB_VARIABLE]).expanduser()
+    return root / ".progress" / "progress.sqlite3"
+
+
+class Store:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA busy_timeout=30000")
+        self._migrate(db)
+        return db
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer grader (schema {version}); update the course"
+            )
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-read under the write lock: a concurrent first run may have just created it.
+            if db.execute("PRAGMA user_version").fetchone()[0] == 0:
+                # One statement at a time: executescript would commit our lock away.
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def record(self, report: Report) -> int:
+        finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with closing(self._connect()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                run_id = db.execute(
+                    "INSERT INTO runs (started_at, finished_at, target, duration_s) VALUES (?, ?, ?, ?)",
+                    (report.started_at, finished, report.target or "all", report.duration),
+                ).lastrowid
+                db.executemany(
+                    "INSERT INTO results VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (run_id, key, r.status.value, r.message, r.duration)
+                        for key, r in report.results.items()
+                    ],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return int(run_id or 0)
+
+    def latest(self) -> dict[str, Latest]:
+        """Each exercise's most recent result."""
+        if not self.path.exists():
+            return {}
+        with closing(self._connect()) as db:
+            rows = db.execute(
+                """SELECT r.exercise, r.status, r.message, runs.finished_at
+                   FROM results r JOIN runs ON runs.id = r.run_id
+                   WHERE r.run_id = (SELECT MAX(run_id) FROM results WHERE exercise = r.exercise)"""
+            ).fetchall()
+        return {exercise: Latest(status, message, at) for exercise, status, message, at in rows}
+
+    def run_count(self) -> int:
+        if not self.path.exists():
+            return 0
+        with closing(self._connect()) as db:
+            return int(db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])

@@ -1,0 +1,61 @@
+"""check(fn) in a notebook cell: runs one exercise's tests in-process and prints a verdict.
+
+No `from __future__ import annotations` here: the type-check test needs real annotations."""
+
+import numpy as np
+from jaxtyping import Float
+
+from grader.check import check
+
+
+def _namespace(course, extra):
+    return {"__file__": str(course / "exercises" / "chapter1_demo" / "part2_more.py"), **extra}
+
+
+def test_check_passes_a_right_function(course, capsys, monkeypatch):
+    monkeypatch.setenv("GRADER_COURSE_ROOT", str(course))
+
+    def twice(x):
+        return x + x
+
+    assert exec_check(course, twice) is True
+    out = capsys.readouterr().out
+    assert "✓ twice: all 3 tests passed" in out
+
+
+def test_check_explains_a_wrong_function(course, capsys, monkeypatch):
+    monkeypatch.setenv("GRADER_COURSE_ROOT", str(course))
+
+    def twice(x):
+        return x * 3
+
+    assert exec_check(course, twice) is False
+    out = capsys.readouterr().out
+    assert "✗ twice: 0/3 tests passed" in out and "max abs error" in out
+
+
+def test_check_type_checks_the_annotations(course, capsys, monkeypatch):
+    monkeypatch.setenv("GRADER_COURSE_ROOT", str(course))
+
+    def twice(x: Float[np.ndarray, " n"]) -> Float[np.ndarray, "n 1"]:
+        return 2 * x
+
+    assert exec_check(course, twice) is False
+    assert "type check failed" in capsys.readouterr().out
+
+
+def test_check_says_todo_for_a_stub(course, capsys, monkeypatch):
+    monkeypatch.setenv("GRADER_COURSE_ROOT", str(course))
+
+    def twice(x):
+        raise NotImplementedError("twice")
+
+    assert exec_check(course, twice) is False
+    assert "not implemented yet" in capsys.readouterr().out
+
+
+def exec_check(course, fn):
+    """Call check() from a frame whose globals look like the learner's exercise file."""
+    scope = _namespace(course, {"check": check, fn.__name__: fn})
+    exec(f"result = check({fn.__name__})", scope)
+    return scope["result"]

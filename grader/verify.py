@@ -1,0 +1,139 @@
+"""The instructor's check of a course: what `python -m grader verify` and the test suite
+run. Each finding is one line that says what to fix.
+
+- exercises/ is what the generator writes from solutions/;
+- every exercise has tests, a definition, and a brief (a heading naming it) in its reading;
+- tests take only the `impl` fixture (so `check()` can run them in a notebook);
+- every test passes on the references;
+- every test is *todo* on freshly generated stubs: a test that passes on a stub cannot
+  fail, and one that fails for another reason does not reach the learner's code.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from grader import catalog, generate, runner
+from grader.catalog import ChapterInfo
+from grader.outcomes import Status, one_line
+
+MIN_AVERAGE_TESTS = 3
+
+
+def _briefed(reading: Path, name: str) -> bool:
+    try:
+        text = reading.read_text()
+    except OSError:
+        return False
+    pattern = re.compile(rf"^#+ .*`{re.escape(name)}`", re.MULTILINE)
+    return bool(pattern.search(text))
+
+
+def _parametrized(node: ast.FunctionDef) -> set[str]:
+    names: set[str] = set()
+    for decorator in node.decorator_list:
+        if (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)
+                and decorator.func.attr == "parametrize" and decorator.args
+                and isinstance(decorator.args[0], ast.Constant)):
+            names |= {n.strip() for n in str(decorator.args[0].value).split(",")}
+    return names
+
+
+def _fixture_problems(test_file: Path, rel: Path) -> list[str]:
+    problems = []
+    for node in ast.parse(test_file.read_text()).body:
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
+            extra = {a.arg for a in node.args.args} - {"impl"} - _parametrized(node)
+            if extra:
+                problems.append(f"{rel}::{node.name} takes {sorted(extra)}: course tests take only `impl`")
+    return problems
+
+
+def static_problems(root: Path, solutions: Path, chapters: list[ChapterInfo],
+                    min_average: float = MIN_AVERAGE_TESTS) -> list[str]:
+    problems: list[str] = []
+    chosen = {c.name for c in chapters}
+    stale = [
+        g.target for g in generate.plan(solutions, root / "exercises")
+        if g.target.parent.name in chosen and (not g.target.is_file() or g.target.read_text() != g.text)
+    ]
+    problems += [f"{p.relative_to(root)} is out of date: run `python -m grader generate`" for p in stale]
+    for chapter in chapters:
+        if not (root / "chapters" / chapter.name / "README.md").is_file():
+            problems.append(f"chapters/{chapter.name}/README.md is missing")
+        counts = []
+        for info in chapter.parts:
+            part = info.part
+            test_rel = part.test_file(root).relative_to(root)
+            problems += _fixture_problems(part.test_file(root), test_rel)
+            solution = part.source(solutions)
+            if not solution.is_file():
+                problems.append(f"{test_rel} has no reference solution {part.id}.py")
+                continue
+            marked = generate.exercise_names(solution.read_text())
+            for name in sorted(marked - {e.name for e in info.exercises}):
+                problems.append(f"{part.id}: exercise {name} has no tests")
+            defined = catalog.definitions(solution)
+            for exercise in info.exercises:
+                counts.append(len(exercise.tests))
+                if exercise.name not in defined:
+                    problems.append(f"{test_rel}: tests name exercise {exercise.name}, "
+                                    f"which {part.id}.py does not define")
+                elif exercise.name not in marked:
+                    problems.append(f"{part.id}: {exercise.name} has tests but no solution markers")
+                if not _briefed(part.reading(root), exercise.name):
+                    problems.append(f"chapters/{part.id}.md has no brief for {exercise.name} "
+                                    f"(a heading containing `{exercise.name}`)")
+        missing = {p.stem for p in (solutions / chapter.name).glob("part*.py")} - {
+            p.part.name for p in chapter.parts}
+        problems += [f"solutions/{chapter.name}/{m}.py has no test file" for m in sorted(missing)]
+        if counts and sum(counts) / len(counts) < min_average:
+            problems.append(f"{chapter.name}: {sum(counts) / len(counts):.1f} test functions per "
+                            f"exercise on average; aim for at least {min_average}")
+    return problems
+
+
+def _job(root: Path, impl: Path, chapters: list[ChapterInfo], timeout: float, memory_mb: int) -> runner.Job:
+    files = [p.part.test_file(root) for c in chapters for p in c.parts]
+    return runner.Job(root, impl, files, timeout=timeout, memory_mb=memory_mb)
+
+
+def dynamic_problems(root: Path, solutions: Path, chapters: list[ChapterInfo],
+                     timeout: float = runner.DEFAULT_TIMEOUT_S,
+                     memory_mb: int = runner.DEFAULT_MEMORY_MB) -> list[str]:
+    with tempfile.TemporaryDirectory(prefix="grader-stubs-") as tmp:
+        stubs = Path(tmp)
+        for g in generate.plan(solutions, stubs):
+            g.target.parent.mkdir(parents=True, exist_ok=True)
+            g.target.write_text(g.text)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            on_refs = pool.submit(runner.run, _job(root, solutions, chapters, timeout, memory_mb))
+            on_stubs = pool.submit(runner.run, _job(root, stubs, chapters, timeout, memory_mb))
+            refs, blanks = on_refs.result(), on_stubs.result()
+    problems = [f"tests: {p}" for p in refs.problems + blanks.problems]
+    for result in refs.results.values():
+        if result.status is not Status.PASSED:
+            problems.append(f"{result.nodeid} {result.status.value} on the reference: "
+                            f"{one_line(result.message, 300)}")
+    for result in blanks.results.values():
+        if result.status is Status.PASSED:
+            problems.append(f"{result.nodeid} passes on the blank stub: it cannot fail")
+        elif result.status is not Status.TODO:
+            problems.append(f"{result.nodeid} is {result.status.value} on the blank stub, not todo: "
+                            f"{one_line(result.message, 200)}")
+    return problems
+
+
+def verify(root: Path, solutions: Path, target: str | None = None,
+           timeout: float = runner.DEFAULT_TIMEOUT_S, memory_mb: int = runner.DEFAULT_MEMORY_MB,
+           min_average: float = MIN_AVERAGE_TESTS) -> list[str]:
+    from grader.grade import select
+
+    chapters = select(root, target, impl=solutions)
+    return static_problems(root, solutions, chapters, min_average) + dynamic_problems(
+        root, solutions, chapters, timeout, memory_mb)
+

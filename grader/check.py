@@ -78,8 +78,8 @@ def _cases(test: Callable[..., Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     for combo in itertools.product(*axes):
         ident = "-".join(i for i, _ in combo)
         kwargs: dict[str, Any] = {}
-        for _, values in combo:
-            kwargs.update(values)
+        for _, row_values in combo:
+            kwargs.update(row_values)
         yield (f"[{ident}]" if ident else ""), kwargs
 
 

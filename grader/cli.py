@@ -32,8 +32,12 @@ class UsageError(Exception):
 
 
 def _grade_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m grader", usage=USAGE, description="Grade your exercises.",
-                     epilog="commands: " + "; ".join(f"{k}: {v}" for k, v in COMMANDS.items()))
+    parser = _Parser(
+        prog="python -m grader",
+        usage=USAGE,
+        description="Grade your exercises.",
+        epilog="commands: " + "; ".join(f"{k}: {v}" for k, v in COMMANDS.items()),
+    )
     parser.add_argument("target", nargs="?", help="chapter or chapter/part to grade")
     parser.add_argument("-k", dest="name", help="only exercises whose name contains NAME")
     _impl_option(parser)
@@ -44,25 +48,38 @@ def _grade_parser() -> argparse.ArgumentParser:
 
 def _impl_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--impl", default="exercises",
+        "--impl",
+        default="exercises",
         help="what to grade: exercises (yours, the default), solutions, or a folder laid out like "
         "exercises/; only 'exercises' counts as your progress",
     )
 
 
 def _common_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--timeout", type=float, default=runner.DEFAULT_TIMEOUT_S,
-                        help="default time limit per test, in seconds (default %(default)s)")
-    parser.add_argument("--memory-mb", type=int, default=runner.DEFAULT_MEMORY_MB,
-                        help="memory cap of the test process, in MiB (default %(default)s)")
-    parser.add_argument("--debug", action="store_true",
-                        help="show the grader's own tracebacks and the test process's output")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=runner.DEFAULT_TIMEOUT_S,
+        help="default time limit per test, in seconds (default %(default)s)",
+    )
+    parser.add_argument(
+        "--memory-mb",
+        type=int,
+        default=runner.DEFAULT_MEMORY_MB,
+        help="memory cap of the test process, in MiB (default %(default)s)",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the grader's own tracebacks and the test process's output"
+    )
 
 
 def _generate_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m grader generate", description=COMMANDS["generate"])
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if exercises/ differs from what would be written")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if exercises/ differs from what would be written",
+    )
     parser.add_argument("--debug", action="store_true")
     return parser
 
@@ -70,7 +87,9 @@ def _generate_parser() -> argparse.ArgumentParser:
 def _verify_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m grader verify", description=COMMANDS["verify"])
     parser.add_argument("target", nargs="?", help="chapter or chapter/part (default: all)")
-    parser.add_argument("--solutions", help="the references to check (default: solutions/, or $GRADER_SOLUTIONS)")
+    parser.add_argument(
+        "--solutions", help="the references to check (default: solutions/, or $GRADER_SOLUTIONS)"
+    )
     _common_options(parser)
     return parser
 

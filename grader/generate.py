@@ -98,8 +98,7 @@ def plan(solutions: Path, exercises: Path) -> list[Generated]:
     files = [p for p in solutions.glob("chapter*/part*.py") if Part.of_source_file(p)]
     files.sort(key=lambda p: (number(p.parent.name), number(p.stem)))
     return [
-        Generated(exercises / p.relative_to(solutions), stub_source(p.read_text(), str(p)))
-        for p in files
+        Generated(exercises / p.relative_to(solutions), stub_source(p.read_text(), str(p))) for p in files
     ]
 
 

@@ -51,7 +51,7 @@ class Report:
 
 def _match(token: str, names: list[str], kind: str) -> str:
     """'2', 'chapter2' or 'chapter2_neural_networks' -> the full name."""
-    number = token[len(kind):] if token.startswith(kind) else token
+    number = token[len(kind) :] if token.startswith(kind) else token
     for name in names:
         if token == name or (number.isdigit() and layout.number(name) == int(number)):
             return name
@@ -59,7 +59,9 @@ def _match(token: str, names: list[str], kind: str) -> str:
     raise SelectionError(f"no {kind} {token!r} here (known: {known})")
 
 
-def select(root: Path, target: str | None, name: str | None = None, impl: Path | None = None) -> list[ChapterInfo]:
+def select(
+    root: Path, target: str | None, name: str | None = None, impl: Path | None = None
+) -> list[ChapterInfo]:
     """The chapters, parts and exercises that `target` ('chapter0', '0/2', …) and -k name."""
     chapters = layout.chapters(root)
     if not chapters:
@@ -117,13 +119,16 @@ def grade(
         if part:
             by_exercise.setdefault(f"{part.id}/{result.exercise}", []).append(result)
     results = {e.id: _fold(e, by_exercise.get(e.id, [])) for e in exercises}
-    return Report(target, impl_label, chapters, results, outcome.problems, started_at,
-                  time.perf_counter() - clock)
+    return Report(
+        target, impl_label, chapters, results, outcome.problems, started_at, time.perf_counter() - clock
+    )
 
 
 def _fold(exercise: Exercise, tests: list[runner.TestResult]) -> ExerciseResult:
     if not tests:
-        return ExerciseResult(exercise, Status.ERROR, "its tests could not be run (see the problems above)", 0.0)
+        return ExerciseResult(
+            exercise, Status.ERROR, "its tests could not be run (see the problems above)", 0.0
+        )
     status = worst([t.status for t in tests])
     first = next(t for t in tests if t.status is status)
     message = first.message

@@ -47,7 +47,7 @@ class Part:
         chapter = path.parent.name
         if not (CHAPTER_RE.match(chapter) and path.name.startswith("test_")):
             return None
-        name = path.stem[len("test_"):]
+        name = path.stem[len("test_") :]
         return cls(chapter, name) if PART_RE.match(name) else None
 
     @classmethod
@@ -66,17 +66,17 @@ def number(name: str) -> int:
 
 def course_root(environ: dict[str, str] | None = None) -> Path:
     """The course folder: $GRADER_COURSE_ROOT, else the folder this package sits in."""
-    environ = os.environ if environ is None else environ
-    if environ.get(ROOT_VARIABLE):
-        return Path(environ[ROOT_VARIABLE]).resolve()
+    env = os.environ if environ is None else environ
+    if env.get(ROOT_VARIABLE):
+        return Path(env[ROOT_VARIABLE]).resolve()
     return Path(__file__).resolve().parent.parent
 
 
 def solutions_root(root: Path, environ: dict[str, str] | None = None) -> Path:
     """The reference implementations: $GRADER_SOLUTIONS, else <root>/solutions."""
-    environ = os.environ if environ is None else environ
-    if environ.get(SOLUTIONS_VARIABLE):
-        return Path(environ[SOLUTIONS_VARIABLE]).resolve()
+    env = os.environ if environ is None else environ
+    if env.get(SOLUTIONS_VARIABLE):
+        return Path(env[SOLUTIONS_VARIABLE]).resolve()
     return root / "solutions"
 
 

@@ -55,7 +55,7 @@ def _learner_frame(tb, learner_dirs: tuple[Path, ...]) -> str:
     return where
 
 
-def _not_implemented(exc: BaseException) -> BaseException | None:
+def _not_implemented(exc: BaseException | None) -> BaseException | None:
     """The NotImplementedError behind exc, if any (a test may wrap it in another error)."""
     seen = 0
     while exc is not None and seen < 10:

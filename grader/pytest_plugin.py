@@ -25,7 +25,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--impl",
         default="exercises",
-        help="implementation under test: exercises (default), solutions, or a folder laid out like exercises/",
+        help="implementation under test: exercises (default), solutions, "
+        "or a folder laid out like exercises/",
     )
     group.addoption("--grader-events", type=int, default=None, help=argparse_hidden())
     group.addoption("--grader-exercise", action="append", default=[], help=argparse_hidden())
@@ -77,13 +78,14 @@ class GraderPlugin:
             if Part.of_test_file(Path(item.path)) is None:
                 continue
             if len(list(item.iter_markers("exercise"))) != 1 or exercise_of(item) is None:
-                problems.append(f"{item.nodeid}: needs exactly one @exercise(\"name\") marker")
+                problems.append(f'{item.nodeid}: needs exactly one @exercise("name") marker')
         if problems:
             raise pytest.UsageError("\n".join(problems))
         wanted = set(config.getoption("grader_exercise"))
         skip_file = config.getoption("grader_skip")
         done = set(Path(skip_file).read_text().splitlines()) if skip_file else set()
-        keep, drop = [], []
+        keep: list[pytest.Item] = []
+        drop: list[pytest.Item] = []
         for item in items:
             chosen = not wanted or exercise_of(item) in wanted
             (keep if chosen and item.nodeid not in done else drop).append(item)
@@ -94,14 +96,15 @@ class GraderPlugin:
             self.events.send(
                 event="collected",
                 tests=[
-                    {"nodeid": i.nodeid, "exercise": exercise_of(i), "timeout": timeout_of(i)}
-                    for i in items
+                    {"nodeid": i.nodeid, "exercise": exercise_of(i), "timeout": timeout_of(i)} for i in items
                 ],
             )
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed and self.events:
-            self.events.send(event="collect_error", nodeid=report.nodeid, message=str(report.longrepr)[-3000:])
+            self.events.send(
+                event="collect_error", nodeid=report.nodeid, message=str(report.longrepr)[-3000:]
+            )
 
     # -- running --------------------------------------------------------------------
     def pytest_runtest_logstart(self, nodeid: str) -> None:
@@ -142,9 +145,7 @@ class GraderPlugin:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "exercise(name, timeout=None): the exercise a course test belongs to"
-    )
+    config.addinivalue_line("markers", "exercise(name, timeout=None): the exercise a course test belongs to")
     config.pluginmanager.register(GraderPlugin(config), "grader-course")
 
 
@@ -154,7 +155,8 @@ def impl(request: pytest.FixtureRequest):
     part = Part.of_test_file(Path(request.path))
     if part is None:
         raise pytest.UsageError(f"{request.path} is not a course test file (tests/<chapter>/test_<part>.py)")
-    plugin: GraderPlugin = request.config.pluginmanager.get_plugin("grader-course")
+    plugin = request.config.pluginmanager.get_plugin("grader-course")
+    assert isinstance(plugin, GraderPlugin)
     if plugin.events:
         plugin.events.send(event="import_start", part=part.id)
     module = loader.load(part, plugin.root, typecheck=not request.config.getoption("grader_no_typecheck"))

@@ -11,12 +11,20 @@ from grader.grade import Report
 from grader.outcomes import Status, one_line
 
 SYMBOL = {
-    Status.PASSED: "✓", Status.FAILED: "✗", Status.TODO: "·",
-    Status.ERROR: "!", Status.TIMEOUT: "⏱", Status.CRASHED: "✗",
+    Status.PASSED: "✓",
+    Status.FAILED: "✗",
+    Status.TODO: "·",
+    Status.ERROR: "!",
+    Status.TIMEOUT: "⏱",
+    Status.CRASHED: "✗",
 }
 COLOUR = {
-    Status.PASSED: "32", Status.FAILED: "31", Status.TODO: "2",
-    Status.ERROR: "35", Status.TIMEOUT: "33", Status.CRASHED: "31",
+    Status.PASSED: "32",
+    Status.FAILED: "31",
+    Status.TODO: "2",
+    Status.ERROR: "35",
+    Status.TIMEOUT: "33",
+    Status.CRASHED: "31",
 }
 REPORT_SCHEMA = "grader.report/1"
 PROGRESS_SCHEMA = "grader.progress/1"
@@ -61,10 +69,15 @@ def report_text(report: Report, root: Path, terminal: bool, colour: bool) -> lis
                 result = report.results[exercise.id]
                 status = result.status
                 mark = SYMBOL[status] if terminal else ""
-                cells = f"{mark} {exercise.name:<{width}}  {status.value:<7}".rstrip() if mark else (
-                    f"{exercise.name:<{width}}  {status.value:<7}")
+                cells = (
+                    f"{mark} {exercise.name:<{width}}  {status.value:<7}".rstrip()
+                    if mark
+                    else (f"{exercise.name:<{width}}  {status.value:<7}")
+                )
                 reason = "" if status is Status.PASSED else one_line(result.message, 110)
-                lines.append("    " + paint(cells, COLOUR[status], colour) + (f"  {reason}" if reason else ""))
+                lines.append(
+                    "    " + paint(cells, COLOUR[status], colour) + (f"  {reason}" if reason else "")
+                )
         lines.append("")
     passed = report.count(Status.PASSED)
     lines.append(totals_line(passed, len(report.results), terminal, colour))
@@ -78,22 +91,28 @@ def report_json(report: Report, root: Path, impl: Path, recorded: bool) -> dict[
     exercises = []
     for exercise in report.exercises:
         result = report.results[exercise.id]
-        exercises.append({
-            "id": exercise.id,
-            "chapter": exercise.part.chapter,
-            "part": exercise.part.name,
-            "name": exercise.name,
-            "status": result.status.value,
-            "message": result.message,
-            "duration_s": round(result.duration, 4),
-            "location": location(root, exercise, impl),
-            "reading": reading(root, exercise),
-            "tests": [
-                {"name": t.name, "status": t.status.value, "message": t.message,
-                 "duration_s": round(t.duration, 4)}
-                for t in result.tests
-            ],
-        })
+        exercises.append(
+            {
+                "id": exercise.id,
+                "chapter": exercise.part.chapter,
+                "part": exercise.part.name,
+                "name": exercise.name,
+                "status": result.status.value,
+                "message": result.message,
+                "duration_s": round(result.duration, 4),
+                "location": location(root, exercise, impl),
+                "reading": reading(root, exercise),
+                "tests": [
+                    {
+                        "name": t.name,
+                        "status": t.status.value,
+                        "message": t.message,
+                        "duration_s": round(t.duration, 4),
+                    }
+                    for t in result.tests
+                ],
+            }
+        )
     return {
         "schema": REPORT_SCHEMA,
         "target": report.target,
@@ -118,8 +137,9 @@ def next_exercise(chapters: list[ChapterInfo], latest: dict) -> Exercise | None:
     )
 
 
-def progress_text(chapters: list[ChapterInfo], latest: dict, root: Path, terminal: bool,
-                  colour: bool) -> list[str]:
+def progress_text(
+    chapters: list[ChapterInfo], latest: dict, root: Path, terminal: bool, colour: bool
+) -> list[str]:
     lines = ["Your progress" if latest else "No exercise graded yet."]
     width = max((len(c.title) for c in chapters), default=0)
     total = passed_all = 0
@@ -138,8 +158,10 @@ def progress_text(chapters: list[ChapterInfo], latest: dict, root: Path, termina
         lines.append("Every exercise passes. Well done!")
     else:
         lines.append(f"Next: {upcoming.name} at {location(root, upcoming)}")
-        lines.append(f"      read {reading(root, upcoming)}, then run: "
-                     f"python -m grader {upcoming.part.chapter.split('_')[0]} -k {upcoming.name}")
+        lines.append(
+            f"      read {reading(root, upcoming)}, then run: "
+            f"python -m grader {upcoming.part.chapter.split('_')[0]} -k {upcoming.name}"
+        )
     return lines
 
 
@@ -147,12 +169,14 @@ def progress_json(chapters: list[ChapterInfo], latest: dict, root: Path) -> dict
     out = []
     for chapter in chapters:
         statuses = [_status_of(latest, e).value for e in chapter.exercises]
-        out.append({
-            "id": chapter.name,
-            "title": chapter.title,
-            "exercises": len(statuses),
-            **{s.value: statuses.count(s.value) for s in Status},
-        })
+        out.append(
+            {
+                "id": chapter.name,
+                "title": chapter.title,
+                "exercises": len(statuses),
+                **{s.value: statuses.count(s.value) for s in Status},
+            }
+        )
     upcoming = next_exercise(chapters, latest)
     return {
         "schema": PROGRESS_SCHEMA,
@@ -161,7 +185,9 @@ def progress_json(chapters: list[ChapterInfo], latest: dict, root: Path) -> dict
             "exercises": sum(c["exercises"] for c in out),
             "passed": sum(c["passed"] for c in out),
         },
-        "next": None if upcoming is None else {
+        "next": None
+        if upcoming is None
+        else {
             "id": upcoming.id,
             "location": location(root, upcoming),
             "reading": reading(root, upcoming),

@@ -203,13 +203,18 @@ class _Run:
                     return True
                 if importing:
                     self._fail_rest_of_file(
-                        current, Status.TIMEOUT,
+                        current,
+                        Status.TIMEOUT,
                         f"importing the exercise file took longer than {limit:g} s: "
                         "is there a loop at top level, outside `if MAIN:`?",
                     )
                 else:
-                    self._record(current, Status.TIMEOUT,
-                                 f"took longer than {limit:g} s: an infinite loop, or far too slow", limit)
+                    self._record(
+                        current,
+                        Status.TIMEOUT,
+                        f"took longer than {limit:g} s: an infinite loop, or far too slow",
+                        limit,
+                    )
                 return False
             for event in events:
                 kind = event["event"]
@@ -228,7 +233,9 @@ class _Run:
                 elif kind in ("import_start", "import_end"):
                     importing = kind == "import_start"
                 elif kind == "result":
-                    self._record(event["nodeid"], Status(event["status"]), event["message"], event["duration"])
+                    self._record(
+                        event["nodeid"], Status(event["status"]), event["message"], event["duration"]
+                    )
                     current = None
                     deadline = time.monotonic() + COLLECT_TIMEOUT_S
                 elif kind == "done":

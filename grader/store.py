@@ -50,9 +50,9 @@ class Latest:
 
 
 def default_path(root: Path, environ: dict[str, str] | None = None) -> Path:
-    environ = os.environ if environ is None else environ
-    if environ.get(DB_VARIABLE):
-        return Path(environ[DB_VARIABLE]).expanduser()
+    env = os.environ if environ is None else environ
+    if env.get(DB_VARIABLE):
+        return Path(env[DB_VARIABLE]).expanduser()
     return root / ".progress" / "progress.sqlite3"
 
 

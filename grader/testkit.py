@@ -71,8 +71,10 @@ def _snapshot(value: Any) -> Any:
 
 def _same(before: Any, after: Any) -> bool:
     if isinstance(before, np.ndarray):
-        return isinstance(after, np.ndarray) and before.shape == after.shape and bool(
-            np.array_equal(before, after, equal_nan=True)
+        return (
+            isinstance(after, np.ndarray)
+            and before.shape == after.shape
+            and bool(np.array_equal(before, after, equal_nan=True))
         )
     if isinstance(before, (list, tuple)):
         return len(before) == len(after) and all(_same(b, a) for b, a in zip(before, after))
@@ -172,11 +174,10 @@ def expect_close(
         )
     if not np.allclose(got_f, want_f, rtol=rtol, atol=atol, equal_nan=True):
         err = np.where(np.isnan(want_f), 0.0, np.abs(got_f - want_f))
-        where = np.unravel_index(int(np.argmax(err)), err.shape) if err.ndim else ()
-        at = f" at {[int(i) for i in where]}" if err.ndim else ""
+        worst_at = np.unravel_index(int(np.argmax(err)), err.shape) if err.ndim else ()
+        at = f" at {[int(i) for i in worst_at]}" if err.ndim else ""
         raise AssertionError(
-            f"{label}: max abs error {float(err.max()):.3g}{at}; "
-            f"got {_values(got_f)} want {_values(want_f)}"
+            f"{label}: max abs error {float(err.max()):.3g}{at}; got {_values(got_f)} want {_values(want_f)}"
         )
 
 

@@ -36,9 +36,13 @@ def _briefed(reading: Path, name: str) -> bool:
 def _parametrized(node: ast.FunctionDef) -> set[str]:
     names: set[str] = set()
     for decorator in node.decorator_list:
-        if (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)
-                and decorator.func.attr == "parametrize" and decorator.args
-                and isinstance(decorator.args[0], ast.Constant)):
+        if (
+            isinstance(decorator, ast.Call)
+            and isinstance(decorator.func, ast.Attribute)
+            and decorator.func.attr == "parametrize"
+            and decorator.args
+            and isinstance(decorator.args[0], ast.Constant)
+        ):
             names |= {n.strip() for n in str(decorator.args[0].value).split(",")}
     return names
 
@@ -53,12 +57,14 @@ def _fixture_problems(test_file: Path, rel: Path) -> list[str]:
     return problems
 
 
-def static_problems(root: Path, solutions: Path, chapters: list[ChapterInfo],
-                    min_average: float = MIN_AVERAGE_TESTS) -> list[str]:
+def static_problems(
+    root: Path, solutions: Path, chapters: list[ChapterInfo], min_average: float = MIN_AVERAGE_TESTS
+) -> list[str]:
     problems: list[str] = []
     chosen = {c.name for c in chapters}
     stale = [
-        g.target for g in generate.plan(solutions, root / "exercises")
+        g.target
+        for g in generate.plan(solutions, root / "exercises")
         if g.target.parent.name in chosen and (not g.target.is_file() or g.target.read_text() != g.text)
     ]
     problems += [f"{p.relative_to(root)} is out of date: run `python -m grader generate`" for p in stale]
@@ -81,19 +87,25 @@ def static_problems(root: Path, solutions: Path, chapters: list[ChapterInfo],
             for exercise in info.exercises:
                 counts.append(len(exercise.tests))
                 if exercise.name not in defined:
-                    problems.append(f"{test_rel}: tests name exercise {exercise.name}, "
-                                    f"which {part.id}.py does not define")
+                    problems.append(
+                        f"{test_rel}: tests name exercise {exercise.name}, which {part.id}.py does not define"
+                    )
                 elif exercise.name not in marked:
                     problems.append(f"{part.id}: {exercise.name} has tests but no solution markers")
                 if not _briefed(part.reading(root), exercise.name):
-                    problems.append(f"chapters/{part.id}.md has no brief for {exercise.name} "
-                                    f"(a heading containing `{exercise.name}`)")
+                    problems.append(
+                        f"chapters/{part.id}.md has no brief for {exercise.name} "
+                        f"(a heading containing `{exercise.name}`)"
+                    )
         missing = {p.stem for p in (solutions / chapter.name).glob("part*.py")} - {
-            p.part.name for p in chapter.parts}
+            p.part.name for p in chapter.parts
+        }
         problems += [f"solutions/{chapter.name}/{m}.py has no test file" for m in sorted(missing)]
         if counts and sum(counts) / len(counts) < min_average:
-            problems.append(f"{chapter.name}: {sum(counts) / len(counts):.1f} test functions per "
-                            f"exercise on average; aim for at least {min_average}")
+            problems.append(
+                f"{chapter.name}: {sum(counts) / len(counts):.1f} test functions per "
+                f"exercise on average; aim for at least {min_average}"
+            )
     return problems
 
 
@@ -102,9 +114,13 @@ def _job(root: Path, impl: Path, chapters: list[ChapterInfo], timeout: float, me
     return runner.Job(root, impl, files, timeout=timeout, memory_mb=memory_mb)
 
 
-def dynamic_problems(root: Path, solutions: Path, chapters: list[ChapterInfo],
-                     timeout: float = runner.DEFAULT_TIMEOUT_S,
-                     memory_mb: int = runner.DEFAULT_MEMORY_MB) -> list[str]:
+def dynamic_problems(
+    root: Path,
+    solutions: Path,
+    chapters: list[ChapterInfo],
+    timeout: float = runner.DEFAULT_TIMEOUT_S,
+    memory_mb: int = runner.DEFAULT_MEMORY_MB,
+) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="grader-stubs-") as tmp:
         stubs = Path(tmp)
         for g in generate.plan(solutions, stubs):
@@ -117,23 +133,31 @@ def dynamic_problems(root: Path, solutions: Path, chapters: list[ChapterInfo],
     problems = [f"tests: {p}" for p in refs.problems + blanks.problems]
     for result in refs.results.values():
         if result.status is not Status.PASSED:
-            problems.append(f"{result.nodeid} {result.status.value} on the reference: "
-                            f"{one_line(result.message, 300)}")
+            problems.append(
+                f"{result.nodeid} {result.status.value} on the reference: {one_line(result.message, 300)}"
+            )
     for result in blanks.results.values():
         if result.status is Status.PASSED:
             problems.append(f"{result.nodeid} passes on the blank stub: it cannot fail")
         elif result.status is not Status.TODO:
-            problems.append(f"{result.nodeid} is {result.status.value} on the blank stub, not todo: "
-                            f"{one_line(result.message, 200)}")
+            problems.append(
+                f"{result.nodeid} is {result.status.value} on the blank stub, not todo: "
+                f"{one_line(result.message, 200)}"
+            )
     return problems
 
 
-def verify(root: Path, solutions: Path, target: str | None = None,
-           timeout: float = runner.DEFAULT_TIMEOUT_S, memory_mb: int = runner.DEFAULT_MEMORY_MB,
-           min_average: float = MIN_AVERAGE_TESTS) -> list[str]:
+def verify(
+    root: Path,
+    solutions: Path,
+    target: str | None = None,
+    timeout: float = runner.DEFAULT_TIMEOUT_S,
+    memory_mb: int = runner.DEFAULT_MEMORY_MB,
+    min_average: float = MIN_AVERAGE_TESTS,
+) -> list[str]:
     from grader.grade import select
 
     chapters = select(root, target, impl=solutions)
     return static_problems(root, solutions, chapters, min_average) + dynamic_problems(
-        root, solutions, chapters, timeout, memory_mb)
-
+        root, solutions, chapters, timeout, memory_mb
+    )

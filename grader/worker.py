@@ -40,10 +40,13 @@ def main(job: dict) -> int:
         f"--rootdir={job['root']}",
         f"--impl={job['impl']}",
         f"--grader-events={job['events_fd']}",
-        "-p", "grader.pytest_plugin",
-        "-p", "no:cacheprovider",
+        "-p",
+        "grader.pytest_plugin",
+        "-p",
+        "no:cacheprovider",
         "--assert=plain",
-        "-q", "-s",
+        "-q",
+        "-s",
     ]
     args += [f"--grader-exercise={name}" for name in job.get("exercises", [])]
     if job.get("skip_file"):

@@ -27,9 +27,15 @@ def run(args: argparse.Namespace, env: Env) -> ExitCode:
         env.err(f"grader: {exc}")
         return ExitCode.USAGE
     report = grade(
-        root, chapters, impl_path,
-        target=args.target or "", impl_label=args.impl, timeout=args.timeout,
-        memory_mb=args.memory_mb, debug=args.debug, filtered=bool(args.name),
+        root,
+        chapters,
+        impl_path,
+        target=args.target or "",
+        impl_label=args.impl,
+        timeout=args.timeout,
+        memory_mb=args.memory_mb,
+        debug=args.debug,
+        filtered=bool(args.name),
     )
     # Only the learner's own exercises/ count as progress; other implementations are trials.
     recorded = args.impl == "exercises"

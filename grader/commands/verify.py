@@ -13,7 +13,9 @@ from grader.grade import SelectionError
 def run(args: argparse.Namespace, env: Env) -> ExitCode:
     root = env.root
     assert root is not None
-    solutions = Path(args.solutions).resolve() if args.solutions else layout.solutions_root(root, dict(env.environ))
+    solutions = (
+        Path(args.solutions).resolve() if args.solutions else layout.solutions_root(root, dict(env.environ))
+    )
     if not solutions.is_dir():
         env.err(f"grader: no solutions at {solutions}; pass --solutions PATH or set GRADER_SOLUTIONS")
         return ExitCode.USAGE

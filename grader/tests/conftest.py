@@ -32,8 +32,13 @@ class Cli:
 
     def __call__(self, *argv: str, terminal: bool = False, environ: dict | None = None):
         out, err = io.StringIO(), io.StringIO()
-        env = Env(stdout=out, stderr=err, terminal=terminal, root=self.root,
-                  environ={"GRADER_PROGRESS_DB": str(self.db), **(environ or {})})
+        env = Env(
+            stdout=out,
+            stderr=err,
+            terminal=terminal,
+            root=self.root,
+            environ={"GRADER_PROGRESS_DB": str(self.db), **(environ or {})},
+        )
         code = main(list(argv), env)
         return code, out.getvalue(), err.getvalue()
 

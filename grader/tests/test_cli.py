@@ -40,7 +40,9 @@ def test_impl_path_grades_that_folder_and_names_the_broken_exercise(cli, course,
     assert report["recorded"] is False
 
 
-@pytest.mark.parametrize("target", ["1", "chapter1", "chapter1_demo", "1/2", "chapter1/part2", "chapter1_demo/part2_more"])
+@pytest.mark.parametrize(
+    "target", ["1", "chapter1", "chapter1_demo", "1/2", "chapter1/part2", "chapter1_demo/part2_more"]
+)
 def test_target_spellings(cli, target):
     code, out, _ = cli(target, "--impl", "solutions", "--json")
     assert code == 0
@@ -51,7 +53,11 @@ def test_k_selects_one_exercise(cli):
     code, out, _ = cli("1", "-k", "twice", "--json", "--impl", "solutions")
     report = json.loads(out)
     assert [e["name"] for e in report["exercises"]] == ["twice"]
-    assert [t["name"] for t in report["exercises"][0]["tests"]] == ["test_twice[2]", "test_twice[5]", "test_twice_slow"]
+    assert [t["name"] for t in report["exercises"][0]["tests"]] == [
+        "test_twice[2]",
+        "test_twice[5]",
+        "test_twice_slow",
+    ]
 
 
 def test_unknown_target_is_a_one_line_usage_error(cli):
@@ -100,13 +106,39 @@ def test_json_report_schema(cli):
     code, out, _ = cli("1/2", "--json")
     report = json.loads(out)
     assert report["schema"] == REPORT_SCHEMA
-    assert set(report) == {"schema", "target", "impl", "recorded", "started_at", "duration_s",
-                           "totals", "problems", "exercises"}
-    assert report["totals"] == {"exercises": 2, "passed": 0, "failed": 0, "todo": 2, "error": 0,
-                                "timeout": 0, "crashed": 0}
+    assert set(report) == {
+        "schema",
+        "target",
+        "impl",
+        "recorded",
+        "started_at",
+        "duration_s",
+        "totals",
+        "problems",
+        "exercises",
+    }
+    assert report["totals"] == {
+        "exercises": 2,
+        "passed": 0,
+        "failed": 0,
+        "todo": 2,
+        "error": 0,
+        "timeout": 0,
+        "crashed": 0,
+    }
     entry = report["exercises"][0]
-    assert set(entry) == {"id", "chapter", "part", "name", "status", "message", "duration_s",
-                          "location", "reading", "tests"}
+    assert set(entry) == {
+        "id",
+        "chapter",
+        "part",
+        "name",
+        "status",
+        "message",
+        "duration_s",
+        "location",
+        "reading",
+        "tests",
+    }
     assert entry["location"].startswith("exercises/chapter1_demo/part2_more.py:")
     assert report["recorded"] is True
 

@@ -49,5 +49,6 @@ def test_tests_never_reach_the_solutions(tests):
         reached = {m for m in _imports(path) if m.split(".")[0] in ("solutions", "exercises")}
         reached |= {m for m in _imports(path) if layout.CHAPTER_RE.match(m.split(".")[0])}
         if reached or "solutions/" in text or "solutions\\" in text:
-            raise AssertionError(f"{path} reaches an implementation directly ({reached or 'a path'}); "
-                                 "use the impl fixture")
+            raise AssertionError(
+                f"{path} reaches an implementation directly ({reached or 'a path'}); use the impl fixture"
+            )

@@ -42,11 +42,14 @@ def test_exercise_names_are_top_level():
     assert exercise_names(SOURCE) == {"f", "Model"}
 
 
-@pytest.mark.parametrize("source, words", [
-    ("def f():\n    # BEGIN SOLUTION\n    return 1\n", "never closed"),
-    ("def f():\n    return 1\n    # END SOLUTION\n", "without"),
-    ("# BEGIN SOLUTION\nx = 1\n# END SOLUTION\n", "outside any function"),
-])
+@pytest.mark.parametrize(
+    "source, words",
+    [
+        ("def f():\n    # BEGIN SOLUTION\n    return 1\n", "never closed"),
+        ("def f():\n    return 1\n    # END SOLUTION\n", "without"),
+        ("# BEGIN SOLUTION\nx = 1\n# END SOLUTION\n", "outside any function"),
+    ],
+)
 def test_bad_markers_are_reported_with_a_line(source, words):
     with pytest.raises(MarkerError, match=words):
         stub_source(source, "s.py")

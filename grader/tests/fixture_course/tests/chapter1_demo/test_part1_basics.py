@@ -34,12 +34,12 @@ def test_negate(impl):
 
 @exercise("square")
 def test_square(impl):
-    expect_close(run(impl.square, X.copy()), X ** 2)
+    expect_close(run(impl.square, X.copy()), X**2)
 
 
 @exercise("cube")
 def test_cube(impl):
-    expect_close(run(impl.cube, X.copy()), X ** 3)
+    expect_close(run(impl.cube, X.copy()), X**3)
 
 
 @exercise("halve")

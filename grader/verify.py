@@ -17,7 +17,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from grader import catalog, generate, runner
+from grader import catalog, generate, layout, runner
 from grader.catalog import ChapterInfo
 from grader.outcomes import Status, one_line
 
@@ -61,11 +61,12 @@ def static_problems(
     root: Path, solutions: Path, chapters: list[ChapterInfo], min_average: float = MIN_AVERAGE_TESTS
 ) -> list[str]:
     problems: list[str] = []
-    chosen = {c.name for c in chapters}
+    chosen = {p.part for c in chapters for p in c.parts}
     stale = [
         g.target
         for g in generate.plan(solutions, root / "exercises")
-        if g.target.parent.name in chosen and (not g.target.is_file() or g.target.read_text() != g.text)
+        if layout.Part.of_source_file(g.target) in chosen
+        and (not g.target.is_file() or g.target.read_text() != g.text)
     ]
     problems += [f"{p.relative_to(root)} is out of date: run `python -m grader generate`" for p in stale]
     for chapter in chapters:
@@ -97,6 +98,8 @@ def static_problems(
                         f"chapters/{part.id}.md has no brief for {exercise.name} "
                         f"(a heading containing `{exercise.name}`)"
                     )
+        if len(chapter.parts) < len(layout.parts(root, chapter.name)):
+            continue  # one part was asked for: chapter-wide checks do not apply
         missing = {p.stem for p in (solutions / chapter.name).glob("part*.py")} - {
             p.part.name for p in chapter.parts
         }
@@ -131,6 +134,7 @@ def dynamic_problems(
             on_stubs = pool.submit(runner.run, _job(root, stubs, chapters, timeout, memory_mb))
             refs, blanks = on_refs.result(), on_stubs.result()
     problems = [f"tests: {p}" for p in refs.problems + blanks.problems]
+    problems += _catalogue_disagreements(root, chapters, refs)
     for result in refs.results.values():
         if result.status is not Status.PASSED:
             problems.append(
@@ -143,6 +147,25 @@ def dynamic_problems(
             problems.append(
                 f"{result.nodeid} is {result.status.value} on the blank stub, not todo: "
                 f"{one_line(result.message, 200)}"
+            )
+    return problems
+
+
+def _catalogue_disagreements(root: Path, chapters: list[ChapterInfo], run: runner.RunOutcome) -> list[str]:
+    """The catalogue reads markers from syntax; pytest from the decorated functions. They must agree."""
+    read: dict[tuple[str, str], str] = {}
+    for info in (p for c in chapters for p in c.parts):
+        rel = str(info.part.test_file(root).relative_to(root))
+        for exercise in info.exercises:
+            read.update({(rel, name): exercise.name for name in exercise.tests})
+    problems = []
+    for nodeid, result in run.results.items():
+        path, _, function = nodeid.partition("::")
+        seen = read.get((path, function.split("[")[0]))
+        if seen != result.exercise:
+            problems.append(
+                f"{nodeid}: pytest says exercise {result.exercise!r}, the catalogue {seen!r}; "
+                'write @exercise("name") directly above the test'
             )
     return problems
 

@@ -66,7 +66,8 @@ def sigmoid(x: Float[np.ndarray, "*shape"]) -> Float[np.ndarray, "*shape"]:
     # BEGIN SOLUTION
     # exp of a non-positive number never overflows: use exp(-|x|) on both branches.
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    r = 1 / (1 + e)
+    return np.where(x >= 0, r, e * r)
     # END SOLUTION
 
 

@@ -161,10 +161,14 @@ def expect_close(
         raise AssertionError(f"{label}: shape {got.shape}, expected {want.shape}")
     if want.dtype.kind == "f" and got.dtype.kind not in "f":
         raise AssertionError(f"{label}: dtype {got.dtype}, expected floating point ({want.dtype})")
+    if want.dtype.kind == "c" and got.dtype.kind != "c":
+        raise AssertionError(f"{label}: dtype {got.dtype}, expected complex ({want.dtype})")
     if want.dtype.kind in "iub" and got.dtype.kind != want.dtype.kind:
         raise AssertionError(f"{label}: dtype {got.dtype}, expected {want.dtype}")
-    got_f = got.astype(np.float64)
-    want_f = want.astype(np.float64)
+    # Complex results compare as complex (|got - want| is the modulus of the difference).
+    wide = np.complex128 if "c" in (want.dtype.kind, got.dtype.kind) else np.float64
+    got_f = got.astype(wide)
+    want_f = want.astype(wide)
     bad_finite = ~np.isfinite(got_f) & np.isfinite(want_f)
     if bad_finite.any():
         where = tuple(int(i) for i in np.argwhere(bad_finite)[0])

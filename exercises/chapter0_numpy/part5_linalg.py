@@ -1,0 +1,121 @@
+# %% [markdown]
+# # Chapter 0, part 5: linear algebra — projections, rank, SVD, power iteration, the DFT
+#
+# Reading: chapters/chapter0_numpy/part5_linalg.md
+#
+# Fill in each function, then run the cell below it: `check(fn)` runs that exercise's
+# tests here and prints a verdict. `python -m grader chapter0/part5` grades the file.
+
+# %%
+import numpy as np
+from jaxtyping import Complex, Float
+
+from grader.check import check
+
+MAIN = __name__ == "__main__"
+
+
+# %%
+def gram_schmidt(A: Float[np.ndarray, "n k"]) -> Float[np.ndarray, "n k"]:
+    """Orthonormalise the columns of A with Gram–Schmidt.
+
+    A: n x k with n >= k and linearly independent columns.
+    Returns a new array Q (A is not modified) with orthonormal columns (Q.T @ Q = I_k) such
+    that, for every j, columns 0..j of Q span the same space as columns 0..j of A, with the
+    sign fixed by A[:, j] @ Q[:, j] > 0. Equivalently A = Q R with R = Q.T @ A upper
+    triangular with a positive diagonal.
+    """
+    raise NotImplementedError("gram_schmidt")
+
+
+if MAIN:
+    check(gram_schmidt)
+
+
+# %%
+def project_onto_columns(
+    A: Float[np.ndarray, "n k"], points: Float[np.ndarray, "batch n"]
+) -> Float[np.ndarray, "batch n"]:
+    """Orthogonally project each point (a row of `points`) onto the span of A's columns.
+
+    A: n x k with linearly independent columns, not necessarily orthonormal.
+    Row b of the result is the vector of the column space of A closest to points[b]:
+    P = A (A^T A)^{-1} A^T applied to each point.
+    """
+    raise NotImplementedError("project_onto_columns")
+
+
+if MAIN:
+    check(project_onto_columns)
+
+
+# %%
+def least_squares(A: Float[np.ndarray, "n k"], b: Float[np.ndarray, " n"]) -> Float[np.ndarray, " k"]:
+    """The x minimising ||A x - b||_2, from the normal equations A^T A x = A^T b.
+
+    A: n x k with n >= k and linearly independent columns (so the minimiser is unique).
+    """
+    raise NotImplementedError("least_squares")
+
+
+if MAIN:
+    check(least_squares)
+
+
+# %%
+def numerical_rank(A: Float[np.ndarray, "m n"], rtol: float | None = None) -> int:
+    """The number of singular values of A larger than rtol * (the largest singular value).
+
+    rtol defaults to max(m, n) * machine epsilon of A's dtype (NumPy's matrix_rank rule).
+    The threshold is relative, so the rank does not change when A is scaled. A zero
+    matrix has rank 0. Returns a Python int.
+    """
+    raise NotImplementedError("numerical_rank")
+
+
+if MAIN:
+    check(numerical_rank)
+
+
+# %%
+def low_rank_approx(A: Float[np.ndarray, "m n"], k: int) -> Float[np.ndarray, "m n"]:
+    """The best rank-k approximation of A in the Frobenius (and spectral) norm.
+
+    Keep the k largest singular values of the SVD A = U diag(s) V^T and drop the rest:
+    A_k = sum_{i<k} s_i u_i v_i^T. 1 <= k <= min(m, n).
+    """
+    raise NotImplementedError("low_rank_approx")
+
+
+if MAIN:
+    check(low_rank_approx)
+
+
+# %%
+def power_iteration(A: Float[np.ndarray, "n n"], n_iter: int = 500) -> tuple[float, Float[np.ndarray, " n"]]:
+    """The dominant eigenpair (largest |eigenvalue|) of a symmetric matrix, by power iteration.
+
+    Start from any vector not orthogonal to the answer (the all-ones vector will do) and
+    repeat v <- A v / ||A v|| exactly n_iter times. Returns (lam, v): the eigenvalue with its
+    sign, as a Python float (the Rayleigh quotient v^T A v), and the unit eigenvector with
+    its sign fixed so that its entry of largest absolute value is positive.
+    """
+    raise NotImplementedError("power_iteration")
+
+
+if MAIN:
+    check(power_iteration)
+
+
+# %%
+def dft_matrix(n: int) -> Complex[np.ndarray, "n n"]:
+    """The n x n discrete Fourier transform matrix F[j, k] = exp(-2 pi i j k / n).
+
+    F @ x equals np.fft.fft(x) for any length-n vector x (no normalisation factor).
+    Returns a complex array.
+    """
+    raise NotImplementedError("dft_matrix")
+
+
+if MAIN:
+    check(dft_matrix)

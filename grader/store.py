@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -63,10 +64,24 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA busy_timeout=30000")
+        self._use_wal(db)
         self._migrate(db)
         return db
+
+    @staticmethod
+    def _use_wal(db: sqlite3.Connection) -> None:
+        # WAL lets readers and one writer work at once; it is stored in the file, so only
+        # the first connection switches it. That switch answers "locked" at once (without
+        # the busy timeout) while another first run is switching too: retry briefly.
+        for _ in range(200):
+            try:
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError:
+                time.sleep(0.05)
+        raise StoreError("the progress database stayed locked for 10 s; is another grader stuck?")
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         version = db.execute("PRAGMA user_version").fetchone()[0]

@@ -1,4 +1,4 @@
-"""Chapter 0 benchmark cases: the stable softmax family at a realistic logits size."""
+"""Chapter 0 benchmark cases: the softmax family, windowed correlation, and the DFT matrix."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import numpy as np
 from bench.run import Case, torch_or_none
 
 STABLE = "chapter0_numpy/part4_stable"
+STRIDES = "chapter0_numpy/part3_strides"
+LINALG = "chapter0_numpy/part5_linalg"
 
 
 def _logits():
@@ -22,6 +24,28 @@ def _torch(op):
         return lambda: op(torch, x)
 
     return build
+
+
+def _signals():
+    g = np.random.default_rng(1)
+    return g.normal(size=(64, 16_384)), g.normal(size=31)
+
+
+def _torch_conv1d(inputs):
+    torch = torch_or_none()
+    if torch is None:
+        return None
+    x = torch.from_numpy(inputs[0])[:, None, :]  # (batch, channels=1, n)
+    k = torch.from_numpy(inputs[1])[None, None, :]
+    return lambda: torch.nn.functional.conv1d(x, k, stride=2)
+
+
+def _signal_512():
+    return (np.random.default_rng(2).normal(size=(256, 512)),)
+
+
+def _numpy_fft(inputs):
+    return lambda: np.fft.fft(inputs[0], axis=-1)
 
 
 CASES = [
@@ -47,4 +71,9 @@ CASES = [
         _torch(lambda t, x: t.logsumexp(x, dim=-1)),
     ),
     Case("sigmoid 4096x1000", STABLE, _logits, lambda m, i: m.sigmoid(*i), _torch(lambda t, x: t.sigmoid(x))),
+    Case("correlate_valid 64x16384, k=31, stride 2", STRIDES, _signals,
+         lambda m, i: m.correlate_valid(*i, stride=2), _torch_conv1d),
+    # The DFT as a dense matrix is O(n^2) against the FFT's O(n log n): the ratio is the lesson.
+    Case("dft_matrix(512) applied to 256 signals", LINALG, _signal_512,
+         lambda m, i: i[0] @ m.dft_matrix(512).T, _numpy_fft, other_name="np.fft"),
 ]

@@ -177,7 +177,9 @@ def expect_close(
             "(overflow or division by zero?)"
         )
     if not np.allclose(got_f, want_f, rtol=rtol, atol=atol, equal_nan=True):
-        err = np.where(np.isnan(want_f), 0.0, np.abs(got_f - want_f))
+        with np.errstate(invalid="ignore"):  # inf - inf where both are infinite
+            err = np.where(np.isnan(want_f), 0.0, np.abs(got_f - want_f))
+        err = np.nan_to_num(err, nan=0.0, posinf=np.inf)
         worst_at = np.unravel_index(int(np.argmax(err)), err.shape) if err.ndim else ()
         at = f" at {[int(i) for i in worst_at]}" if err.ndim else ""
         raise AssertionError(

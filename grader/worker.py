@@ -47,6 +47,7 @@ def main(job: dict) -> int:
         "--assert=plain",
         "-q",
         "-s",
+        "--tb=no",  # the plugin classifies failures itself; formatting tracebacks is slow
     ]
     args += [f"--grader-exercise={name}" for name in job.get("exercises", [])]
     if job.get("skip_file"):

@@ -68,16 +68,11 @@ def report_text(report: Report, root: Path, terminal: bool, colour: bool) -> lis
             for exercise in part.exercises:
                 result = report.results[exercise.id]
                 status = result.status
-                mark = SYMBOL[status] if terminal else ""
-                cells = (
-                    f"{mark} {exercise.name:<{width}}  {status.value:<7}".rstrip()
-                    if mark
-                    else (f"{exercise.name:<{width}}  {status.value:<7}")
-                )
+                mark = f"{SYMBOL[status]} " if terminal else ""
+                cells = f"{mark}{exercise.name:<{width}}  {status.value:<7}"
                 reason = "" if status is Status.PASSED else one_line(result.message, 110)
-                lines.append(
-                    "    " + paint(cells, COLOUR[status], colour) + (f"  {reason}" if reason else "")
-                )
+                line = "    " + paint(cells, COLOUR[status], colour) + f"  {reason}"
+                lines.append(line.rstrip())
         lines.append("")
     passed = report.count(Status.PASSED)
     lines.append(totals_line(passed, len(report.results), terminal, colour))

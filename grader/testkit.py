@@ -96,18 +96,18 @@ def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Call:
     """Call fn, failing with a clear message if it changes an array argument in place."""
     name = getattr(fn, "__name__", "function")
     try:
-        bound = inspect.signature(fn).bind_partial(*args, **kwargs)
-        shown = [f"{k}={describe(v)}" for k, v in bound.arguments.items()]
+        named = dict(inspect.signature(fn).bind_partial(*args, **kwargs).arguments)
+        shown = [f"{k}={describe(v)}" for k, v in named.items()]
     except (TypeError, ValueError):
+        named = {f"argument {i + 1}": a for i, a in enumerate(args)} | kwargs
         shown = [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
     text = f"{name}({', '.join(shown)})"
-    snapshots = [(f"argument {i + 1}", a, _snapshot(a)) for i, a in enumerate(args)]
-    snapshots += [(k, v, _snapshot(v)) for k, v in kwargs.items()]
+    snapshots = [(label, arg, _snapshot(arg)) for label, arg in named.items()]
     value = fn(*args, **kwargs)
     for label, arg, before in snapshots:
         if before is not None and not _same(before, arg):
             raise AssertionError(
-                f"{text} changed its input ({label}) in place; work on a copy and return a new array"
+                f"{text} changed its input {label} in place; work on a copy and return a new array"
             )
     return Call(value, text)
 

@@ -31,7 +31,7 @@ def test_run_catches_an_input_changed_in_place():
 
     message = _message(run, scale, np.ones(3))
     assert message == (
-        "scale(x=float64[3]) changed its input (argument 1) in place; work on a copy and return a new array"
+        "scale(x=float64[3]) changed its input x in place; work on a copy and return a new array"
     )
 
 

@@ -17,6 +17,7 @@ only the `impl` fixture (plus parametrized arguments), and belong to exactly one
 from __future__ import annotations
 
 import inspect
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -27,6 +28,7 @@ __all__ = [
     "exercise",
     "rng",
     "run",
+    "run_without_warnings",
     "Call",
     "describe",
     "expect",
@@ -110,6 +112,17 @@ def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Call:
                 f"{text} changed its input {label} in place; work on a copy and return a new array"
             )
     return Call(value, text)
+
+
+def run_without_warnings(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Call:
+    """run(), with NumPy's overflow, invalid-value and divide-by-zero warnings as errors.
+
+    For tests of numerical stability: a naive exp overflows with a warning long before
+    its answer is visibly wrong. Underflow to 0 stays allowed: it is often the right answer.
+    """
+    with warnings.catch_warnings(), np.errstate(over="raise", invalid="raise", divide="raise"):
+        warnings.simplefilter("error", RuntimeWarning)
+        return run(fn, *args, **kwargs)
 
 
 def expect(condition: bool, message: str) -> None:

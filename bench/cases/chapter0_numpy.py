@@ -1,4 +1,5 @@
-"""Chapter 0 benchmark cases: the softmax family, windowed correlation, and the DFT matrix."""
+"""Chapter 0 benchmark cases: pairwise distances, the softmax family, windowed correlation,
+the DFT matrix, and rendering a mesh with the batched ray tracer."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from bench.run import Case, torch_or_none
 STABLE = "chapter0_numpy/part4_stable"
 STRIDES = "chapter0_numpy/part3_strides"
 LINALG = "chapter0_numpy/part5_linalg"
+ARRAYS = "chapter0_numpy/part1_arrays"
+RAYS = "chapter0_numpy/part8_raytracer"
 
 
 def _logits():
@@ -48,7 +51,37 @@ def _numpy_fft(inputs):
     return lambda: np.fft.fft(inputs[0], axis=-1)
 
 
+def _points():
+    g = np.random.default_rng(3)
+    return g.normal(size=(2000, 64)), g.normal(size=(3000, 64))
+
+
+def _torch_cdist(inputs):
+    torch = torch_or_none()
+    if torch is None:
+        return None
+    a, b = (torch.from_numpy(x) for x in inputs)
+    return lambda: torch.cdist(a, b) ** 2
+
+
+def _mesh():
+    return ()
+
+
+def _render(module, _inputs):
+    # the given icosahedron, 64 x 96 pixels: 6,144 rays x 20 triangles
+    triangles = module.icosahedron(np.array([3.0, 0.0, 0.0]), 1.0)
+    return module.render_mesh(triangles, 64, 96, 0.5, 0.75)
+
+
 CASES = [
+    Case(
+        "pairwise_sq_distances 2000x64, 3000x64",
+        ARRAYS,
+        _points,
+        lambda m, i: m.pairwise_sq_distances(*i),
+        _torch_cdist,
+    ),
     Case(
         "softmax 4096x1000",
         STABLE,
@@ -71,9 +104,21 @@ CASES = [
         _torch(lambda t, x: t.logsumexp(x, dim=-1)),
     ),
     Case("sigmoid 4096x1000", STABLE, _logits, lambda m, i: m.sigmoid(*i), _torch(lambda t, x: t.sigmoid(x))),
-    Case("correlate_valid 64x16384, k=31, stride 2", STRIDES, _signals,
-         lambda m, i: m.correlate_valid(*i, stride=2), _torch_conv1d),
+    Case(
+        "correlate_valid 64x16384, k=31, stride 2",
+        STRIDES,
+        _signals,
+        lambda m, i: m.correlate_valid(*i, stride=2),
+        _torch_conv1d,
+    ),
     # The DFT as a dense matrix is O(n^2) against the FFT's O(n log n): the ratio is the lesson.
-    Case("dft_matrix(512) applied to 256 signals", LINALG, _signal_512,
-         lambda m, i: i[0] @ m.dft_matrix(512).T, _numpy_fft, other_name="np.fft"),
+    Case(
+        "dft_matrix(512) applied to 256 signals",
+        LINALG,
+        _signal_512,
+        lambda m, i: i[0] @ m.dft_matrix(512).T,
+        _numpy_fft,
+        other_name="np.fft",
+    ),
+    Case("render_mesh icosahedron 64x96", RAYS, _mesh, _render),
 ]

@@ -86,6 +86,13 @@ def classify(exc: BaseException, learner_dirs: tuple[Path, ...] = ()) -> tuple[S
         return Status.FAILED, truncate(str(exc) or "a check failed")
     where = _learner_frame(exc.__traceback__, learner_dirs)
     kind = type(exc).__name__
+    if isinstance(exc, (FloatingPointError, RuntimeWarning)):
+        # Raised only where a test turns NumPy's warnings into errors: a stability test.
+        at = f" at {where}" if where else ""
+        return Status.FAILED, truncate(
+            f"NumPy warned: {str(exc).strip()}{at}; this test needs a formula that never "
+            "overflows or divides 0 by 0 (see the reading on numerical stability)"
+        )
     if kind == "TypeCheckError":
         # jaxtyping's messages are long; their first paragraph names the argument and axis.
         first = str(exc).strip().split("\n\n")[0]

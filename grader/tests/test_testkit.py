@@ -70,3 +70,17 @@ def test_numeric_grad_of_a_quadratic():
     x = np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]])
     grad = numeric_grad(lambda z: float(np.sum(A * z**2)), x)
     np.testing.assert_allclose(grad, 2 * A * x, rtol=1e-7, atol=1e-8)
+
+
+def test_a_numpy_warning_in_a_stability_test_is_explained():
+    from grader.outcomes import Status, classify
+    from grader.testkit import run_without_warnings
+
+    def naive_sigmoid(x):
+        return 1 / (1 + np.exp(-x))
+
+    with pytest.raises(FloatingPointError) as caught:
+        run_without_warnings(naive_sigmoid, np.array([-1000.0]))
+    status, message = classify(caught.value)
+    assert status is Status.FAILED
+    assert message.startswith("NumPy warned: overflow encountered in exp") and "never overflows" in message

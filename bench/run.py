@@ -67,6 +67,19 @@ def torch_or_none():
     return torch
 
 
+def in_torch(op: Callable[..., Any]) -> Callable[[tuple], Callable[[], Any] | None]:
+    """A Case.other for `op(torch, *tensors)`, the case's inputs shared with PyTorch (no copy)."""
+
+    def build(inputs: tuple) -> Callable[[], Any] | None:
+        torch = torch_or_none()
+        if torch is None:
+            return None
+        tensors = [torch.from_numpy(x) for x in inputs]
+        return lambda: op(torch, *tensors)
+
+    return build
+
+
 def cases(chapters: list[str]) -> list[Case]:
     found = []
     for chapter in chapters:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.run import Case, torch_or_none
+from bench.run import Case, in_torch
 
 STABLE = "chapter0_numpy/part4_stable"
 STRIDES = "chapter0_numpy/part3_strides"
@@ -18,29 +18,9 @@ def _logits():
     return (np.random.default_rng(0).normal(size=(4096, 1000)) * 10,)
 
 
-def _torch(op):
-    def build(inputs):
-        torch = torch_or_none()
-        if torch is None:
-            return None
-        x = torch.from_numpy(inputs[0])
-        return lambda: op(torch, x)
-
-    return build
-
-
 def _signals():
     g = np.random.default_rng(1)
     return g.normal(size=(64, 16_384)), g.normal(size=31)
-
-
-def _torch_conv1d(inputs):
-    torch = torch_or_none()
-    if torch is None:
-        return None
-    x = torch.from_numpy(inputs[0])[:, None, :]  # (batch, channels=1, n)
-    k = torch.from_numpy(inputs[1])[None, None, :]
-    return lambda: torch.nn.functional.conv1d(x, k, stride=2)
 
 
 def _signal_512():
@@ -54,14 +34,6 @@ def _numpy_fft(inputs):
 def _points():
     g = np.random.default_rng(3)
     return g.normal(size=(2000, 64)), g.normal(size=(3000, 64))
-
-
-def _torch_cdist(inputs):
-    torch = torch_or_none()
-    if torch is None:
-        return None
-    a, b = (torch.from_numpy(x) for x in inputs)
-    return lambda: torch.cdist(a, b) ** 2
 
 
 def _mesh():
@@ -80,36 +52,38 @@ CASES = [
         ARRAYS,
         _points,
         lambda m, i: m.pairwise_sq_distances(*i),
-        _torch_cdist,
+        in_torch(lambda t, a, b: t.cdist(a, b) ** 2),
     ),
     Case(
         "softmax 4096x1000",
         STABLE,
         _logits,
         lambda m, i: m.softmax(*i),
-        _torch(lambda t, x: t.softmax(x, dim=-1)),
+        in_torch(lambda t, x: t.softmax(x, dim=-1)),
     ),
     Case(
         "log_softmax 4096x1000",
         STABLE,
         _logits,
         lambda m, i: m.log_softmax(*i),
-        _torch(lambda t, x: t.log_softmax(x, dim=-1)),
+        in_torch(lambda t, x: t.log_softmax(x, dim=-1)),
     ),
     Case(
         "logsumexp 4096x1000",
         STABLE,
         _logits,
         lambda m, i: m.logsumexp(*i),
-        _torch(lambda t, x: t.logsumexp(x, dim=-1)),
+        in_torch(lambda t, x: t.logsumexp(x, dim=-1)),
     ),
-    Case("sigmoid 4096x1000", STABLE, _logits, lambda m, i: m.sigmoid(*i), _torch(lambda t, x: t.sigmoid(x))),
+    Case(
+        "sigmoid 4096x1000", STABLE, _logits, lambda m, i: m.sigmoid(*i), in_torch(lambda t, x: t.sigmoid(x))
+    ),
     Case(
         "correlate_valid 64x16384, k=31, stride 2",
         STRIDES,
         _signals,
         lambda m, i: m.correlate_valid(*i, stride=2),
-        _torch_conv1d,
+        in_torch(lambda t, x, k: t.nn.functional.conv1d(x[:, None], k[None, None], stride=2)),
     ),
     # The DFT as a dense matrix is O(n^2) against the FFT's O(n log n): the ratio is the lesson.
     Case(

@@ -7,6 +7,7 @@ grading worker. Course tests reach learner code only through `impl`.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import time
@@ -28,16 +29,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="implementation under test: exercises (default), solutions, "
         "or a folder laid out like exercises/",
     )
-    group.addoption("--grader-events", type=int, default=None, help=argparse_hidden())
-    group.addoption("--grader-exercise", action="append", default=[], help=argparse_hidden())
-    group.addoption("--grader-skip", default=None, help=argparse_hidden())
-    group.addoption("--grader-no-typecheck", action="store_true", help=argparse_hidden())
-
-
-def argparse_hidden() -> str:
-    import argparse
-
-    return argparse.SUPPRESS
+    group.addoption("--grader-events", type=int, default=None, help=argparse.SUPPRESS)
+    group.addoption("--grader-exercise", action="append", default=[], help=argparse.SUPPRESS)
+    group.addoption("--grader-skip", default=None, help=argparse.SUPPRESS)
+    group.addoption("--grader-no-typecheck", action="store_true", help=argparse.SUPPRESS)
 
 
 def exercise_of(item: pytest.Item) -> str | None:

@@ -78,6 +78,15 @@ def _death(returncode: int) -> str:
     return f"the test process exited with status {returncode} (os._exit or a crash in native code?)"
 
 
+def _parse(line: bytes) -> dict | None:
+    """One event; None for anything else (learner code could write to the pipe too)."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and isinstance(event.get("event"), str) else None
+
+
 class _Worker:
     def __init__(self, job: Job, skip_file: Path):
         read_fd, write_fd = os.pipe()
@@ -122,7 +131,7 @@ class _Worker:
             return None
         self.buffer += chunk
         *lines, self.buffer = self.buffer.split(b"\n")
-        return [json.loads(line) for line in lines if line.strip()]
+        return [event for line in lines if (event := _parse(line)) is not None]
 
     def stop(self) -> int:
         try:

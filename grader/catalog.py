@@ -45,6 +45,11 @@ class ChapterInfo:
         return [e for p in self.parts for e in p.exercises]
 
 
+def test_files(root: Path, chapters: list[ChapterInfo]) -> list[Path]:
+    """The test files of a selection, in course order: what a grading run collects."""
+    return [p.part.test_file(root) for c in chapters for p in c.parts]
+
+
 def _exercise_marker(decorator: ast.expr) -> str | None:
     """'softmax' for @exercise("softmax", ...) or @pytest.mark.exercise("softmax")."""
     if not isinstance(decorator, ast.Call) or not decorator.args:

@@ -106,7 +106,7 @@ def grade(
     job = runner.Job(
         root=root,
         impl=impl_path,
-        files=[p.part.test_file(root) for c in chapters for p in c.parts],
+        files=catalog.test_files(root, chapters),
         exercises=sorted({e.name for e in exercises}) if filtered else [],
         timeout=timeout,
         memory_mb=memory_mb,

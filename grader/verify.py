@@ -63,10 +63,9 @@ def static_problems(
     problems: list[str] = []
     chosen = {p.part for c in chapters for p in c.parts}
     stale = [
-        g.target
-        for g in generate.plan(solutions, root / "exercises")
-        if layout.Part.of_source_file(g.target) in chosen
-        and (not g.target.is_file() or g.target.read_text() != g.text)
+        p
+        for p in generate.out_of_sync(solutions, root / "exercises")
+        if layout.Part.of_source_file(p) in chosen
     ]
     problems += [f"{p.relative_to(root)} is out of date: run `python -m grader generate`" for p in stale]
     for chapter in chapters:
@@ -113,8 +112,7 @@ def static_problems(
 
 
 def _job(root: Path, impl: Path, chapters: list[ChapterInfo], timeout: float, memory_mb: int) -> runner.Job:
-    files = [p.part.test_file(root) for c in chapters for p in c.parts]
-    return runner.Job(root, impl, files, timeout=timeout, memory_mb=memory_mb)
+    return runner.Job(root, impl, catalog.test_files(root, chapters), timeout=timeout, memory_mb=memory_mb)
 
 
 def dynamic_problems(

@@ -42,13 +42,16 @@ def test_expect_close_reports_the_largest_error_and_where():
     assert message.startswith("f(x=float64[2, 3]): max abs error 0.5 at [0, 0]; got [1. 2. 1. 0. 0. 0.]")
 
 
-@pytest.mark.parametrize("value, want, words", [
-    (np.ones((3, 2)), np.ones((2, 3)), "shape (3, 2), expected (2, 3)"),
-    (np.ones(3, dtype=int), np.ones(3), "dtype int64, expected floating point"),
-    ([1.0, 2.0], np.ones(2), "returned list"),
-    (np.array([np.nan, 1.0]), np.ones(2), "got nan at [0] where 1 was expected"),
-    (np.array(0.5), np.array(0.25), "max abs error 0.25"),
-])
+@pytest.mark.parametrize(
+    "value, want, words",
+    [
+        (np.ones((3, 2)), np.ones((2, 3)), "shape (3, 2), expected (2, 3)"),
+        (np.ones(3, dtype=int), np.ones(3), "dtype int64, expected floating point"),
+        ([1.0, 2.0], np.ones(2), "returned list"),
+        (np.array([np.nan, 1.0]), np.ones(2), "got nan at [0] where 1 was expected"),
+        (np.array(0.5), np.array(0.25), "max abs error 0.25"),
+    ],
+)
 def test_expect_close_names_the_problem(value, want, words):
     assert words in _message(expect_close, Call(value, "f()"), want)
 

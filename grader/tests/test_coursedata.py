@@ -1,0 +1,42 @@
+"""The course's data sets: the real digits when scikit-learn is installed, the generated
+stand-in always, with the same shapes and value ranges either way."""
+
+import numpy as np
+import pytest
+
+from coursedata import load_digits, train_test_split
+
+
+@pytest.mark.parametrize("source", ["auto", "generated"])
+def test_digits_shapes_and_ranges(source):
+    digits = load_digits(source)
+    assert digits.images.shape == (1797, 64) and digits.images.dtype == np.float64
+    assert digits.labels.shape == (1797,) and digits.labels.dtype == np.int64
+    assert 0.0 <= digits.images.min() and digits.images.max() <= 1.0
+    assert set(np.unique(digits.labels)) == set(range(10))
+    assert np.bincount(digits.labels).min() > 150
+
+
+def test_generated_digits_are_learnable_but_not_trivial():
+    """A nearest-centroid classifier does much better than chance but far from perfectly."""
+    x_train, y_train, x_test, y_test = train_test_split(load_digits("generated"))
+    centroids = np.stack([x_train[y_train == k].mean(axis=0) for k in range(10)])
+    predicted = ((x_test[:, None, :] - centroids) ** 2).sum(axis=-1).argmin(axis=1)
+    assert 0.4 < (predicted == y_test).mean() < 0.95
+
+
+def test_split_is_a_seeded_partition():
+    digits = load_digits("generated")
+    x_train, y_train, x_test, y_test = train_test_split(digits, test_fraction=0.25, seed=3)
+    assert len(x_test) == 449 and len(x_train) + len(x_test) == 1797
+    again = train_test_split(digits, test_fraction=0.25, seed=3)
+    assert np.array_equal(again[2], x_test)
+    rows = np.concatenate([x_train, x_test])
+    assert np.array_equal(np.unique(rows, axis=0), np.unique(digits.images, axis=0))
+
+
+def test_real_digits_when_scikit_learn_is_installed():
+    pytest.importorskip("sklearn")
+    digits = load_digits("scikit-learn")
+    assert digits.source == "scikit-learn"
+    assert digits.images.max() == 1.0  # 16/16: scaled from scikit-learn's 0..16

@@ -68,9 +68,7 @@ def load_digits(source: Literal["auto", "scikit-learn", "generated"] = "auto") -
         from sklearn.datasets import load_digits as sklearn_digits
     except ImportError:
         if source == "scikit-learn":
-            raise ImportError(
-                'the real digits need scikit-learn: pip install -e ".[data]"'
-            ) from None
+            raise ImportError('the real digits need scikit-learn: pip install -e ".[data]"') from None
         return _generated()
     bunch = sklearn_digits()
     return Digits(bunch.data.astype(np.float64) / 16.0, bunch.target.astype(np.int64), "scikit-learn")

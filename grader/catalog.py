@@ -21,6 +21,7 @@ class Exercise:
     name: str
     tests: list[str] = field(default_factory=list)
     line: int | None = None  # where it is defined in the part's exercise file
+    points: float = 1.0  # its weight in a grade (POINTS in its test file; default 1)
 
     @property
     def id(self) -> str:
@@ -77,6 +78,25 @@ def tests_by_exercise(test_file: Path) -> dict[str, list[str]]:
     return found
 
 
+def points(test_file: Path) -> dict[str, float]:
+    """The optional `POINTS = {"softmax": 2, ...}` of a test file: exercise -> weight.
+
+    Read as a literal, never executed; a malformed table raises ValueError (verify says so).
+    """
+    tree = ast.parse(test_file.read_text(), str(test_file))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "POINTS" for t in node.targets
+        ):
+            table = ast.literal_eval(node.value)
+            if not isinstance(table, dict) or not all(
+                isinstance(k, str) and isinstance(v, (int, float)) and v >= 0 for k, v in table.items()
+            ):
+                raise ValueError(f"{test_file.name}: POINTS must map exercise names to numbers >= 0")
+            return {k: float(v) for k, v in table.items()}
+    return {}
+
+
 def definitions(source: Path) -> dict[str, int]:
     """Top-level function and class names -> line, from a file that may not even parse."""
     try:
@@ -102,8 +122,12 @@ def _title(markdown: Path, fallback: str) -> str:
 
 def part_info(root: Path, part: Part, impl: Path) -> PartInfo:
     tests = tests_by_exercise(part.test_file(root))
+    weights = points(part.test_file(root))
     defs = definitions(part.source(impl)) or definitions(part.source(root / "exercises"))
-    exercises = [Exercise(part, name, names, defs.get(name.split(".")[0])) for name, names in tests.items()]
+    exercises = [
+        Exercise(part, name, names, defs.get(name.split(".")[0]), weights.get(name, 1.0))
+        for name, names in tests.items()
+    ]
     # Learning order is the order of the exercise file; unknown names go last.
     exercises.sort(key=lambda e: e.line if e.line is not None else 10**9)
     return PartInfo(part, _title(part.reading(root), part.name), exercises)

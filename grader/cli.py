@@ -42,6 +42,12 @@ def _grade_parser() -> argparse.ArgumentParser:
     parser.add_argument("-k", dest="name", help="only exercises whose name contains NAME")
     _impl_option(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON (docs/grader.md)")
+    parser.add_argument(
+        "--format",
+        choices=["text", "json", "gradescope", "exercism"],
+        help="output format: text (default), json (same as --json), or another tool's results.json",
+    )
+    parser.add_argument("--output", metavar="FILE", help="write the result to FILE instead of the screen")
     _common_options(parser)
     return parser
 
@@ -119,6 +125,8 @@ def main(argv: list[str] | None = None, env: Env | None = None) -> int:
         return int(ExitCode.USAGE)
     except SystemExit as exc:  # --help
         return int(exc.code or 0) if isinstance(exc.code, int) else 0
+    except BrokenPipeError:  # the reader went away (`| head`): nothing left to say
+        return int(ExitCode.OK)
     except KeyboardInterrupt:
         env.err("grader: interrupted; this run was not recorded")
         return int(ExitCode.INTERRUPTED)

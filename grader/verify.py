@@ -84,6 +84,8 @@ def static_problems(
             for name in sorted(marked - {e.name for e in info.exercises}):
                 problems.append(f"{part.id}: exercise {name} has no tests")
             defined = catalog.definitions(solution)
+            for name in sorted(set(catalog.points(part.test_file(root))) - {e.name for e in info.exercises}):
+                problems.append(f"{test_rel}: POINTS names {name}, which has no tests")
             for exercise in info.exercises:
                 counts.append(len(exercise.tests))
                 if exercise.name not in defined:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
-from grader import catalog, layout, render
+from grader import catalog, export, layout, render
 from grader.env import Env, ExitCode
-from grader.grade import SelectionError, grade, select
+from grader.grade import Report, SelectionError, grade, select
 from grader.store import Store, StoreError, default_path
 
 
@@ -45,14 +46,27 @@ def run(args: argparse.Namespace, env: Env) -> ExitCode:
         except (StoreError, OSError) as exc:
             env.err(f"grader: progress not saved: {exc}")
             recorded = False
-    if args.json:
-        env.out(json.dumps(render.report_json(report, root, impl_path, recorded), indent=2))
-    else:
+    fmt = args.format or ("json" if args.json else "text")
+    if fmt == "text" and not args.output:
         for line in render.report_text(report, root, bool(env.terminal), env.colour):
             env.out(line)
+    else:
+        text = _formatted(fmt, report, root, impl_path, recorded)
+        if args.output:
+            Path(args.output).write_text(text + "\n")
+        else:
+            env.out(text)
     if report.problems:
         return ExitCode.GRADER_ERROR
     return ExitCode.OK if report.all_passed else ExitCode.NOT_ALL_PASSED
+
+
+def _formatted(fmt: str, report: Report, root: Path, impl_path: Path, recorded: bool) -> str:
+    if fmt == "text":
+        return "\n".join(render.report_text(report, root, terminal=False, colour=False))
+    if fmt == "json":
+        return json.dumps(render.report_json(report, root, impl_path, recorded), indent=2)
+    return json.dumps(export.FORMATS[fmt](report, root), indent=2)
 
 
 def _progress(args: argparse.Namespace, env: Env) -> ExitCode:

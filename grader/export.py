@@ -110,7 +110,7 @@ def exercism(report: Report, root: Path) -> dict[str, Any]:
         ]
         for name, status, message in ran:
             line, code = sources.get(name.split("[")[0], (0, ""))
-            entry = {
+            entry: dict[str, Any] = {
                 "name": f"{exercise.name}: {name}",
                 "status": _EXERCISM_STATUS.get(status, "fail"),
                 "message": None if status is Status.PASSED else f"{status.value}: {message}"[:MESSAGE_LIMIT],
@@ -124,7 +124,7 @@ def exercism(report: Report, root: Path) -> dict[str, Any]:
     statuses = {t["status"] for t in ordered}
     out: dict[str, Any] = {"version": 3}
     if report.problems or (ordered and statuses == {"error"}):
-        errors = report.problems or [next(t["message"] for t in ordered)]
+        errors = report.problems or [str(ordered[0]["message"])]
         out.update(status="error", message="\n".join(errors)[:MESSAGE_LIMIT])
     else:
         out.update(status="pass" if statuses <= {"pass"} else "fail", message=None)

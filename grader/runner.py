@@ -186,6 +186,15 @@ class _Run:
             if nodeid.split("::", 1)[0] == prefix:
                 self._record(nodeid, status, message)
 
+    def _skip_rest_of_exercise(self, current: str) -> None:
+        # The exercise is *timeout* whatever its other tests do (only error and crashed rank
+        # higher), so waiting out their limits too would only make a hang cost more.
+        prefix = current.split("::", 1)[0]
+        exercise = (self.planned or {}).get(current, {}).get("exercise")
+        for nodeid in self._remaining():
+            if nodeid.split("::", 1)[0] == prefix and self.planned[nodeid].get("exercise") == exercise:
+                self._record(nodeid, Status.TIMEOUT, "not run: an earlier test of this exercise timed out")
+
     def _drive(self, worker: _Worker) -> bool:
         """Run one worker until it finishes (True) or has to be replaced (False)."""
         current: str | None = None
@@ -224,6 +233,7 @@ class _Run:
                         f"took longer than {limit:g} s: an infinite loop, or far too slow",
                         limit,
                     )
+                    self._skip_rest_of_exercise(current)
                 return False
             for event in events:
                 kind = event["event"]

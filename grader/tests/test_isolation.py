@@ -125,3 +125,20 @@ def test_a_per_test_time_limit_raises_the_default(cli, course):
     code, out, _ = cli("1/2", "--impl=solutions", "--timeout", "1", "--json")
     statuses = {e["name"]: e["status"] for e in json.loads(out)["exercises"]}
     assert code == 0 and statuses == {"twice": "passed", "Counter": "passed"}, textwrap.shorten(out, 500)
+
+
+def test_a_hang_costs_one_time_limit_per_exercise_not_per_test(cli, course, tmp_path):
+    impl = tmp_path / "impl"
+    shutil.copytree(course / "solutions", impl)
+    target = impl / "chapter1_demo" / "part2_more.py"
+    target.write_text(target.read_text().replace("return 2 * x", "while True:\n        pass"))
+    started = time.monotonic()
+    code, out, _ = cli("1/2", f"--impl={impl}", "--timeout", "1", "--json")
+    elapsed = time.monotonic() - started
+    twice, counter = json.loads(out)["exercises"]
+    assert twice["status"] == "timeout" and counter["status"] == "passed"
+    tests = {t["name"]: t for t in twice["tests"]}
+    assert len(tests) == 3 and {t["status"] for t in tests.values()} == {"timeout"}
+    assert sum("earlier test of this exercise timed out" in t["message"] for t in tests.values()) == 2
+    # one 1 s limit, not 1 + 1 + 3 s (test_twice_slow has a limit of its own)
+    assert elapsed < 4, elapsed

@@ -189,10 +189,11 @@ class _Run:
     def _skip_rest_of_exercise(self, current: str) -> None:
         # The exercise is *timeout* whatever its other tests do (only error and crashed rank
         # higher), so waiting out their limits too would only make a hang cost more.
+        planned = self.planned or {}
         prefix = current.split("::", 1)[0]
-        exercise = (self.planned or {}).get(current, {}).get("exercise")
+        exercise = planned.get(current, {}).get("exercise")
         for nodeid in self._remaining():
-            if nodeid.split("::", 1)[0] == prefix and self.planned[nodeid].get("exercise") == exercise:
+            if nodeid.split("::", 1)[0] == prefix and planned[nodeid].get("exercise") == exercise:
                 self._record(nodeid, Status.TIMEOUT, "not run: an earlier test of this exercise timed out")
 
     def _drive(self, worker: _Worker) -> bool:

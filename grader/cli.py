@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import traceback
 
 from grader import runner
@@ -11,10 +12,11 @@ from grader.env import Env, ExitCode
 COMMANDS = {
     "generate": "write exercises/ from solutions/ (instructors)",
     "verify": "check the course: references pass, stubs are todo, files in sync, briefs written",
+    "batch": "grade a folder of learner submissions in parallel into a gradebook (instructors)",
 }
 
 USAGE = """python -m grader [TARGET] [-k NAME] [--impl IMPL] [--json] [--debug]
-       python -m grader {generate,verify} ...
+       python -m grader {generate,verify,batch,release,mutants} ...
 
 TARGET is a chapter or a part: chapter0, 0, chapter0_numpy, chapter0/part2, 0/2.
 With no TARGET and no -k, shows your progress over all chapters and what to do next."""
@@ -100,6 +102,22 @@ def _verify_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _batch_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m grader batch", description=COMMANDS["batch"])
+    parser.add_argument("submissions", help="a folder holding one folder or archive per learner")
+    parser.add_argument("--target", help="chapter or chapter/part to grade (default: every chapter)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="submissions graded at once")
+    parser.add_argument("--out", default="gradebook", help="results folder (default %(default)s/)")
+    parser.add_argument(
+        "--format",
+        choices=["json", "gradescope", "exercism"],
+        default="json",
+        help="format of each submission's result file (default %(default)s)",
+    )
+    _common_options(parser)
+    return parser
+
+
 def main(argv: list[str] | None = None, env: Env | None = None) -> int:
     import sys
 
@@ -117,6 +135,10 @@ def main(argv: list[str] | None = None, env: Env | None = None) -> int:
             from grader.commands import verify
 
             return int(verify.run(_verify_parser().parse_args(rest), env))
+        if command == "batch":
+            from grader.commands import batch
+
+            return int(batch.run(_batch_parser().parse_args(rest), env))
         from grader.commands import grade
 
         return int(grade.run(_grade_parser().parse_args(rest), env))

@@ -37,7 +37,7 @@ def score(report: Report) -> tuple[float, float]:
     )
 
 
-def _number(value: float) -> float | int:
+def plain_number(value: float) -> float | int:
     return int(value) if float(value).is_integer() else round(value, 4)
 
 
@@ -61,8 +61,8 @@ def gradescope(report: Report, root: Path) -> dict[str, Any]:
                     {
                         "name": f"{part.part.name}: {exercise.name}",
                         "number": f"{p}.{e}",
-                        "score": _number(earned(report, exercise)),
-                        "max_score": _number(exercise.points),
+                        "score": plain_number(earned(report, exercise)),
+                        "max_score": plain_number(exercise.points),
                         "status": "passed" if result.status is Status.PASSED else "failed",
                         "output": _advice(root, exercise, result),
                         "tags": [chapter.name, result.status.value],
@@ -71,11 +71,12 @@ def gradescope(report: Report, root: Path) -> dict[str, Any]:
                 )
     got, possible = score(report)
     passed = report.count(Status.PASSED)
-    summary = f"{passed}/{len(report.results)} exercises passed; {_number(got)}/{_number(possible)} points."
+    points = f"{plain_number(got)}/{plain_number(possible)} points"
+    summary = f"{passed}/{len(report.results)} exercises passed; {points}."
     if report.problems:
         summary += "\nThe course's tests had a problem; tell your instructor:\n" + "\n".join(report.problems)
     return {
-        "score": _number(got),
+        "score": plain_number(got),
         "execution_time": round(report.duration, 1),
         "output": summary,
         "visibility": "visible",

@@ -1,0 +1,256 @@
+"""Grade a cohort: a folder of submissions, several at a time, into a gradebook.
+
+A submission is a folder laid out like exercises/ (or holding one, at any depth up to
+three), or a .zip / .tar / .tar.gz / .tgz archive of one. Only the learner's exercise
+files are taken from it: `<chapter>/<part>.py` for the parts the course has, regular
+files of at most MAX_FILE_BYTES. Everything else in a submission (a conftest.py, a
+pytest plugin, a sitecustomize.py, edited tests, extra modules) is never copied, so it
+cannot run. The files are laid over a copy of the course's blank exercises/, so a part
+missing from a submission grades as *todo*.
+
+Each submission is graded by the same isolated runner as a learner's own run, so one that
+hangs, crashes, floods output or fails to import costs only its own time limits.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path, PurePosixPath
+from typing import IO, Callable, Iterator
+
+from grader import export, render, runner
+from grader.catalog import ChapterInfo
+from grader.grade import Report, grade
+from grader.layout import CHAPTER_RE, PART_RE
+
+MAX_FILE_BYTES = 1 << 20
+MAX_DEPTH = 3  # how deep below a submission's top the chapter folders may sit
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
+BATCH_SCHEMA = "grader.batch/1"
+
+
+@dataclass
+class Submission:
+    name: str  # safe as a file name; unique in the batch
+    source: Path
+
+
+@dataclass
+class Graded:
+    submission: Submission
+    report: Report | None
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _safe_name(name: str) -> str:
+    for suffix in ARCHIVE_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name).strip("._") or "submission"
+
+
+def discover(folder: Path) -> list[Submission]:
+    """Every folder and archive directly inside `folder`, in name order."""
+    found: list[Submission] = []
+    used: set[str] = set()
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith(".") or entry.is_symlink():
+            continue
+        if not (entry.is_dir() or (entry.is_file() and entry.name.endswith(ARCHIVE_SUFFIXES))):
+            continue
+        name, n = _safe_name(entry.name), 2
+        while name in used:
+            name, n = f"{_safe_name(entry.name)}-{n}", n + 1
+        used.add(name)
+        found.append(Submission(name, entry))
+    return found
+
+
+def _part_key(path: PurePosixPath) -> tuple[str, str] | None:
+    """('chapter0_numpy', 'part4_stable.py') for .../chapter0_numpy/part4_stable.py within depth."""
+    if path.is_absolute() or ".." in path.parts or not 2 <= len(path.parts) <= MAX_DEPTH + 2:
+        return None
+    chapter, filename = path.parts[-2], path.parts[-1]
+    if CHAPTER_RE.match(chapter) and filename.endswith(".py") and PART_RE.match(filename[:-3]):
+        return chapter, filename
+    return None
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    return path.open("rb")
+
+
+def _members(source: Path) -> Iterator[tuple[PurePosixPath, Callable[[], IO[bytes] | None]]]:
+    """(relative path, opener) for each regular file of a folder or archive."""
+    if source.is_dir():
+        for top, dirs, files in os.walk(source):  # does not follow symlinked folders
+            rel = PurePosixPath(Path(top).relative_to(source).as_posix())
+            dirs[:] = [d for d in dirs if not d.startswith(".") and len(rel.parts) <= MAX_DEPTH]
+            for name in files:
+                path = Path(top) / name
+                if not path.is_symlink() and path.is_file():
+                    yield rel / name, partial(_open_binary, path)
+    elif source.name.endswith(".zip"):
+        archive = zipfile.ZipFile(source)
+        for info in archive.infolist():
+            is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
+            if not info.is_dir() and not is_link:
+                yield PurePosixPath(info.filename), partial(archive.open, info)
+    else:
+        tar = tarfile.open(source)
+        for member in tar:
+            if member.isfile():
+                yield PurePosixPath(member.name), partial(tar.extractfile, member)
+
+
+def _read_capped(opener: Callable[[], IO[bytes] | None]) -> bytes | None:
+    """The file's bytes, or None if it is larger than MAX_FILE_BYTES (or cannot be opened)."""
+    stream = opener()
+    if stream is None:
+        return None
+    with stream:
+        data = stream.read(MAX_FILE_BYTES + 1)
+    return None if len(data) > MAX_FILE_BYTES else data
+
+
+def stage(
+    submission: Submission, course_exercises: Path, parts: set[tuple[str, str]], dest: Path
+) -> list[str]:
+    """Lay the submission's exercise files over a copy of the blank exercises in `dest`.
+
+    Returns notes for the gradebook (nothing found, a file too large, an unreadable archive).
+    """
+    shutil.copytree(course_exercises, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    chosen: dict[tuple[str, str], tuple[int, bytes]] = {}
+    notes: list[str] = []
+    try:
+        for rel, opener in _members(submission.source):
+            key = _part_key(PurePosixPath(*[p for p in rel.parts if p not in ("", ".")]))
+            if key is None or key not in parts:
+                continue
+            depth = len(rel.parts)
+            if key in chosen and chosen[key][0] <= depth:
+                continue  # the shallowest copy of a part file wins
+            data = _read_capped(opener)
+            if data is None:
+                notes.append(f"{'/'.join(key)} is larger than {MAX_FILE_BYTES} bytes: not graded")
+                continue
+            chosen[key] = (depth, data)
+    except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+        notes.append(f"could not read the submission: {type(exc).__name__}: {exc}")
+    for (chapter, filename), (_, data) in chosen.items():
+        (dest / chapter / filename).write_bytes(data)
+    if not chosen:
+        notes.append(
+            "no exercise files found (expected <chapter>/<part>.py, e.g. chapter0_numpy/part1_arrays.py)"
+        )
+    return notes
+
+
+def grade_one(
+    submission: Submission,
+    root: Path,
+    chapters: list[ChapterInfo],
+    *,
+    timeout: float,
+    memory_mb: int,
+) -> Graded:
+    started = time.perf_counter()
+    parts = {(p.part.chapter, f"{p.part.name}.py") for c in chapters for p in c.parts}
+    try:
+        with tempfile.TemporaryDirectory(prefix="grader-batch-") as tmp:
+            impl = Path(tmp) / "exercises"
+            notes = stage(submission, root / "exercises", parts, impl)
+            report = grade(
+                root,
+                chapters,
+                impl,
+                target="batch",
+                impl_label=submission.name,
+                timeout=timeout,
+                memory_mb=memory_mb,
+            )
+    except Exception as exc:  # the grader's own fault: this row says so, the batch goes on
+        return Graded(submission, None, [f"not graded: internal error {type(exc).__name__}: {exc}"])
+    return Graded(submission, report, notes, time.perf_counter() - started)
+
+
+def result_json(graded: Graded, root: Path, fmt: str) -> dict:
+    """One submission's result file: the grader's own report (default) or another format."""
+    if graded.report is None:
+        return {"schema": BATCH_SCHEMA, "submission": graded.submission.name, "notes": graded.notes}
+    if fmt != "json":
+        return export.FORMATS[fmt](graded.report, root)
+    got, possible = export.score(graded.report)
+    report = render.report_json(graded.report, root, root / "exercises", recorded=False)
+    return {
+        "schema": BATCH_SCHEMA,
+        "submission": graded.submission.name,
+        "source": graded.submission.source.name,
+        "score": got,
+        "max_score": possible,
+        "notes": graded.notes,
+        "report": report,
+    }
+
+
+def write_gradebook(path: Path, chapters: list[ChapterInfo], graded: list[Graded]) -> None:
+    """One row per submission, one column per exercise (points earned), then the totals."""
+    exercises = [e for c in chapters for e in c.exercises]
+    with path.open("w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["submission", *[e.id for e in exercises], "score", "max_score", "percent", "notes"])
+        out.writerow(["(points)", *[export.plain_number(e.points) for e in exercises], "", "", "", ""])
+        possible = sum(e.points for e in exercises)
+        for g in sorted(graded, key=lambda g: g.submission.name):
+            earned = [export.earned(g.report, e) if g.report else 0.0 for e in exercises]
+            got = sum(earned)
+            percent = round(100 * got / possible, 1) if possible else 0.0
+            notes = g.notes + (g.report.problems if g.report else [])
+            totals = [export.plain_number(got), export.plain_number(possible), percent, "; ".join(notes)]
+            out.writerow([g.submission.name, *map(export.plain_number, earned), *totals])
+
+
+def run_batch(
+    root: Path,
+    submissions: list[Submission],
+    chapters: list[ChapterInfo],
+    out_dir: Path,
+    *,
+    jobs: int,
+    timeout: float = runner.DEFAULT_TIMEOUT_S,
+    memory_mb: int = runner.DEFAULT_MEMORY_MB,
+    fmt: str = "json",
+    progress: Callable[[Graded, int, int], None] | None = None,
+) -> list[Graded]:
+    """Grade every submission, `jobs` at a time; write <name>.json each and gradebook.csv."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done: list[Graded] = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [
+            pool.submit(grade_one, s, root, chapters, timeout=timeout, memory_mb=memory_mb)
+            for s in submissions
+        ]
+        for future in as_completed(futures):
+            graded = future.result()
+            (out_dir / f"{graded.submission.name}.json").write_text(
+                json.dumps(result_json(graded, root, fmt), indent=2) + "\n"
+            )
+            done.append(graded)
+            if progress:
+                progress(graded, len(done), len(submissions))
+    write_gradebook(out_dir / "gradebook.csv", chapters, done)
+    return done

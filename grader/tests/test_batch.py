@@ -1,0 +1,174 @@
+"""Batch grading: a cohort of submissions, hostile ones among them, gives a complete
+gradebook in bounded time, and nothing but the learner's exercise files is ever used."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import tarfile
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grader import batch
+
+FORCE_PASS = """
+import pytest
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    outcome.get_result().outcome = "passed"
+"""
+
+
+def _solutions(course: Path, dest: Path) -> Path:
+    shutil.copytree(course / "solutions", dest, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def _edit(folder: Path, part: str, old: str, new: str) -> None:
+    path = folder / "chapter1_demo" / f"{part}.py"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def _zip(path: Path, files: dict[str, str]) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+
+
+def _cohort(course: Path, folder: Path) -> None:
+    folder.mkdir()
+    _solutions(course, folder / "ada")  # everything right, laid out like exercises/
+    (folder / "blank").mkdir()  # nothing handed in
+    # A wrapper folder and an exercises/ folder inside a zip, one exercise wrong.
+    wrong = _solutions(course, folder.parent / "tmp-wrong")
+    _edit(wrong, "part1_basics", "return x - 1.0", "return x + 1.0")
+    _zip(
+        folder / "bea.zip",
+        {
+            f"bea/exercises/chapter1_demo/{p.name}": p.read_text()
+            for p in (wrong / "chapter1_demo").glob("*.py")
+        },
+    )
+    # A tar.gz of the right answers.
+    with tarfile.open(folder / "cy.tar.gz", "w:gz") as tar:
+        tar.add(course / "solutions" / "chapter1_demo", arcname="chapter1_demo")
+    # Hostile code: a hang, a memory bomb, an exit; the other exercises are right.
+    hostile = _solutions(course, folder / "dan")
+    _edit(hostile, "part1_basics", "return x - 1.0", "while True:\n        pass")
+    _edit(
+        hostile, "part1_basics", "return x * 3.0", "import numpy\n    return numpy.ones((50_000, 1_000_000))"
+    )
+    _edit(hostile, "part1_basics", "return x / 4.0", "import os\n    os._exit(3)")
+    # A cheat: blank exercises plus every way of injecting code into pytest.
+    cheat = folder / "eve"
+    shutil.copytree(course / "exercises", cheat)
+    (cheat / "conftest.py").write_text(FORCE_PASS)
+    (cheat / "chapter1_demo" / "conftest.py").write_text(FORCE_PASS)
+    (cheat / "sitecustomize.py").write_text(
+        "import builtins\nbuiltins.NotImplementedError = AssertionError\n"
+    )
+    (cheat / "pytest.ini").write_text("[pytest]\naddopts = -p conftest\n")
+    tests = cheat / "tests" / "chapter1_demo"
+    tests.mkdir(parents=True)
+    (tests / "test_part1_basics.py").write_text("def test_add(impl):\n    pass\n")
+    # An archive that tries to write outside its folder, and a file far too large.
+    _zip(
+        folder / "fay.zip",
+        {
+            "../../chapter1_demo/part1_basics.py": "raise SystemExit",
+            "/chapter1_demo/part2_more.py": "raise SystemExit",
+            "chapter1_demo/part1_basics.py": "# padding\n" * 200_000,
+        },
+    )
+    (folder / "notes.txt").write_text("not a submission")
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    from grader.tests.conftest import FIXTURE
+
+    tmp = tmp_path_factory.mktemp("batch")
+    course = tmp / "course"
+    shutil.copytree(FIXTURE, course, ignore=shutil.ignore_patterns("__pycache__"))
+    _cohort(course, tmp / "submissions")
+    from grader.grade import select
+
+    started = time.monotonic()
+    done = batch.run_batch(
+        course,
+        batch.discover(tmp / "submissions"),
+        select(course, None),
+        tmp / "out",
+        jobs=2,
+        timeout=1,
+        memory_mb=1024,
+    )
+    return done, tmp / "out", time.monotonic() - started
+
+
+def _rows(out: Path) -> dict[str, dict[str, str]]:
+    rows = list(csv.DictReader(io.StringIO((out / "gradebook.csv").read_text())))
+    return {row["submission"]: row for row in rows}
+
+
+def test_gradebook_has_a_row_per_submission_and_a_column_per_exercise(graded):
+    done, out, _ = graded
+    rows = _rows(out)
+    assert set(rows) == {"(points)", "ada", "blank", "bea", "cy", "dan", "eve", "fay"}
+    assert rows["(points)"]["chapter1_demo/part2_more/twice"] == "2"
+    assert rows["ada"]["score"] == rows["ada"]["max_score"] == "13.5" and rows["ada"]["percent"] == "100.0"
+    assert rows["cy"]["score"] == "13.5"
+    assert rows["bea"]["score"] == "12.5" and rows["bea"]["chapter1_demo/part1_basics/subtract"] == "0"
+    assert rows["blank"]["score"] == "0" and "no exercise files found" in rows["blank"]["notes"]
+    for name in rows:
+        if name != "(points)":
+            assert (out / f"{name}.json").is_file()
+
+
+def test_hostile_code_costs_only_its_own_exercises(graded):
+    done, out, elapsed = graded
+    result = json.loads((out / "dan.json").read_text())
+    statuses = {e["name"]: e["status"] for e in result["report"]["exercises"]}
+    assert statuses["subtract"] == "timeout"
+    assert statuses["multiply"] == "crashed" and statuses["divide"] == "crashed"
+    assert statuses["add"] == "passed" and statuses["twice"] == "passed"
+    assert result["score"] == 13.5 - 3
+    # seven submissions, one hang (1 s), with two at a time: far below a minute
+    assert elapsed < 40, elapsed
+
+
+def test_injected_conftest_plugin_sitecustomize_and_tests_have_no_effect(graded):
+    _, out, _ = graded
+    result = json.loads((out / "eve.json").read_text())
+    assert result["score"] == 0
+    assert {e["status"] for e in result["report"]["exercises"]} == {"todo"}
+
+
+def test_archive_paths_outside_the_submission_and_huge_files_are_ignored(graded):
+    _, out, _ = graded
+    result = json.loads((out / "fay.json").read_text())
+    assert any("larger than" in note for note in result["notes"])
+    assert {e["status"] for e in result["report"]["exercises"]} == {"todo"}
+
+
+def test_cli_batch(cli, course, tmp_path):
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    _solutions(course, folder / "ada")
+    code, out, err = cli(
+        "batch", str(folder), "--out", str(tmp_path / "gb"), "--jobs", "1", "--format", "gradescope"
+    )
+    assert code == 0, err
+    assert "[1/1] ada: 13.5/13.5 points" in out
+    assert json.loads((tmp_path / "gb" / "ada.json").read_text())["score"] == 13.5
+    code, _, err = cli("batch", str(tmp_path / "missing"))
+    assert code == 2 and "no folder of submissions" in err

@@ -12,6 +12,7 @@ from grader.env import Env, ExitCode
 COMMANDS = {
     "generate": "write exercises/ from solutions/ (instructors)",
     "verify": "check the course: references pass, stubs are todo, files in sync, briefs written",
+    "release": "write the learner's copy of the course, without solutions (instructors)",
     "batch": "grade a folder of learner submissions in parallel into a gradebook (instructors)",
 }
 
@@ -118,6 +119,13 @@ def _batch_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _release_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m grader release", description=COMMANDS["release"])
+    parser.add_argument("out", help="a new or empty folder outside the course")
+    parser.add_argument("--debug", action="store_true")
+    return parser
+
+
 def main(argv: list[str] | None = None, env: Env | None = None) -> int:
     import sys
 
@@ -135,6 +143,10 @@ def main(argv: list[str] | None = None, env: Env | None = None) -> int:
             from grader.commands import verify
 
             return int(verify.run(_verify_parser().parse_args(rest), env))
+        if command == "release":
+            from grader.commands import release
+
+            return int(release.run(_release_parser().parse_args(rest), env))
         if command == "batch":
             from grader.commands import batch
 

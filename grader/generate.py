@@ -48,12 +48,21 @@ def _function_at(functions: list[tuple[int, int, str]], line: int) -> str | None
     return max(inside)[1] if inside else None
 
 
-def stub_source(source: str, filename: str = "<solution>") -> str:
-    """The learner's version of one solution file."""
+@dataclass(frozen=True)
+class Block:
+    """One marked block: the function it is in, and the lines of its two markers (1-based)."""
+
+    name: str  # qualified: "softmax", "Counter.step"
+    begin: int
+    end: int
+
+
+def blocks(source: str, filename: str = "<solution>") -> list[Block]:
+    """Every marked block of a solution file, checked: nested, unclosed or stray markers raise."""
     functions = _enclosing_functions(ast.parse(source, filename))
-    out: list[str] = []
+    found: list[Block] = []
     inside: tuple[int, str] | None = None
-    for number_, line in enumerate(source.splitlines(keepends=True), start=1):
+    for number_, line in enumerate(source.splitlines(), start=1):
         marker = line.strip()
         if marker == BEGIN:
             if inside is not None:
@@ -61,30 +70,35 @@ def stub_source(source: str, filename: str = "<solution>") -> str:
             name = _function_at(functions, number_)
             if name is None:
                 raise MarkerError(f"{filename}:{number_}: {BEGIN} outside any function")
-            indent = line[: len(line) - len(line.lstrip())]
-            out.append(f'{indent}raise NotImplementedError("{name}")\n')
             inside = (number_, name)
         elif marker == END:
             if inside is None:
                 raise MarkerError(f"{filename}:{number_}: {END} without {BEGIN}")
+            found.append(Block(inside[1], inside[0], number_))
             inside = None
-        elif inside is None:
-            out.append(line)
     if inside is not None:
         raise MarkerError(f"{filename}:{inside[0]}: {BEGIN} in {inside[1]} is never closed")
+    return found
+
+
+def stub_source(source: str, filename: str = "<solution>") -> str:
+    """The learner's version of one solution file."""
+    lines = source.splitlines(keepends=True)
+    out: list[str] = []
+    done = 0  # lines copied so far
+    for block in blocks(source, filename):
+        out += lines[done : block.begin - 1]
+        marker = lines[block.begin - 1]
+        indent = marker[: len(marker) - len(marker.lstrip())]
+        out.append(f'{indent}raise NotImplementedError("{block.name}")\n')
+        done = block.end
+    out += lines[done:]
     return "".join(out)
 
 
 def exercise_names(source: str) -> set[str]:
     """Top-level names (function or class) that hold at least one solution block."""
-    functions = _enclosing_functions(ast.parse(source))
-    names = set()
-    for number_, line in enumerate(source.splitlines(), start=1):
-        if line.strip() == BEGIN:
-            name = _function_at(functions, number_)
-            if name:
-                names.add(name.split(".")[0])
-    return names
+    return {block.name.split(".")[0] for block in blocks(source)}
 
 
 @dataclass

@@ -1,0 +1,99 @@
+"""The learner's copy of the course: everything but the references and the instructor's
+tools, checked so that no reference body can be recovered from it.
+
+What ships: the set-up files, chapters/, exercises/ (the generated stubs), tests/, the
+grader (with its own tests), coursedata/ and docs/grader.md. What does not: solutions/,
+bench/ (it times the references), .ci/, version control, caches and progress.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader import generate
+
+SHIPPED_FILES = ["README.md", "setup.cfg", "pyproject.toml", ".gitignore", "LICENSE"]
+SHIPPED_FOLDERS = ["chapters", "exercises", "tests", "grader", "coursedata"]
+SHIPPED_DOCS = ["docs/grader.md"]
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".progress", "*.egg-info", ".*_cache")
+MIN_LEAK_CHARS = 12  # a block shorter than this (`return x.T`) is too generic to call a leak
+
+
+class ReleaseError(Exception):
+    """The release cannot be built as asked; the message says what to do."""
+
+
+@dataclass
+class Leak:
+    reference: str  # solutions/<chapter>/<part>.py:line
+    found_in: str  # the released file holding the block's lines
+
+
+def _significant(lines: list[str]) -> list[str]:
+    """The lines that carry code: stripped, without blank and comment-only lines."""
+    kept = (line.strip() for line in lines)
+    return [line for line in kept if line and not line.startswith("#")]
+
+
+def _reference_blocks(solutions: Path) -> list[tuple[str, list[str]]]:
+    found = []
+    for path in sorted(solutions.glob("chapter*/part*.py")):
+        source = path.read_text()
+        lines = source.splitlines()
+        for block in generate.blocks(source, str(path)):
+            body = _significant(lines[block.begin : block.end - 1])
+            if sum(len(line) for line in body) >= MIN_LEAK_CHARS:
+                where = f"{path.relative_to(solutions.parent)}:{block.begin + 1}"
+                found.append((where, body))
+    return found
+
+
+def _contains(haystack: list[str], needle: list[str]) -> bool:
+    width = len(needle)
+    return any(haystack[i : i + width] == needle for i, line in enumerate(haystack) if line == needle[0])
+
+
+def leaks(release: Path, solutions: Path) -> list[Leak]:
+    """Reference bodies whose code lines all appear, in order, in some released file."""
+    texts = {}
+    for path in release.rglob("*"):
+        if path.is_file() and path.suffix in (".py", ".md", ".txt", ".cfg", ".toml", ".json", ".ipynb"):
+            texts[path] = _significant(path.read_text(errors="replace").splitlines())
+    found = []
+    for where, body in _reference_blocks(solutions):
+        for path, lines in texts.items():
+            if _contains(lines, body):
+                found.append(Leak(where, str(path.relative_to(release))))
+    return found
+
+
+def build(root: Path, solutions: Path, out: Path) -> list[Path]:
+    """Write the learner's copy of the course at `root` into `out` (new or empty)."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ReleaseError(f"{out} exists and is not empty; choose a new folder")
+    if out.resolve().is_relative_to(root.resolve()):
+        raise ReleaseError(f"{out} is inside the course; choose a folder outside it")
+    if solutions.is_dir():
+        stale = generate.out_of_sync(solutions, root / "exercises")
+        if stale:
+            names = ", ".join(str(p.relative_to(root)) for p in stale[:3])
+            raise ReleaseError(f"exercises/ is out of date ({names}…): run `python -m grader generate`")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in SHIPPED_FILES + SHIPPED_DOCS:
+        if (root / name).is_file():
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            written.append(Path(shutil.copy2(root / name, out / name)))
+    for name in SHIPPED_FOLDERS:
+        if (root / name).is_dir():
+            shutil.copytree(root / name, out / name, ignore=IGNORED)
+            written.append(out / name)
+    if solutions.is_dir():
+        found = leaks(out, solutions)
+        if found:
+            shutil.rmtree(out)
+            detail = "; ".join(f"{leak.reference} in {leak.found_in}" for leak in found[:5])
+            raise ReleaseError(f"reference code would ship, so nothing was written: {detail}")
+    return written

@@ -1,0 +1,78 @@
+"""The learner's copy: built into a temporary folder, it holds no solutions and no
+reference body, and the grader run from it grades its chapters (all todo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from grader import layout, release
+from grader.tests.conftest import COURSE
+
+SOLUTIONS = layout.solutions_root(COURSE)
+pytestmark = pytest.mark.skipif(not SOLUTIONS.is_dir(), reason="a release is built from the references")
+
+
+def test_release_grades_from_scratch_and_holds_no_reference(tmp_path):
+    out = tmp_path / "learner"
+    release.build(COURSE, SOLUTIONS, out)
+    assert not (out / "solutions").exists() and not (out / "bench").exists() and not (out / ".git").exists()
+    assert (out / "exercises" / "chapter0_numpy").is_dir() and (out / "README.md").is_file()
+    assert release.leaks(out, SOLUTIONS) == []
+    # The released grader, not this one, grades the released course.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
+    env.update(PYTHONPATH=str(out), GRADER_PROGRESS_DB=str(tmp_path / "progress.sqlite3"))
+    done = subprocess.run(
+        [sys.executable, "-m", "grader", "chapter0", "--json"],
+        cwd=out,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["exercises"] and {e["status"] for e in report["exercises"]} == {"todo"}
+    assert report["exercises"][0]["location"].startswith("exercises/chapter0_numpy/")
+
+
+def test_a_reference_body_in_a_shipped_file_stops_the_release(course, tmp_path):
+    reading = course / "chapters" / "chapter1_demo" / "part2_more.md"
+    reading.write_text(reading.read_text() + "\n```python\nself.count += 1\nreturn self.count\n```\n")
+    out = tmp_path / "learner"
+    with pytest.raises(release.ReleaseError, match="part2_more.py"):
+        release.build(course, course / "solutions", out)
+    assert not out.exists()
+
+
+def test_release_refuses_a_stale_exercise_file_and_a_used_folder(cli, course, tmp_path):
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "something").write_text("")
+    code, _, err = cli("release", str(used))
+    assert code == 1 and "not empty" in err
+    stub = course / "exercises" / "chapter1_demo" / "part1_basics.py"
+    stub.write_text(stub.read_text() + "\n# edited\n")
+    code, _, err = cli("release", str(tmp_path / "new"))
+    assert code == 1 and "python -m grader generate" in err
+
+
+def test_cli_release_of_the_fixture_course(cli, course, tmp_path):
+    code, out, err = cli("release", str(tmp_path / "new"))
+    assert code == 0, err
+    assert not (tmp_path / "new" / "solutions").exists() and "no reference body" in out
+    shipped = (tmp_path / "new" / "exercises" / "chapter1_demo" / "part1_basics.py").read_text()
+    assert 'raise NotImplementedError("add")' in shipped
+
+
+def test_fixture_release_copies_no_cache(course, tmp_path):
+    (course / "exercises" / "__pycache__").mkdir()
+    (course / "exercises" / "__pycache__" / "x.pyc").write_bytes(b"\0")
+    release.build(course, course / "solutions", tmp_path / "new")
+    assert not list((tmp_path / "new").rglob("__pycache__"))
+    shutil.rmtree(tmp_path / "new")

@@ -13,6 +13,7 @@ COMMANDS = {
     "generate": "write exercises/ from solutions/ (instructors)",
     "verify": "check the course: references pass, stubs are todo, files in sync, briefs written",
     "release": "write the learner's copy of the course, without solutions (instructors)",
+    "mutants": "mutation score: break each reference in small ways, count what the tests catch (instructors)",
     "batch": "grade a folder of learner submissions in parallel into a gradebook (instructors)",
 }
 
@@ -126,6 +127,16 @@ def _release_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _mutants_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m grader mutants", description=COMMANDS["mutants"])
+    parser.add_argument("target", nargs="?", help="chapter or chapter/part (default: all)")
+    parser.add_argument("-k", dest="name", help="only exercises whose name contains NAME")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants graded at once")
+    parser.add_argument("--no-survivors", dest="show_survivors", action="store_false", help="hide the diffs")
+    _common_options(parser)
+    return parser
+
+
 def main(argv: list[str] | None = None, env: Env | None = None) -> int:
     import sys
 
@@ -147,6 +158,10 @@ def main(argv: list[str] | None = None, env: Env | None = None) -> int:
             from grader.commands import release
 
             return int(release.run(_release_parser().parse_args(rest), env))
+        if command == "mutants":
+            from grader.commands import mutants
+
+            return int(mutants.run(_mutants_parser().parse_args(rest), env))
         if command == "batch":
             from grader.commands import batch
 

@@ -1,0 +1,78 @@
+"""`python -m grader mutants [TARGET]`: the mutation score of the tests (grader/mutants.py)."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+
+from grader import layout, mutants
+from grader.env import Env, ExitCode
+from grader.grade import SelectionError, select
+
+GOAL = 0.9
+
+
+def run(args: argparse.Namespace, env: Env) -> ExitCode:
+    root = env.root
+    assert root is not None
+    solutions = layout.solutions_root(root, dict(env.environ))
+    if not solutions.is_dir():
+        env.err(f"grader: no solutions at {solutions}: mutants are made from the references")
+        return ExitCode.USAGE
+    try:
+        chapters = select(root, args.target, args.name, impl=solutions)
+    except SelectionError as exc:
+        env.err(f"grader: {exc}")
+        return ExitCode.USAGE
+    done = 0
+
+    def progress(outcome: mutants.Outcome) -> None:
+        nonlocal done
+        done += 1
+        if env.terminal:
+            env.stderr.write(f"\r{done} mutants graded")
+            env.stderr.flush()
+
+    outcomes = mutants.run(
+        root,
+        solutions,
+        chapters,
+        jobs=args.jobs,
+        timeout=args.timeout,
+        memory_mb=args.memory_mb,
+        progress=progress,
+    )
+    if env.terminal:
+        env.stderr.write("\n")
+    by_exercise: dict[str, Counter] = {}
+    for o in outcomes:
+        by_exercise.setdefault(o.mutant.exercise.id, Counter())[o.status] += 1
+    for chapter in chapters:
+        env.out(chapter.title)
+        width = max(len(e.name) for e in chapter.exercises)
+        for exercise in chapter.exercises:
+            c = by_exercise.get(exercise.id, Counter())
+            total = sum(c.values())
+            env.out(
+                f"  {exercise.part.name:<20} {exercise.name:<{width}}  {c['killed']:>3} killed "
+                f"{c['timeout']:>2} timeout {c['survived']:>2} survived  of {total}"
+            )
+    survivors = [o for o in outcomes if o.status == "survived"]
+    if survivors and args.show_survivors:
+        env.out("\nSurvivors (a missing test, or a mutant that computes the same thing):")
+        for o in survivors:
+            env.out(f"\n{o.mutant.exercise.id} — {o.mutant.description}")
+            env.out("\n".join(f"    {line}" for line in o.mutant.diff.splitlines()))
+    env.out("")
+    below = False
+    for chapter in chapters:
+        ids = {e.id for e in chapter.exercises}
+        mine = [o for o in outcomes if o.mutant.exercise.id in ids]
+        caught = sum(o.status != "survived" for o in mine)
+        score = caught / len(mine) if mine else 1.0
+        below |= score < GOAL
+        env.out(
+            f"{chapter.name}: {caught}/{len(mine)} mutants killed or timed out = {100 * score:.1f}% "
+            f"({sum(o.status == 'timeout' for o in mine)} timed out, {len(mine) - caught} survived)"
+        )
+    return ExitCode.NOT_ALL_PASSED if below else ExitCode.OK

@@ -69,7 +69,7 @@ def _cases(test: Callable[..., Any]) -> Iterator[tuple[str, dict[str, Any]]]:
         names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
         rows = []
         for i, row in enumerate(mark.args[1]):
-            if hasattr(row, "values"):  # pytest.param(...)
+            if type(row).__name__ == "ParameterSet":  # pytest.param(...); a dict has .values too
                 values = tuple(row.values)
             else:
                 values = tuple(row) if len(names) > 1 else (row,)

@@ -59,3 +59,18 @@ def exec_check(course, fn):
     scope = _namespace(course, {"check": check, fn.__name__: fn})
     exec(f"result = check({fn.__name__})", scope)
     return scope["result"]
+
+
+def test_parametrize_rows_may_be_dicts_or_pytest_params():
+    import pytest
+
+    from grader.check import _cases
+
+    @pytest.mark.parametrize("config", [{"lr": 0.1}, pytest.param({"lr": 0.2}, id="slow")])
+    @pytest.mark.parametrize("n, m", [(1, 2)])
+    def test_something(impl, config, n, m):
+        pass
+
+    cases = [kwargs for _, kwargs in _cases(test_something)]
+    assert {"config": {"lr": 0.1}, "n": 1, "m": 2} in cases
+    assert {"config": {"lr": 0.2}, "n": 1, "m": 2} in cases and len(cases) == 2

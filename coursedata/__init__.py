@@ -1,10 +1,12 @@
 """Data sets the course's training exercises use; nothing is downloaded.
 
 `load_digits()` gives scikit-learn's bundled 8x8 handwritten digits when scikit-learn
-is installed (the `data` extra), else a generated stand-in with the same shapes, so
-tests and exercises run either way.
+is installed (the `data` extra), else a generated stand-in with the same shapes;
+`load_names()` gives the US census first names of the `names` package, else names
+generated from syllables. Tests and exercises run either way.
 """
 
 from coursedata.digits import Digits, load_digits, train_test_split
+from coursedata.names import load_names
 
-__all__ = ["Digits", "load_digits", "train_test_split"]
+__all__ = ["Digits", "load_digits", "load_names", "train_test_split"]

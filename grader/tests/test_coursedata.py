@@ -40,3 +40,21 @@ def test_real_digits_when_scikit_learn_is_installed():
     digits = load_digits("scikit-learn")
     assert digits.source == "scikit-learn"
     assert digits.images.max() == 1.0  # 16/16: scaled from scikit-learn's 0..16
+
+
+@pytest.mark.parametrize("source", ["auto", "generated"])
+def test_names_are_unique_lowercase_words(source):
+    from coursedata import load_names
+
+    names = load_names(source)
+    assert len(names) >= 3000 and len(set(names)) == len(names) and names == sorted(names)
+    assert set("".join(names)) <= set("abcdefghijklmnopqrstuvwxyz")
+    assert 2 <= min(map(len, names)) and max(map(len, names)) <= 16
+
+
+def test_census_names_when_the_names_package_is_installed():
+    pytest.importorskip("names")
+    from coursedata import load_names
+
+    names = load_names("census")
+    assert len(names) == 5163 and {"mary", "james", "emma"} <= set(names)

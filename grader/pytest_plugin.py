@@ -12,7 +12,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import pytest
 
@@ -56,9 +56,47 @@ class _Events:
         self._out.flush()
 
 
+def _guarded() -> list[tuple[str, Mapping[str, Any], str, int]]:
+    """Identity of every name the tests' verdicts rest on: the grader's own modules, this
+    plugin, NumPy's namespace and the builtins."""
+    import builtins
+
+    import numpy
+
+    from grader import outcomes, testkit
+
+    spaces = {
+        "grader.testkit": vars(testkit),
+        "grader.outcomes": vars(outcomes),
+        "grader.pytest_plugin": globals(),
+        "GraderPlugin": vars(GraderPlugin),
+        "numpy": vars(numpy),
+        "builtins": vars(builtins),
+    }
+    return [
+        (where, space, name, id(value))
+        for where, space in spaces.items()
+        for name, value in list(space.items())
+    ]
+
+
+_MISSING = object()
+
+
+def _tampered(snapshot: list[tuple[str, Mapping[str, Any], str, int]]) -> str | None:
+    """The names rebound or deleted since the snapshot (new names are harmless)."""
+    changed = [
+        f"{where}.{name}" for where, space, name, ident in snapshot if id(space.get(name, _MISSING)) != ident
+    ]
+    return ", ".join(changed[:3]) if changed else None
+
+
 class GraderPlugin:
     def __init__(self, config: pytest.Config):
         self.config = config
+        # Learner code runs in this process: a snapshot lets each test check that it did
+        # not rebind what the verdicts rest on (a cheat, or an accident such as np.sum = …).
+        self.guarded = _guarded()
         fd = config.getoption("grader_events")
         self.events = _Events(fd) if fd is not None else None
         self.root = impl_root(config.rootpath, config.getoption("impl"))
@@ -121,7 +159,14 @@ class GraderPlugin:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
         report = yield
-        if call.excinfo is not None:
+        changed = _tampered(self.guarded) if call.when != "teardown" else None
+        if changed:
+            outcome = (
+                Status.FAILED,
+                f"the exercise code replaced {changed}, which the tests rely on; "
+                "exercises must not rebind NumPy, builtins or the grader",
+            )
+        elif call.excinfo is not None:
             outcome = classify(call.excinfo.value, (self.root,))
         else:
             outcome = (Status.PASSED, "")

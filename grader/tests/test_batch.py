@@ -80,6 +80,16 @@ def _cohort(course: Path, folder: Path) -> None:
     tests = cheat / "tests" / "chapter1_demo"
     tests.mkdir(parents=True)
     (tests / "test_part1_basics.py").write_text("def test_add(impl):\n    pass\n")
+    # A cheat inside the exercise file itself: it rebinds the grader's checks at import.
+    patcher = folder / "gus"
+    shutil.copytree(course / "exercises", patcher)
+    stub = patcher / "chapter1_demo" / "part1_basics.py"
+    stub.write_text(
+        "import grader.testkit, numpy\n"
+        "grader.testkit.expect_close = lambda *a, **k: None\n"
+        "numpy.allclose = lambda *a, **k: True\n"
+        + stub.read_text().replace('raise NotImplementedError("add")', "return x")
+    )
     # An archive that tries to write outside its folder, and a file far too large.
     _zip(
         folder / "fay.zip",
@@ -123,7 +133,7 @@ def _rows(out: Path) -> dict[str, dict[str, str]]:
 def test_gradebook_has_a_row_per_submission_and_a_column_per_exercise(graded):
     done, out, _ = graded
     rows = _rows(out)
-    assert set(rows) == {"(points)", "ada", "blank", "bea", "cy", "dan", "eve", "fay"}
+    assert set(rows) == {"(points)", "ada", "blank", "bea", "cy", "dan", "eve", "fay", "gus"}
     assert rows["(points)"]["chapter1_demo/part2_more/twice"] == "2"
     assert rows["ada"]["score"] == rows["ada"]["max_score"] == "13.5" and rows["ada"]["percent"] == "100.0"
     assert rows["cy"]["score"] == "13.5"
@@ -151,6 +161,15 @@ def test_injected_conftest_plugin_sitecustomize_and_tests_have_no_effect(graded)
     result = json.loads((out / "eve.json").read_text())
     assert result["score"] == 0
     assert {e["status"] for e in result["report"]["exercises"]} == {"todo"}
+
+
+def test_exercise_code_that_rebinds_the_grader_gets_no_pass(graded):
+    _, out, _ = graded
+    result = json.loads((out / "gus.json").read_text())
+    statuses = {e["name"]: (e["status"], e["message"]) for e in result["report"]["exercises"]}
+    assert result["score"] == 0
+    assert statuses["add"][0] == "failed" and "grader.testkit.expect_close" in statuses["add"][1]
+    assert all(status != "passed" for status, _ in statuses.values())
 
 
 def test_archive_paths_outside_the_submission_and_huge_files_are_ignored(graded):

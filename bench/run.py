@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import statistics
 import sys
 import time
@@ -21,6 +22,11 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable
+
+# BLAS libraries read these when they load; threadpoolctl below only reaches libraries
+# already loaded, so both are needed.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -106,9 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         token = args.chapter.removeprefix("chapter").split("_")[0]
         chapters = [c for c in chapters if c == args.chapter or str(layout.number(c)) == token]
     impl = layout.impl_root(ROOT, args.impl)
+    selected = cases(chapters)  # imports NumPy, so that threadpool_limits reaches its BLAS
     print(f"{'case':<40} {'course':>12} {'other':>12} {'ratio':>8}")
     with threadpool_limits(limits=1):
-        for case in cases(chapters):
+        for case in selected:
             if args.name and args.name.lower() not in case.name.lower():
                 continue
             module = loader.load(layout.Part(*case.part.split("/")), impl, typecheck=False)

@@ -1,0 +1,366 @@
+# %% [markdown]
+# # Chapter 2, part 3: dropout and normalisation layers
+#
+# Reading: chapters/chapter2_neural_networks/part3_normalization.md
+#
+# Fill in each function, then run the cell below it: `check(fn)` runs that exercise's
+# tests here and prints a verdict. `python -m grader chapter2/part3` grades the file.
+#
+# Conventions: float64 arrays, the batch on the leading axis, features last. A layer is a
+# forward function that also returns what its backward pass needs (a "cache"), and a
+# `_backward` function that takes that cache and `grad_out` (dL/d output) last, and
+# returns the gradients in the order of the forward's arguments. No function changes its
+# inputs: each returns new arrays.
+
+# %%
+import numpy as np
+from jaxtyping import Float
+
+from grader.check import check
+
+MAIN = __name__ == "__main__"
+
+
+# %% [markdown]
+# ## Inverted dropout
+
+
+# %%
+def dropout(
+    x: Float[np.ndarray, "*shape"],
+    p: float,
+    rng: np.random.Generator,
+    train: bool = True,
+) -> tuple[Float[np.ndarray, "*shape"], Float[np.ndarray, "*shape"]]:
+    """Inverted dropout: drop each entry of x with probability p, scale the survivors.
+
+    x: any array; every entry is dropped or kept independently of all the others.
+    p: the probability of DROPPING an entry, 0 <= p < 1 (PyTorch's meaning of p).
+    rng: the generator to draw the random choices from (never np.random's global state).
+    train: in training mode entries are dropped; in evaluation mode (train=False) the
+        layer is the identity.
+
+    Returns (out, mask), both of x's shape, with out = x * mask, where mask is the
+    multiplier applied to each entry: 0 where the entry was dropped and 1 / (1 - p)
+    where it was kept (each entry kept with probability 1 - p), so E[out] = x. In
+    evaluation mode, or when p = 0, mask is all ones and out equals x (a new array).
+    """
+    # BEGIN SOLUTION
+    if not train or p == 0:
+        return x.copy(), np.ones_like(x)
+    keep = rng.random(x.shape) >= p  # True with probability 1 - p
+    mask = keep / (1 - p)  # bool / float -> float64: 0 or 1 / (1 - p)
+    return x * mask, mask
+    # END SOLUTION
+
+
+if MAIN:
+    check(dropout)
+
+
+# %%
+def dropout_backward(
+    mask: Float[np.ndarray, "*shape"],
+    grad_out: Float[np.ndarray, "*shape"],
+) -> Float[np.ndarray, "*shape"]:
+    """dL/dx through (out, mask) = dropout(x, p, rng, train), given the mask it returned.
+
+    mask: the multiplier the forward pass applied (0 or 1 / (1 - p); ones in eval mode).
+    grad_out: dL/dout.
+    """
+    # BEGIN SOLUTION
+    return grad_out * mask  # out = x * mask is elementwise, mask is a constant
+    # END SOLUTION
+
+
+if MAIN:
+    check(dropout_backward)
+
+
+# %% [markdown]
+# ## Batch normalisation
+
+
+# %%
+def batchnorm_train(
+    x: Float[np.ndarray, "batch features"],
+    gamma: Float[np.ndarray, " features"],
+    beta: Float[np.ndarray, " features"],
+    eps: float = 1e-5,
+) -> tuple[
+    Float[np.ndarray, "batch features"],
+    Float[np.ndarray, "batch features"],
+    Float[np.ndarray, " features"],
+]:
+    """BatchNorm in training mode: normalise each feature over the batch, then scale and shift.
+
+    For each feature j, with the statistics of column j of x over the batch,
+        mean_j = mean_i x[i, j],   var_j = mean_i (x[i, j] - mean_j)^2   (BIASED: divide by batch)
+        x_hat[i, j] = (x[i, j] - mean_j) / sqrt(var_j + eps)
+        out[i, j] = gamma_j * x_hat[i, j] + beta_j
+
+    Returns (out, x_hat, inv_std) with inv_std = 1 / sqrt(var + eps), shape (features,):
+    x_hat and inv_std are what batchnorm_backward needs. (The running statistics are
+    updated separately, by update_running_stats.)
+    """
+    # BEGIN SOLUTION
+    mean = x.mean(axis=0)  # (features,): one statistic per column
+    var = ((x - mean) ** 2).mean(axis=0)  # biased, as the forward pass uses it
+    inv_std = 1.0 / np.sqrt(var + eps)
+    x_hat = (x - mean) * inv_std  # (batch, features)
+    return gamma * x_hat + beta, x_hat, inv_std
+    # END SOLUTION
+
+
+if MAIN:
+    check(batchnorm_train)
+
+
+# %%
+def batchnorm_eval(
+    x: Float[np.ndarray, "batch features"],
+    gamma: Float[np.ndarray, " features"],
+    beta: Float[np.ndarray, " features"],
+    running_mean: Float[np.ndarray, " features"],
+    running_var: Float[np.ndarray, " features"],
+    eps: float = 1e-5,
+) -> Float[np.ndarray, "batch features"]:
+    """BatchNorm in evaluation mode: normalise with the running statistics, not the batch's.
+
+        out[i, j] = gamma_j * (x[i, j] - running_mean_j) / sqrt(running_var_j + eps) + beta_j
+
+    Each example's output depends on that example alone, whatever else is in the batch.
+    """
+    # BEGIN SOLUTION
+    return gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta
+    # END SOLUTION
+
+
+if MAIN:
+    check(batchnorm_eval)
+
+
+# %%
+def update_running_stats(
+    running_mean: Float[np.ndarray, " features"],
+    running_var: Float[np.ndarray, " features"],
+    x: Float[np.ndarray, "batch features"],
+    momentum: float = 0.1,
+) -> tuple[Float[np.ndarray, " features"], Float[np.ndarray, " features"]]:
+    """The running statistics after one training batch x, by PyTorch's convention:
+
+        new_mean = (1 - momentum) * running_mean + momentum * batch_mean
+        new_var  = (1 - momentum) * running_var  + momentum * batch_var_unbiased
+
+    batch_mean and batch_var_unbiased are the statistics of each feature (column) of x
+    over the batch; the variance here is the UNBIASED one (divide by batch - 1), unlike
+    the biased one batchnorm_train normalises with. x has at least 2 rows. momentum is
+    the weight of the NEW batch (0.1 by default, as in torch.nn.BatchNorm1d).
+
+    Returns (new_mean, new_var) as new arrays; running_mean and running_var are unchanged.
+    """
+    # BEGIN SOLUTION
+    batch_mean = x.mean(axis=0)
+    batch_var = x.var(axis=0, ddof=1)  # unbiased: sum of squares / (batch - 1)
+    new_mean = (1 - momentum) * running_mean + momentum * batch_mean
+    new_var = (1 - momentum) * running_var + momentum * batch_var
+    return new_mean, new_var
+    # END SOLUTION
+
+
+if MAIN:
+    check(update_running_stats)
+
+
+# %%
+def batchnorm_backward(
+    x_hat: Float[np.ndarray, "batch features"],
+    gamma: Float[np.ndarray, " features"],
+    inv_std: Float[np.ndarray, " features"],
+    grad_out: Float[np.ndarray, "batch features"],
+) -> tuple[
+    Float[np.ndarray, "batch features"],
+    Float[np.ndarray, " features"],
+    Float[np.ndarray, " features"],
+]:
+    """Gradients through out = batchnorm_train(x, gamma, beta, eps)[0], in training mode.
+
+    x_hat, inv_std: the cache batchnorm_train returned.
+    grad_out: dL/dout, shape (batch, features).
+
+    Returns (grad_x, grad_gamma, grad_beta). The batch mean and variance depend on every
+    x[i, j] of the column, so grad_x includes the paths through them. With N = batch and
+    sums over the batch axis,
+        grad_x = gamma * inv_std / N * (N * grad_out - sum(grad_out) - x_hat * sum(grad_out * x_hat))
+        grad_gamma = sum(grad_out * x_hat),   grad_beta = sum(grad_out).
+    """
+    # BEGIN SOLUTION
+    n = x_hat.shape[0]
+    grad_beta = grad_out.sum(axis=0)  # (features,)
+    grad_gamma = (grad_out * x_hat).sum(axis=0)  # (features,)
+    # Through x_hat directly, minus the part that moves the mean, minus the part that
+    # moves the variance. gamma is constant down a column, so it factors out.
+    grad_x = gamma * inv_std / n * (n * grad_out - grad_beta - x_hat * grad_gamma)
+    return grad_x, grad_gamma, grad_beta
+    # END SOLUTION
+
+
+if MAIN:
+    check(batchnorm_backward)
+
+
+# %% [markdown]
+# ## Layer normalisation and RMS normalisation
+
+
+# %%
+def layernorm(
+    x: Float[np.ndarray, "*batch features"],
+    gamma: Float[np.ndarray, " features"],
+    beta: Float[np.ndarray, " features"],
+    eps: float = 1e-5,
+) -> tuple[
+    Float[np.ndarray, "*batch features"],
+    Float[np.ndarray, "*batch features"],
+    Float[np.ndarray, "*batch 1"],
+]:
+    """LayerNorm: normalise each example over its features (the LAST axis), scale and shift.
+
+    For each row x_r = x[..., :] (every leading index is a separate example),
+        mean_r = mean of x_r,   var_r = mean of (x_r - mean_r)^2   (biased)
+        x_hat_r = (x_r - mean_r) / sqrt(var_r + eps),   out_r = gamma * x_hat_r + beta
+
+    The same in training and evaluation: no running statistics.
+    Returns (out, x_hat, inv_std) with inv_std = 1 / sqrt(var + eps) of shape (*batch, 1)
+    (the reduced axis kept, so that it broadcasts against x): what layernorm_backward needs.
+    """
+    # BEGIN SOLUTION
+    mean = x.mean(axis=-1, keepdims=True)  # (*batch, 1)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    inv_std = 1.0 / np.sqrt(var + eps)
+    x_hat = (x - mean) * inv_std
+    return gamma * x_hat + beta, x_hat, inv_std
+    # END SOLUTION
+
+
+if MAIN:
+    check(layernorm)
+
+
+# %%
+def layernorm_backward(
+    x_hat: Float[np.ndarray, "*batch features"],
+    gamma: Float[np.ndarray, " features"],
+    inv_std: Float[np.ndarray, "*batch 1"],
+    grad_out: Float[np.ndarray, "*batch features"],
+) -> tuple[
+    Float[np.ndarray, "*batch features"],
+    Float[np.ndarray, " features"],
+    Float[np.ndarray, " features"],
+]:
+    """Gradients through out = layernorm(x, gamma, beta, eps)[0].
+
+    x_hat, inv_std: the cache layernorm returned. grad_out: dL/dout, x's shape.
+    Returns (grad_x, grad_gamma, grad_beta); gamma and beta are shared by every example,
+    so their gradients are summed over all the leading axes. With D = features, sums over
+    the last axis and g = grad_out * gamma (the gradient with respect to x_hat),
+        grad_x = inv_std / D * (D * g - sum(g) - x_hat * sum(g * x_hat)).
+    """
+    # BEGIN SOLUTION
+    d = x_hat.shape[-1]
+    lead = tuple(range(x_hat.ndim - 1))  # every axis but the features
+    grad_beta = grad_out.sum(axis=lead)
+    grad_gamma = (grad_out * x_hat).sum(axis=lead)
+    # gamma varies along the axis we normalise over, so it cannot be factored out as in
+    # batchnorm: apply it first.
+    g = grad_out * gamma
+    g_sum = g.sum(axis=-1, keepdims=True)
+    gx_sum = (g * x_hat).sum(axis=-1, keepdims=True)
+    grad_x = inv_std / d * (d * g - g_sum - x_hat * gx_sum)
+    return grad_x, grad_gamma, grad_beta
+    # END SOLUTION
+
+
+if MAIN:
+    check(layernorm_backward)
+
+
+# %%
+def rmsnorm(
+    x: Float[np.ndarray, "*batch features"],
+    gain: Float[np.ndarray, " features"],
+    eps: float = 1e-6,
+) -> tuple[
+    Float[np.ndarray, "*batch features"],
+    Float[np.ndarray, "*batch features"],
+    Float[np.ndarray, "*batch 1"],
+]:
+    """RMSNorm (Zhang & Sennrich 2019; LLaMA): rescale each example by its root mean square.
+
+    Over the last axis, with NO mean subtracted and NO bias,
+        inv_rms = 1 / sqrt(mean(x^2) + eps)     (eps INSIDE the square root, as in LLaMA)
+        x_hat = x * inv_rms,   out = gain * x_hat
+
+    Returns (out, x_hat, inv_rms), inv_rms of shape (*batch, 1): what rmsnorm_backward needs.
+    """
+    # BEGIN SOLUTION
+    inv_rms = 1.0 / np.sqrt((x**2).mean(axis=-1, keepdims=True) + eps)  # (*batch, 1)
+    x_hat = x * inv_rms
+    return gain * x_hat, x_hat, inv_rms
+    # END SOLUTION
+
+
+if MAIN:
+    check(rmsnorm)
+
+
+# %%
+def rmsnorm_backward(
+    x_hat: Float[np.ndarray, "*batch features"],
+    gain: Float[np.ndarray, " features"],
+    inv_rms: Float[np.ndarray, "*batch 1"],
+    grad_out: Float[np.ndarray, "*batch features"],
+) -> tuple[Float[np.ndarray, "*batch features"], Float[np.ndarray, " features"]]:
+    """Gradients through out = rmsnorm(x, gain, eps)[0].
+
+    x_hat, inv_rms: the cache rmsnorm returned. grad_out: dL/dout, x's shape.
+    Returns (grad_x, grad_gain), grad_gain summed over all the leading axes. With
+    g = grad_out * gain and means over the last axis,
+        grad_x = inv_rms * (g - x_hat * mean(g * x_hat)).
+    """
+    # BEGIN SOLUTION
+    lead = tuple(range(x_hat.ndim - 1))
+    grad_gain = (grad_out * x_hat).sum(axis=lead)
+    g = grad_out * gain
+    # LayerNorm's formula without the term from the mean, which RMSNorm does not subtract.
+    grad_x = inv_rms * (g - x_hat * (g * x_hat).mean(axis=-1, keepdims=True))
+    return grad_x, grad_gain
+    # END SOLUTION
+
+
+if MAIN:
+    check(rmsnorm_backward)
+
+
+# %% [markdown]
+# ## Train versus eval, seen once
+#
+# The running statistics are an average over past batches; after enough batches they
+# stand in for the batch statistics, so a network normalises a single example at test
+# time as it normalised whole batches in training.
+
+# %%
+if MAIN:
+    demo_rng = np.random.default_rng(0)
+    features = 3
+    true_mean, true_std = np.array([5.0, -2.0, 0.0]), np.array([2.0, 0.5, 1.0])
+    mean_run, var_run = np.zeros(features), np.ones(features)  # PyTorch's initial values
+    for _ in range(200):
+        batch = true_mean + true_std * demo_rng.normal(size=(32, features))
+        mean_run, var_run = update_running_stats(mean_run, var_run, batch)
+    print("running mean", mean_run.round(2), "(true", true_mean, ")")
+    print("running std ", np.sqrt(var_run).round(2), "(true", true_std, ")")
+    one = true_mean + true_std * demo_rng.normal(size=(1, features))
+    ones_, zeros_ = np.ones(features), np.zeros(features)
+    print("eval, one example: ", batchnorm_eval(one, ones_, zeros_, mean_run, var_run).round(3))
+    print("train, one example:", batchnorm_train(one, ones_, zeros_)[0].round(3), "(all zero)")

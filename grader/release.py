@@ -2,7 +2,7 @@
 tools, checked so that no reference body can be recovered from it.
 
 What ships: the set-up files, chapters/, exercises/ (the generated stubs), tests/, the
-grader (with its own tests), coursedata/ and docs/grader.md. What does not: solutions/,
+grader (with its own tests), coursedata/, docs/grader.md and the VSCode settings. What does not: solutions/,
 bench/ (it times the references), .ci/, version control, caches and progress.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from grader import generate
 
 SHIPPED_FILES = ["README.md", "setup.cfg", "pyproject.toml", ".gitignore", "LICENSE"]
-SHIPPED_FOLDERS = ["chapters", "exercises", "tests", "grader", "coursedata"]
+SHIPPED_FOLDERS = ["chapters", "exercises", "tests", "grader", "coursedata", ".vscode"]
 SHIPPED_DOCS = ["docs/grader.md"]
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".progress", "*.egg-info", ".*_cache")
 MIN_LEAK_CHARS = 12  # a block shorter than this (`return x.T`) is too generic to call a leak

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             theirs = median_seconds(other_fn, args.repeat)
             print(
                 f"{case.name:<40} {ours * 1e3:>10.3f}ms {theirs * 1e3:>10.3f}ms "
-                f"{ours / theirs:>7.2f}x  ({case.other_name} = 1)"
+                f"{ours / theirs:>7.3g}x  ({case.other_name} = 1)"
             )
     return 0
 

@@ -21,15 +21,20 @@ _root: Path | None = None
 
 
 def _describe_import_failure(exc: BaseException, source: Path, root: Path) -> str:
-    shown = source.relative_to(root.parent) if source.is_relative_to(root.parent) else source
+    """file:line of the learner's code at fault, which may be another part this one imports."""
+
+    def shown(path: Path) -> Path:
+        return path.relative_to(root.parent) if path.is_relative_to(root.parent) else path
+
     if isinstance(exc, SyntaxError):
-        return f"{shown}:{exc.lineno}: {type(exc).__name__}: {exc.msg} — fix it, then grade again"
-    line = "?"
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if Path(frame.filename) == source:
-            line = str(frame.lineno)
+        where = Path(exc.filename) if exc.filename else source
+        via = "" if where == source else f" (imported by {shown(source)})"
+        return f"{shown(where)}:{exc.lineno}: {type(exc).__name__}: {exc.msg}{via} — fix it, then grade again"
+    learner = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).is_relative_to(root)]
+    where, line = (Path(learner[-1].filename), learner[-1].lineno) if learner else (source, "?")
+    via = "" if where == source else f", imported by {shown(source)}"
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{shown}:{line}: {type(exc).__name__}: {detail} (raised while importing the file)"
+    return f"{shown(where)}:{line}: {type(exc).__name__}: {detail} (raised while importing the file{via})"
 
 
 def load(part: Part, root: Path, typecheck: bool = True) -> ModuleType:

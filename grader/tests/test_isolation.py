@@ -146,3 +146,17 @@ def test_a_hang_costs_one_time_limit_per_exercise_not_per_test(cli, course, tmp_
     assert sum("earlier test of this exercise timed out" in t["message"] for t in tests.values()) == 2
     # one 1 s limit, not 1 + 1 + 3 s (test_twice_slow has a limit of its own)
     assert elapsed < 4, elapsed
+
+
+def test_an_error_in_an_imported_part_names_that_part(cli, course, tmp_path):
+    impl = tmp_path / "impl"
+    shutil.copytree(course / "solutions", impl)
+    first = impl / "chapter1_demo" / "part1_basics.py"
+    first.write_text(first.read_text().replace("return x + 1.0", "return x + 1.0)"))
+    second = impl / "chapter1_demo" / "part2_more.py"
+    second.write_text("from chapter1_demo.part1_basics import add  # noqa: F401\n" + second.read_text())
+    code, out, _ = cli("1/2", f"--impl={impl}", "--timeout", "3", "--json")
+    twice = next(e for e in json.loads(out)["exercises"] if e["name"] == "twice")
+    assert twice["status"] == "error"
+    assert "part1_basics.py:" in twice["message"] and "imported by" in twice["message"]
+    assert "part2_more.py" in twice["message"] and "SyntaxError" in twice["message"]

@@ -66,14 +66,24 @@ def _not_implemented(exc: BaseException | None) -> BaseException | None:
     return None
 
 
-def classify(exc: BaseException, learner_dirs: tuple[Path, ...] = ()) -> tuple[Status, str]:
-    """The status and one teaching message for an exception raised while running a test."""
+def classify(
+    exc: BaseException, learner_dirs: tuple[Path, ...] = (), own_file: str | None = None
+) -> tuple[Status, str]:
+    """The status and one teaching message for an exception raised while running a test.
+
+    own_file: the name of the exercise file under test; a stub raised from another file
+    (an earlier part this one builds on) is named, so the learner knows where to go.
+    """
     if isinstance(exc, LearnerImportError):
         return Status.ERROR, truncate(str(exc))
     todo = _not_implemented(exc)
     if todo is not None:
         name = str(todo) or "this function"
-        return Status.TODO, f"not implemented yet: {name} still raises NotImplementedError"
+        where = _learner_frame(todo.__traceback__, learner_dirs).split(":")[0]
+        elsewhere = (
+            f" in {where}, which this part builds on" if where and own_file and where != own_file else ""
+        )
+        return Status.TODO, f"not implemented yet: {name} still raises NotImplementedError{elsewhere}"
     if isinstance(exc, MemoryError):
         return Status.CRASHED, "ran out of memory: it allocated more than the grader's memory cap"
     if isinstance(exc, RecursionError):

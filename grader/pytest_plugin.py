@@ -167,7 +167,8 @@ class GraderPlugin:
                 "exercises must not rebind NumPy, builtins or the grader",
             )
         elif call.excinfo is not None:
-            outcome = classify(call.excinfo.value, (self.root,))
+            part = Part.of_test_file(Path(item.path))
+            outcome = classify(call.excinfo.value, (self.root,), f"{part.name}.py" if part else None)
         else:
             outcome = (Status.PASSED, "")
         self.phases.setdefault(item.nodeid, []).append(outcome)

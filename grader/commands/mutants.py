@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from grader import layout, mutants
+from grader import mutants
+from grader.commands import references
 from grader.env import Env, ExitCode
 from grader.grade import SelectionError, select
 
@@ -15,9 +16,8 @@ GOAL = 0.9
 def run(args: argparse.Namespace, env: Env) -> ExitCode:
     root = env.root
     assert root is not None
-    solutions = layout.solutions_root(root, dict(env.environ))
-    if not solutions.is_dir():
-        env.err(f"grader: no solutions at {solutions}: mutants are made from the references")
+    solutions = references(env, "mutants are made from the references")
+    if solutions is None:
         return ExitCode.USAGE
     try:
         chapters = select(root, args.target, args.name, impl=solutions)

@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from grader import layout, release
+from grader import release
+from grader.commands import references
 from grader.env import Env, ExitCode
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitCode:
     root = env.root
     assert root is not None
-    solutions = layout.solutions_root(root, dict(env.environ))
-    if not solutions.is_dir():
-        env.err(f"grader: no solutions at {solutions}: a release is built from the instructor's copy")
+    solutions = references(env, "a release is built from the instructor's copy")
+    if solutions is None:
         return ExitCode.USAGE
     out = Path(args.out)
     try:

@@ -8,7 +8,9 @@ transpose (`.T`, `transpose`, `swapaxes`), or a reduction swapped (mean ↔ sum,
 argmax ↔ argmin, maximum ↔ minimum). Each mutant's exercise is graded with its own tests
 under the grader's usual isolation: *killed* if a test fails, *timeout* if one hangs,
 *survived* if all pass. A survivor is either a missing test or an equivalent mutant (one
-that computes the same thing); the report shows each as a diff so a person can tell.
+that computes the same thing); the report shows each as a diff so a person can tell, and
+a survivor judged equivalent can be declared in tests/<chapter>/equivalent_mutants.txt,
+after which it counts as *equivalent* and leaves the score's denominator.
 """
 
 from __future__ import annotations
@@ -64,15 +66,39 @@ _TRANSPOSES = {"transpose", "swapaxes", "permute_dims"}
 @dataclass
 class Mutant:
     exercise: Exercise
-    description: str
+    description: str  # "line 70: GtE -> Gt"
     source: str  # the whole mutated file
     diff: str  # the mutated function, before and after
+
+    @property
+    def key(self) -> str:
+        """What names this mutant in an equivalents file, stable when other lines move:
+        'part4_stable/sigmoid | GtE -> Gt | return np.where(x >= 0, r, e * r)'."""
+        kind = self.description.split(": ", 1)[-1]
+        original = next((line[1:].strip() for line in self.diff.splitlines() if line.startswith("-")), "")
+        return f"{self.exercise.part.name}/{self.exercise.name} | {kind} | {original}"
 
 
 @dataclass
 class Outcome:
     mutant: Mutant
-    status: str  # killed | timeout | survived
+    status: str  # killed | timeout | survived | equivalent (a survivor declared so)
+
+
+EQUIVALENTS = "equivalent_mutants.txt"  # in tests/<chapter>/: survivors an instructor judged equivalent
+
+
+def declared_equivalents(root: Path, chapter: str) -> dict[str, str]:
+    """key -> reason, from lines 'part/exercise | kind | original line | why' ('#' comments)."""
+    path = root / "tests" / chapter / EQUIVALENTS
+    if not path.is_file():
+        return {}
+    found = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            *key, reason = [field.strip() for field in line.split(" | ")]
+            found[" | ".join(key)] = reason
+    return found
 
 
 # A mutation is a function that changes one node in place and says what it did, or
@@ -231,6 +257,13 @@ def mutants(source: str, exercises: dict[str, Exercise], filename: str = "<solut
     return found
 
 
+def stale_equivalents(root: Path, chapter: str, outcomes: list[Outcome]) -> list[str]:
+    """Declared keys that match no mutant of a run over the whole chapter: the reference
+    changed, or the line is out of date."""
+    made = {o.mutant.key for o in outcomes}
+    return [key for key in declared_equivalents(root, chapter) if key not in made]
+
+
 def _grade_mutant(root: Path, solutions: Path, mutant: Mutant, timeout: float, memory_mb: int) -> Outcome:
     part = mutant.exercise.part
     with tempfile.TemporaryDirectory(prefix="grader-mutant-") as tmp:
@@ -275,9 +308,12 @@ def run(
             source = info.part.source(solutions)
             by_name = {e.name: e for e in info.exercises}
             found += mutants(source.read_text(), by_name, str(source))
+    equivalent = {key for c in chapters for key in declared_equivalents(root, c.name)}
     outcomes: list[Outcome] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for outcome in pool.map(lambda m: _grade_mutant(root, solutions, m, timeout, memory_mb), found):
+            if outcome.status == "survived" and outcome.mutant.key in equivalent:
+                outcome.status = "equivalent"
             outcomes.append(outcome)
             if progress:
                 progress(outcome)

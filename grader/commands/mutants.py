@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from grader import mutants
+from grader import layout, mutants
 from grader.commands import references
 from grader.env import Env, ExitCode
 from grader.grade import SelectionError, select
@@ -52,27 +52,41 @@ def run(args: argparse.Namespace, env: Env) -> ExitCode:
         width = max(len(e.name) for e in chapter.exercises)
         for exercise in chapter.exercises:
             c = by_exercise.get(exercise.id, Counter())
-            total = sum(c.values())
             env.out(
                 f"  {exercise.part.name:<20} {exercise.name:<{width}}  {c['killed']:>3} killed "
-                f"{c['timeout']:>2} timeout {c['survived']:>2} survived  of {total}"
+                f"{c['timeout']:>2} timeout {c['survived']:>2} survived {c['equivalent']:>2} equivalent"
+                f"  of {sum(c.values())}"
             )
     survivors = [o for o in outcomes if o.status == "survived"]
     if survivors and args.show_survivors:
         env.out("\nSurvivors (a missing test, or a mutant that computes the same thing):")
         for o in survivors:
+            equivalents = f"tests/{o.mutant.exercise.part.chapter}/{mutants.EQUIVALENTS}"
             env.out(f"\n{o.mutant.exercise.id} — {o.mutant.description}")
             env.out("\n".join(f"    {line}" for line in o.mutant.diff.splitlines()))
+            env.out(f"    if it computes the same thing, declare it in {equivalents}:")
+            env.out(f"    {o.mutant.key} | <why>")
     env.out("")
     below = False
     for chapter in chapters:
-        ids = {e.id for e in chapter.exercises}
-        mine = [o for o in outcomes if o.mutant.exercise.id in ids]
-        caught = sum(o.status != "survived" for o in mine)
-        score = caught / len(mine) if mine else 1.0
+        mine = [o for o in outcomes if o.mutant.exercise.part.chapter == chapter.name]
+        count = Counter(o.status for o in mine)
+        real = len(mine) - count["equivalent"]
+        caught = count["killed"] + count["timeout"]
+        score = caught / real if real else 1.0
         below |= score < GOAL
         env.out(
-            f"{chapter.name}: {caught}/{len(mine)} mutants killed or timed out = {100 * score:.1f}% "
-            f"({sum(o.status == 'timeout' for o in mine)} timed out, {len(mine) - caught} survived)"
+            f"{chapter.name}: {caught}/{real} non-equivalent mutants caught = {100 * score:.1f}% "
+            f"({count['timeout']} of them timed out; {count['survived']} survived; "
+            f"{count['equivalent']} declared equivalent; {len(mine)} mutants in all)"
         )
+        if args.target in (None, chapter.name) or layout.number(chapter.name) == _number(args.target):
+            if not args.name:
+                for key in mutants.stale_equivalents(root, chapter.name, mine):
+                    env.out(f"  declared equivalent, but no mutant of this run matches it: {key}")
     return ExitCode.NOT_ALL_PASSED if below else ExitCode.OK
+
+
+def _number(target: str | None) -> int | None:
+    token = (target or "").removeprefix("chapter").split("_")[0]
+    return int(token) if token.isdigit() else None

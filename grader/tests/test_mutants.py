@@ -65,13 +65,32 @@ def test_weak_tests_let_mutants_survive_and_strong_ones_kill_them(course):
     assert [o.status for o in outcomes] == ["survived"]
 
 
-def test_cli_reports_score_per_chapter_and_survivor_diffs(cli, course):
+def _weaken_twice_tests(course):
+    """Only test_twice_slow (on ones) still checks values: `2 / x` survives it."""
     tests = course / "tests" / "chapter1_demo" / "test_part2_more.py"
     tests.write_text(
         tests.read_text().replace("expect_close(run(impl.twice, x), 2 * x)", "run(impl.twice, x)")
     )
+
+
+def test_cli_reports_score_per_chapter_and_survivor_diffs(cli, course):
+    _weaken_twice_tests(course)
     code, out, _ = cli("mutants", "chapter1/part2", "-k", "twice", "--jobs", "2", "--timeout", "3")
     assert "twice" in out and "survived" in out
     assert "return 2 * x" in out and "Survivors" in out
     assert "chapter1_demo:" in out and "%" in out
     assert code == 1  # below the 90 % goal
+
+
+def test_declared_equivalents_leave_the_score_and_stale_ones_are_reported(cli, course):
+    _weaken_twice_tests(course)
+    (course / "tests" / "chapter1_demo" / mutants.EQUIVALENTS).write_text(
+        "# survivors judged equivalent (this one is not: the weakened test lets it through)\n"
+        "part2_more/twice | Mult -> Div | return 2 * x | 2 / x equals 2 * x on the ones that remain tested\n"
+        "part2_more/twice | Add -> Sub | return 2 + x | a line that no longer exists\n"
+    )
+    code, out, _ = cli("mutants", "chapter1", "-k", "twice", "--jobs", "2", "--timeout", "3")
+    assert "1 declared equivalent" in out and "Survivors" not in out
+    assert code == 0, out
+    code, out, _ = cli("mutants", "chapter1", "--jobs", "2", "--timeout", "3")
+    assert "no mutant of this run matches it: part2_more/twice | Add -> Sub | return 2 + x" in out

@@ -17,7 +17,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from grader import catalog, generate, layout, runner
+from grader import catalog, generate, layout, mutants, runner
 from grader.catalog import ChapterInfo
 from grader.outcomes import Status, one_line
 
@@ -99,6 +99,7 @@ def static_problems(
                         f"chapters/{part.id}.md has no brief for {exercise.name} "
                         f"(a heading containing `{exercise.name}`)"
                     )
+        problems += _equivalents_problems(root, chapter.name)
         if len(chapter.parts) < len(layout.parts(root, chapter.name)):
             continue  # one part was asked for: chapter-wide checks do not apply
         missing = {p.stem for p in (solutions / chapter.name).glob("part*.py")} - {
@@ -109,6 +110,20 @@ def static_problems(
             problems.append(
                 f"{chapter.name}: {sum(counts) / len(counts):.1f} test functions per "
                 f"exercise on average; aim for at least {min_average}"
+            )
+    return problems
+
+
+def _equivalents_problems(root: Path, chapter: str) -> list[str]:
+    """Each declared equivalent mutant needs its four fields (see docs/instructors.md)."""
+    path = root / "tests" / chapter / mutants.EQUIVALENTS
+    if not path.is_file():
+        return []
+    problems = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.strip() and not line.lstrip().startswith("#") and len(line.split(" | ")) < 4:
+            problems.append(
+                f"{path.relative_to(root)}:{number}: expected 'part/exercise | mutation | change | why'"
             )
     return problems
 

@@ -86,11 +86,17 @@ def test_declared_equivalents_leave_the_score_and_stale_ones_are_reported(cli, c
     _weaken_twice_tests(course)
     (course / "tests" / "chapter1_demo" / mutants.EQUIVALENTS).write_text(
         "# survivors judged equivalent (this one is not: the weakened test lets it through)\n"
-        "part2_more/twice | Mult -> Div | return 2 * x | 2 / x equals 2 * x on the ones that remain tested\n"
-        "part2_more/twice | Add -> Sub | return 2 + x | a line that no longer exists\n"
+        "part2_more/twice | Mult -> Div | return 2 * x => return 2 / x | equal on the ones still tested\n"
+        "part2_more/twice | Add -> Sub | return 2 + x => return 2 - x | a line that no longer exists\n"
     )
     code, out, _ = cli("mutants", "chapter1", "-k", "twice", "--jobs", "2", "--timeout", "3")
     assert "1 declared equivalent" in out and "Survivors" not in out
     assert code == 0, out
     code, out, _ = cli("mutants", "chapter1", "--jobs", "2", "--timeout", "3")
-    assert "no mutant of this run matches it: part2_more/twice | Add -> Sub | return 2 + x" in out
+    assert "no mutant of this run matches it: part2_more/twice | Add -> Sub | return 2 + x =>" in out
+
+
+def test_verify_flags_a_malformed_declaration(cli, course):
+    (course / "tests" / "chapter1_demo" / mutants.EQUIVALENTS).write_text("# ok\npart1_basics/add | Add -> Sub\n")
+    code, out, _ = cli("verify", "chapter1/part1", "--timeout", "3")
+    assert code == 1 and "equivalent_mutants.txt:2: expected" in out

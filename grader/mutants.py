@@ -73,10 +73,13 @@ class Mutant:
     @property
     def key(self) -> str:
         """What names this mutant in an equivalents file, stable when other lines move:
-        'part4_stable/sigmoid | GtE -> Gt | return np.where(x >= 0, r, e * r)'."""
+        'part4_stable/sigmoid | GtE -> Gt | np.where(x >= 0, r, e * r) => np.where(x > 0, r, e * r)'
+        (the changed line before and after, so two mutations of one line differ)."""
         kind = self.description.split(": ", 1)[-1]
-        original = next((line[1:].strip() for line in self.diff.splitlines() if line.startswith("-")), "")
-        return f"{self.exercise.part.name}/{self.exercise.name} | {kind} | {original}"
+        lines = self.diff.splitlines()
+        before = next((line[1:].strip() for line in lines if line.startswith("-")), "")
+        after = next((line[1:].strip() for line in lines if line.startswith("+")), "")
+        return f"{self.exercise.part.name}/{self.exercise.name} | {kind} | {before} => {after}"
 
 
 @dataclass

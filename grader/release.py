@@ -2,8 +2,9 @@
 tools, checked so that no reference body can be recovered from it.
 
 What ships: the set-up files, chapters/, exercises/ (the generated stubs), tests/, the
-grader (with its own tests), coursedata/, docs/grader.md and the VSCode settings. What does not: solutions/,
-bench/ (it times the references), .ci/, version control, caches and progress.
+grader (with its own tests), coursedata/, docs/grader.md and the VSCode settings. What
+does not: solutions/, bench/ (it times the references), the declared equivalent mutants
+(they quote reference lines), .ci/, version control, caches and progress.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import generate
+from grader import generate, mutants
 
 SHIPPED_FILES = ["README.md", "setup.cfg", "pyproject.toml", ".gitignore", "LICENSE"]
 SHIPPED_FOLDERS = ["chapters", "exercises", "tests", "grader", "coursedata", ".vscode"]
 SHIPPED_DOCS = ["docs/grader.md"]
-IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".progress", "*.egg-info", ".*_cache")
+# Declared equivalent mutants quote reference lines: instructors only.
+IGNORED = shutil.ignore_patterns(
+    "__pycache__", "*.pyc", ".progress", "*.egg-info", ".*_cache", mutants.EQUIVALENTS
+)
 MIN_LEAK_CHARS = 12  # a block shorter than this (`return x.T`) is too generic to call a leak
 
 

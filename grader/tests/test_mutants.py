@@ -97,6 +97,7 @@ def test_declared_equivalents_leave_the_score_and_stale_ones_are_reported(cli, c
 
 
 def test_verify_flags_a_malformed_declaration(cli, course):
-    (course / "tests" / "chapter1_demo" / mutants.EQUIVALENTS).write_text("# ok\npart1_basics/add | Add -> Sub\n")
+    declarations = course / "tests" / "chapter1_demo" / mutants.EQUIVALENTS
+    declarations.write_text("# ok\npart1_basics/add | Add -> Sub\n")
     code, out, _ = cli("verify", "chapter1/part1", "--timeout", "3")
     assert code == 1 and "equivalent_mutants.txt:2: expected" in out

@@ -24,6 +24,7 @@ def test_release_grades_from_scratch_and_holds_no_reference(tmp_path):
     assert not (out / "solutions").exists() and not (out / "bench").exists() and not (out / ".git").exists()
     assert (out / "exercises" / "chapter0_numpy").is_dir() and (out / "README.md").is_file()
     assert release.leaks(out, SOLUTIONS) == []
+    assert not list(out.rglob("equivalent_mutants.txt"))  # they quote reference lines
     # The released grader, not this one, grades the released course.
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
     env.update(PYTHONPATH=str(out), GRADER_PROGRESS_DB=str(tmp_path / "progress.sqlite3"))

@@ -8,6 +8,7 @@ import traceback
 
 from grader import runner
 from grader.env import Env, ExitCode
+from grader.export import FORMATS
 
 COMMANDS = {
     "generate": "write exercises/ from solutions/ (instructors)",
@@ -48,7 +49,7 @@ def _grade_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print the result as JSON (docs/grader.md)")
     parser.add_argument(
         "--format",
-        choices=["text", "json", "gradescope", "exercism"],
+        choices=["text", "json", *FORMATS],
         help="output format: text (default), json (same as --json), or another tool's results.json",
     )
     parser.add_argument("--output", metavar="FILE", help="write the result to FILE instead of the screen")
@@ -112,7 +113,7 @@ def _batch_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="gradebook", help="results folder (default %(default)s/)")
     parser.add_argument(
         "--format",
-        choices=["json", "gradescope", "exercism"],
+        choices=["json", *FORMATS],
         default="json",
         help="format of each submission's result file (default %(default)s)",
     )

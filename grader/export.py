@@ -18,7 +18,6 @@ from typing import Any
 
 from grader.catalog import Exercise
 from grader.grade import ExerciseResult, Report
-from grader.layout import Part
 from grader.outcomes import Status
 from grader.render import location, reading
 
@@ -121,7 +120,8 @@ def exercism(report: Report, root: Path) -> dict[str, Any]:
             }
             tests.append((exercise.part, line, entry))
     # exercism wants the tests in the order of the test files.
-    ordered = [entry for _, _, entry in sorted(tests, key=lambda t: (_part_order(report, t[0]), t[1]))]
+    part_order = {p.part: i for i, p in enumerate(p for c in report.chapters for p in c.parts)}
+    ordered = [entry for _, _, entry in sorted(tests, key=lambda t: (part_order[t[0]], t[1]))]
     statuses = {t["status"] for t in ordered}
     out: dict[str, Any] = {"version": 3}
     if report.problems or (ordered and statuses == {"error"}):
@@ -131,11 +131,6 @@ def exercism(report: Report, root: Path) -> dict[str, Any]:
         out.update(status="pass" if statuses <= {"pass"} else "fail", message=None)
     out["tests"] = ordered
     return out
-
-
-def _part_order(report: Report, part: Part) -> int:
-    parts = [p.part for c in report.chapters for p in c.parts]
-    return parts.index(part) if part in parts else len(parts)
 
 
 FORMATS = {"gradescope": gradescope, "exercism": exercism}

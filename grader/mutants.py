@@ -104,9 +104,9 @@ def declared_equivalents(root: Path, chapter: str) -> dict[str, str]:
     return found
 
 
-# A mutation is a function that changes one node in place and says what it did, or
-# returns None when it does not apply to that node.
-Mutation = Callable[[ast.AST], "str | None"]
+# A mutation changes one node (of a copy of the tree) in place and says what it did;
+# _mutations yields only those that apply to the node.
+Mutation = Callable[[ast.AST], str]
 
 
 def _mutations(node: ast.AST) -> Iterator[Mutation]:
@@ -239,8 +239,6 @@ def mutants(source: str, exercises: dict[str, Exercise], filename: str = "<solut
             mutated = copy.deepcopy(tree)
             target = list(ast.walk(mutated))[index]
             description = mutation(target)
-            if description is None:
-                continue
             if description.startswith("dropped a "):  # the node itself goes: a sign, a transpose
                 replacement = _unwrap(target)
                 if replacement is None:

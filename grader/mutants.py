@@ -91,17 +91,24 @@ class Outcome:
 EQUIVALENTS = "equivalent_mutants.txt"  # in tests/<chapter>/: survivors an instructor judged equivalent
 
 
-def declared_equivalents(root: Path, chapter: str) -> dict[str, str]:
-    """key -> reason, from lines 'part/exercise | kind | original line | why' ('#' comments)."""
+def _declarations(root: Path, chapter: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of each declaration in a chapter's equivalents file:
+    'part/exercise | mutation | line => mutant | why'; blank and '#' lines skipped."""
     path = root / "tests" / chapter / EQUIVALENTS
-    if not path.is_file():
-        return {}
-    found = {}
-    for line in path.read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            *key, reason = [field.strip() for field in line.split(" | ")]
-            found[" | ".join(key)] = reason
-    return found
+    if path.is_file():
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if line.strip() and not line.lstrip().startswith("#"):
+                yield number, [field.strip() for field in line.split(" | ")]
+
+
+def declared_equivalents(root: Path, chapter: str) -> dict[str, str]:
+    """key -> reason, from the chapter's equivalents file."""
+    return {" | ".join(key): reason for _, (*key, reason) in _declarations(root, chapter)}
+
+
+def malformed_declarations(root: Path, chapter: str) -> list[int]:
+    """Line numbers of declarations without their four fields."""
+    return [number for number, fields in _declarations(root, chapter) if len(fields) < 4]
 
 
 # A mutation changes one node (of a copy of the tree) in place and says what it did;

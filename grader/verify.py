@@ -116,16 +116,10 @@ def static_problems(
 
 def _equivalents_problems(root: Path, chapter: str) -> list[str]:
     """Each declared equivalent mutant needs its four fields (see docs/instructors.md)."""
-    path = root / "tests" / chapter / mutants.EQUIVALENTS
-    if not path.is_file():
-        return []
-    problems = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if line.strip() and not line.lstrip().startswith("#") and len(line.split(" | ")) < 4:
-            problems.append(
-                f"{path.relative_to(root)}:{number}: expected 'part/exercise | mutation | change | why'"
-            )
-    return problems
+    return [
+        f"tests/{chapter}/{mutants.EQUIVALENTS}:{number}: expected 'part/exercise | mutation | change | why'"
+        for number in mutants.malformed_declarations(root, chapter)
+    ]
 
 
 def _job(root: Path, impl: Path, chapters: list[ChapterInfo], timeout: float, memory_mb: int) -> runner.Job:

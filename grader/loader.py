@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import importlib
 import sys
-import traceback
 from pathlib import Path
 from types import ModuleType
 
 from grader.layout import Part
-from grader.outcomes import LearnerImportError
+from grader.outcomes import LearnerImportError, innermost_learner_frame
 
 _loaded: dict[str, ModuleType | LearnerImportError] = {}
 _root: Path | None = None
@@ -30,8 +29,8 @@ def _describe_import_failure(exc: BaseException, source: Path, root: Path) -> st
         where = Path(exc.filename) if exc.filename else source
         via = "" if where == source else f" (imported by {shown(source)})"
         return f"{shown(where)}:{exc.lineno}: {type(exc).__name__}: {exc.msg}{via} — fix it, then grade again"
-    learner = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).is_relative_to(root)]
-    where, line = (Path(learner[-1].filename), learner[-1].lineno) if learner else (source, "?")
+    frame = innermost_learner_frame(exc.__traceback__, (root,))
+    where, line = (Path(frame.filename), frame.lineno) if frame else (source, "?")
     via = "" if where == source else f", imported by {shown(source)}"
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{shown(where)}:{line}: {type(exc).__name__}: {detail} (raised while importing the file{via})"

@@ -45,14 +45,20 @@ def truncate(text: str, limit: int = MESSAGE_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def innermost_learner_frame(tb, learner_dirs: tuple[Path, ...]) -> traceback.FrameSummary | None:
+    """The innermost frame of a traceback that runs in the learner's files."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(tb)
+        if any(Path(frame.filename).is_relative_to(d) for d in learner_dirs)
+    ]
+    return frames[-1] if frames else None
+
+
 def _learner_frame(tb, learner_dirs: tuple[Path, ...]) -> str:
     """'part1_arrays.py:23 in normalize' for the innermost frame in the learner's files."""
-    where = ""
-    for frame in traceback.extract_tb(tb):
-        path = Path(frame.filename)
-        if any(path.is_relative_to(d) for d in learner_dirs):
-            where = f"{path.name}:{frame.lineno} in {frame.name}"
-    return where
+    frame = innermost_learner_frame(tb, learner_dirs)
+    return f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}" if frame else ""
 
 
 def _not_implemented(exc: BaseException | None) -> BaseException | None:
@@ -79,7 +85,8 @@ def classify(
     todo = _not_implemented(exc)
     if todo is not None:
         name = str(todo) or "this function"
-        where = _learner_frame(todo.__traceback__, learner_dirs).split(":")[0]
+        frame = innermost_learner_frame(todo.__traceback__, learner_dirs)
+        where = Path(frame.filename).name if frame else ""
         elsewhere = (
             f" in {where}, which this part builds on" if where and own_file and where != own_file else ""
         )

@@ -78,6 +78,33 @@ def tests_by_exercise(test_file: Path) -> dict[str, list[str]]:
     return found
 
 
+def _names_mistakes(node: ast.AST, helpers: set[str]) -> bool:
+    """node passes `mistakes=` to a check, or calls a helper of its file that does."""
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Call):
+            if any(k.arg == "mistakes" for k in inner.keywords):
+                return True
+            if isinstance(inner.func, ast.Name) and inner.func.id in helpers:
+                return True
+    return False
+
+
+def diagnosed(test_file: Path) -> set[str]:
+    """The exercises of a test file whose tests name at least one known mistake."""
+    tree = ast.parse(test_file.read_text(), str(test_file))
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    helpers: set[str] = set()
+    for _ in range(3):  # helpers calling helpers, a few levels deep
+        helpers |= {
+            f.name for f in functions if not f.name.startswith("test") and _names_mistakes(f, helpers)
+        }
+    found: set[str] = set()
+    for node in functions:
+        if node.name.startswith("test") and _names_mistakes(node, helpers):
+            found |= {n for n in map(_exercise_marker, node.decorator_list) if n}
+    return found
+
+
 def points(test_file: Path) -> dict[str, float]:
     """The optional `POINTS = {"softmax": 2, ...}` of a test file: exercise -> weight.
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pytest
@@ -36,7 +36,14 @@ __all__ = [
     "expect_equal",
     "expect_shape",
     "numeric_grad",
+    "Mistakes",
+    "diagnosis",
 ]
+
+# A test's named mistakes: each key completes "this is what you get if you …" ("forget
+# to divide by N"), each value is that mistake's answer for the test's own inputs, or a
+# function of no arguments returning it (computed only after a failure).
+Mistakes = Mapping[str, Any]
 
 
 def exercise(name: str, timeout: float | None = None) -> pytest.MarkDecorator:
@@ -155,6 +162,52 @@ def expect_shape(call: Call, shape: tuple[int, ...]) -> None:
         raise AssertionError(f"{call}: returned shape {got_shape}, expected {tuple(shape)}")
 
 
+def _close(a: Any, b: Any, rtol: float, atol: float) -> bool:
+    """a and b are numeric arrays of one shape whose values agree within the tolerances."""
+    try:
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape or a.dtype.kind not in "biufc" or b.dtype.kind not in "biufc":
+            return False
+        return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True))
+    except (TypeError, ValueError):
+        return False
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(b, np.ndarray) or isinstance(a, np.ndarray):
+        try:
+            a, b = np.asarray(a), np.asarray(b)
+            return a.shape == b.shape and a.dtype.kind == b.dtype.kind and bool(np.array_equal(a, b))
+        except (TypeError, ValueError):
+            return False
+    try:
+        return bool(a == b)
+    except Exception:  # a learner's object whose == raises
+        return False
+
+
+def diagnosis(got: Any, want: Any, mistakes: Mistakes | None, same: Callable[[Any, Any], bool]) -> str:
+    """'this is what you get if you <mistake>.' for the first named mistake whose answer
+    `got` matches (by `same`), or "" when none does.
+
+    A mistake whose answer also matches `want` says nothing about the learner's result on
+    these inputs, so it is never named.
+    """
+    for phrase, answer in (mistakes or {}).items():
+        try:
+            wrong = answer() if callable(answer) else answer
+        except Exception:  # a wrong answer that cannot be formed here names nothing
+            continue
+        if same(got, wrong) and not same(want, wrong):
+            return f"This is what you get if you {phrase}."
+    return ""
+
+
+def _diagnosed(failure: AssertionError, got: Any, want: Any, mistakes: Mistakes | None, same) -> AssertionError:
+    found = diagnosis(got, want, mistakes, same) if mistakes else ""
+    return AssertionError(f"{found}\n{failure}") if found else failure
+
+
 def expect_close(
     call: Call,
     want: Any,
@@ -162,11 +215,22 @@ def expect_close(
     rtol: float = 1e-6,
     atol: float = 1e-9,
     what: str = "",
+    mistakes: Mistakes | None = None,
 ) -> None:
     """The result matches `want` in type, shape, dtype kind and value (within tolerances).
 
     `what` names the part of the result being compared ("the gradient", "dW").
+    `mistakes` names known wrong answers: when the result fails and matches one of them
+    within the same tolerances, the message says first which mistake gives it.
     """
+    try:
+        _expect_close(call, want, rtol=rtol, atol=atol, what=what)
+    except AssertionError as failure:
+        same = lambda a, b: _close(a, b, rtol, atol)  # noqa: E731
+        raise _diagnosed(failure, call.value, want, mistakes, same) from None
+
+
+def _expect_close(call: Call, want: Any, *, rtol: float, atol: float, what: str) -> None:
     want = np.asarray(want)
     got = _as_result_array(call, want)
     label = f"{call}{': ' + what if what else ''}"
@@ -200,8 +264,18 @@ def expect_close(
         )
 
 
-def expect_equal(call: Call, want: Any, *, what: str = "") -> None:
-    """The result equals `want` exactly (integers, booleans, indices, Python values)."""
+def expect_equal(call: Call, want: Any, *, what: str = "", mistakes: Mistakes | None = None) -> None:
+    """The result equals `want` exactly (integers, booleans, indices, Python values).
+
+    `mistakes` as in expect_close, matched exactly.
+    """
+    try:
+        _expect_equal(call, want, what=what)
+    except AssertionError as failure:
+        raise _diagnosed(failure, call.value, want, mistakes, _equal) from None
+
+
+def _expect_equal(call: Call, want: Any, *, what: str) -> None:
     label = f"{call}{': ' + what if what else ''}"
     if isinstance(want, np.ndarray):
         got = _as_result_array(call, want)

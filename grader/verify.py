@@ -114,6 +114,18 @@ def static_problems(
     return problems
 
 
+def diagnosis_counts(root: Path, chapters: list[ChapterInfo]) -> dict[str, tuple[int, int]]:
+    """chapter -> (exercises whose tests name a known mistake, exercises)."""
+    counts = {}
+    for chapter in chapters:
+        named = set()
+        for info in chapter.parts:
+            named |= {f"{info.part.id}/{n}" for n in catalog.diagnosed(info.part.test_file(root))}
+        ids = [e.id for e in chapter.exercises]
+        counts[chapter.name] = (sum(i in named for i in ids), len(ids))
+    return counts
+
+
 def _equivalents_problems(root: Path, chapter: str) -> list[str]:
     """Each declared equivalent mutant needs its four fields (see docs/instructors.md)."""
     return [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from grader import layout, verify
 from grader.env import Env, ExitCode
-from grader.grade import SelectionError
+from grader.grade import SelectionError, select
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitCode:
@@ -26,5 +26,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitCode:
         return ExitCode.USAGE
     for problem in problems:
         env.out(problem)
+    for chapter, (named, total) in verify.diagnosis_counts(root, select(root, args.target, impl=solutions)).items():
+        env.out(f"{chapter}: {named}/{total} exercises name a known mistake when they fail")
     env.out(f"verify: {len(problems)} problem(s)" if problems else "verify: the course is consistent")
     return ExitCode.NOT_ALL_PASSED if problems else ExitCode.OK

@@ -12,9 +12,9 @@ def linear_forward(x, W, b):
     return x @ W + b
 
 
-def _message(fn, *args) -> str:
+def _message(fn, *args, **kwargs) -> str:
     with pytest.raises(AssertionError) as caught:
-        fn(*args)
+        fn(*args, **kwargs)
     return str(caught.value)
 
 
@@ -87,3 +87,31 @@ def test_a_numpy_warning_in_a_stability_test_is_explained():
     status, message = classify(caught.value)
     assert status is Status.FAILED
     assert message.startswith("NumPy warned: overflow encountered in exp") and "never overflows" in message
+
+
+def test_a_failure_matching_a_named_mistake_says_which_mistake_first():
+    x = np.arange(6.0).reshape(2, 3)
+    mistakes = {"forget to divide by N": lambda: x.sum(0), "return the transpose": x.T}
+    message = _message(expect_close, Call(x.sum(0), "mean(x=float64[2, 3])"), x.mean(0), mistakes=mistakes)
+    first, detail = message.split("\n")
+    assert first == "This is what you get if you forget to divide by N."
+    assert detail.startswith("mean(x=float64[2, 3]): max abs error 3.5")
+    # A shape failure is diagnosed too: the transposed answer has another shape.
+    message = _message(expect_close, Call(x.T, "f(x)"), x, mistakes=mistakes)
+    assert message.startswith("This is what you get if you return the transpose.\nf(x): shape (3, 2)")
+
+
+def test_a_diagnosis_is_never_claimed_for_a_result_that_does_not_match_it():
+    x = np.arange(6.0).reshape(2, 3)
+    mistakes = {"forget to divide by N": x.sum(0), "crash": lambda: 1 / 0}
+    message = _message(expect_close, Call(x.sum(0) + 1, "mean(x)"), x.mean(0), mistakes=mistakes)
+    assert not message.startswith("This is what")
+    # A mistake whose answer equals the right one on these inputs names nothing.
+    ones = np.ones(3)
+    message = _message(expect_close, Call(ones * 2, "f(x)"), ones, mistakes={"square it": ones**2})
+    assert not message.startswith("This is what")
+
+
+def test_expect_equal_names_an_exact_mistake():
+    message = _message(expect_equal, Call([0, 1, 2], "arange(3)"), [1, 2, 3], mistakes={"start at 0": [0, 1, 2]})
+    assert message == "This is what you get if you start at 0.\narange(3): got [0, 1, 2], expected [1, 2, 3]"

@@ -203,7 +203,9 @@ def diagnosis(got: Any, want: Any, mistakes: Mistakes | None, same: Callable[[An
     return ""
 
 
-def _diagnosed(failure: AssertionError, got: Any, want: Any, mistakes: Mistakes | None, same) -> AssertionError:
+def _diagnosed(
+    failure: AssertionError, got: Any, want: Any, mistakes: Mistakes | None, same
+) -> AssertionError:
     found = diagnosis(got, want, mistakes, same) if mistakes else ""
     return AssertionError(f"{found}\n{failure}") if found else failure
 

@@ -26,7 +26,9 @@ def run(args: argparse.Namespace, env: Env) -> ExitCode:
         return ExitCode.USAGE
     for problem in problems:
         env.out(problem)
-    for chapter, (named, total) in verify.diagnosis_counts(root, select(root, args.target, impl=solutions)).items():
+    for chapter, (named, total) in verify.diagnosis_counts(
+        root, select(root, args.target, impl=solutions)
+    ).items():
         env.out(f"{chapter}: {named}/{total} exercises name a known mistake when they fail")
     env.out(f"verify: {len(problems)} problem(s)" if problems else "verify: the course is consistent")
     return ExitCode.NOT_ALL_PASSED if problems else ExitCode.OK

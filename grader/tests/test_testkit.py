@@ -113,5 +113,7 @@ def test_a_diagnosis_is_never_claimed_for_a_result_that_does_not_match_it():
 
 
 def test_expect_equal_names_an_exact_mistake():
-    message = _message(expect_equal, Call([0, 1, 2], "arange(3)"), [1, 2, 3], mistakes={"start at 0": [0, 1, 2]})
+    message = _message(
+        expect_equal, Call([0, 1, 2], "arange(3)"), [1, 2, 3], mistakes={"start at 0": [0, 1, 2]}
+    )
     assert message == "This is what you get if you start at 0.\narange(3): got [0, 1, 2], expected [1, 2, 3]"

@@ -10,6 +10,8 @@ import enum
 import traceback
 from pathlib import Path
 
+from grader.layout import CHAPTER_RE
+
 MESSAGE_LIMIT = 2000
 
 
@@ -61,6 +63,23 @@ def _learner_frame(tb, learner_dirs: tuple[Path, ...]) -> str:
     return f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}" if frame else ""
 
 
+GRADER_DIR = Path(__file__).resolve().parent
+
+
+def _is_course_file(path: Path) -> bool:
+    """A file of the course's own checking: the grader package or a course test file."""
+    path = path.resolve()
+    in_tests = bool(CHAPTER_RE.match(path.parent.name)) and path.parent.parent.name == "tests"
+    return in_tests or path.is_relative_to(GRADER_DIR)
+
+
+def raised_by_course(exc: BaseException) -> bool:
+    """exc was raised by a test or the test kit (its innermost frame is theirs), not by the
+    learner's code or a library it called."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return not frames or _is_course_file(Path(frames[-1].filename))
+
+
 def _not_implemented(exc: BaseException | None) -> BaseException | None:
     """The NotImplementedError behind exc, if any (a test may wrap it in another error)."""
     seen = 0
@@ -99,7 +118,7 @@ def classify(
         return Status.FAILED, str(exc)
     if isinstance(exc, SystemExit):
         return Status.FAILED, f"called sys.exit({exc.code!r}); exercises must return, not exit"
-    if isinstance(exc, AssertionError):
+    if isinstance(exc, AssertionError) and raised_by_course(exc):
         return Status.FAILED, truncate(str(exc) or "a check failed")
     where = _learner_frame(exc.__traceback__, learner_dirs)
     kind = type(exc).__name__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,14 @@ from grader.env import Env
 
 FIXTURE = Path(__file__).parent / "fixture_course"
 COURSE = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _workers_import_this_grader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Grading workers start in the course folder they grade; a copy of the fixture course
+    holds no grader/, so without this they would import whichever grader is installed."""
+    paths = [str(COURSE), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
 
 
 @pytest.fixture

@@ -22,14 +22,18 @@ from grader.layout import Part
 from grader.outcomes import Status, classify, one_line
 
 
-def _caller_part(frame_globals: dict[str, Any]) -> Part | None:
+def _caller_file(frame_globals: dict[str, Any]) -> Path | None:
+    """The exercise file the calling cell belongs to, if it is one."""
     for key in ("__file__", "__vsc_ipynb_file__"):
         value = frame_globals.get(key)
-        if isinstance(value, str):
-            part = Part.of_source_file(Path(value))
-            if part:
-                return part
+        if isinstance(value, str) and Part.of_source_file(Path(value)):
+            return Path(value).resolve()
     return None
+
+
+def _caller_part(frame_globals: dict[str, Any]) -> Part | None:
+    path = _caller_file(frame_globals)
+    return Part.of_source_file(path) if path else None
 
 
 def _find_part(root: Path, name: str, frame_globals: dict[str, Any]) -> Part:
@@ -108,7 +112,8 @@ def check(fn: Any, part: str | None = None) -> bool:
         print(one_line(str(exc), 300))
         return False
     namespace = SimpleNamespace(**{**frame_globals, name: _typechecked(fn)})
-    learner_dirs = tuple({Path(frame_globals.get("__file__", ".")).resolve().parent})
+    learner_file = _caller_file(frame_globals)
+    learner_dirs = (learner_file.parent if learner_file else Path.cwd(),)
     results: list[tuple[str, Status, str]] = []
     started = time.perf_counter()
     for test_name, test in vars(tests).items():
@@ -120,7 +125,7 @@ def check(fn: Any, part: str | None = None) -> bool:
                 test(impl=namespace, **kwargs)
                 results.append((test_name + ident, Status.PASSED, ""))
             except (Exception, SystemExit) as exc:
-                status, message = classify(exc, learner_dirs)
+                status, message = classify(exc, learner_dirs, learner_file.name if learner_file else None)
                 results.append((test_name + ident, status, message))
     elapsed = time.perf_counter() - started
     return _verdict(name, results, elapsed)

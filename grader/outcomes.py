@@ -10,6 +10,7 @@ import enum
 import traceback
 from pathlib import Path
 
+from grader import typecheck
 from grader.layout import CHAPTER_RE
 
 MESSAGE_LIMIT = 2000
@@ -47,13 +48,18 @@ def truncate(text: str, limit: int = MESSAGE_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def innermost_learner_frame(tb, learner_dirs: tuple[Path, ...]) -> traceback.FrameSummary | None:
-    """The innermost frame of a traceback that runs in the learner's files."""
-    frames = [
+def learner_frames(tb, learner_dirs: tuple[Path, ...]) -> list[traceback.FrameSummary]:
+    """The frames of a traceback that run in the learner's files, outermost first."""
+    return [
         frame
         for frame in traceback.extract_tb(tb)
         if any(Path(frame.filename).is_relative_to(d) for d in learner_dirs)
     ]
+
+
+def innermost_learner_frame(tb, learner_dirs: tuple[Path, ...]) -> traceback.FrameSummary | None:
+    """The innermost frame of a traceback that runs in the learner's files."""
+    frames = learner_frames(tb, learner_dirs)
     return frames[-1] if frames else None
 
 
@@ -130,9 +136,12 @@ def classify(
             "overflows or divides 0 by 0 (see the reading on numerical stability)"
         )
     if kind == "TypeCheckError":
-        # jaxtyping's messages are long; their first paragraph names the argument and axis.
-        first = str(exc).strip().split("\n\n")[0]
-        return Status.FAILED, truncate(f"type check failed: {first}")
+        told = typecheck.explain(exc, learner_dirs, own_file)
+        if told:
+            return Status.FAILED, truncate(told)
+        # jaxtyping's own words: its first lines name the function and the argument.
+        head = str(exc).strip().split("----------------------")[0].strip()
+        return Status.FAILED, truncate(f"type check failed: {head}")
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     message = f"{kind}: {detail}" if detail else kind
     return Status.FAILED, truncate(f"{message} (at {where})" if where else message)

@@ -63,3 +63,106 @@ def test_check_reports_an_assert_in_the_learners_code_with_its_line(course, caps
     source = "def twice(x):\n    assert x.ndim == 2, 'x must be a matrix'\n    return 2 * x\n"
     assert learner_check(course, source, "twice") is False
     assert "AssertionError: x must be a matrix (at part2_more.py:2 in twice)" in capsys.readouterr().out
+
+
+def _part2_impl(course, tmp_path, body: str):
+    impl = tmp_path / "mine"
+    shutil.copytree(course / "solutions", impl)
+    part = impl / "chapter1_demo" / "part2_more.py"
+    part.write_text(part.read_text().replace("    return 2 * x\n", body))
+    return impl, part
+
+
+def _line_of(path, text: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+def _twice_message(cli, impl) -> str:
+    code, out, err = cli("1/2", f"--impl={impl}", "--json")
+    assert code == 1, err
+    return next(e["message"] for e in json.loads(out)["exercises"] if e["name"] == "twice")
+
+
+def test_a_wrong_result_shape_is_told_with_the_axis_names_and_the_return_line(cli, course, tmp_path):
+    impl, part = _part2_impl(course, tmp_path, "    return (2 * x)[:, None]\n")
+    message = _twice_message(cli, impl)
+    line = _line_of(part, "return (2 * x)[:, None]")
+    assert message.startswith(
+        f"twice returned a result with 2 axes, shape (2, 1); expected (n,) = (2,) (n from x) "
+        f"(at part2_more.py:{line} in twice)"
+    ), message
+    assert "Float[" not in message and "jaxtyping" not in message
+
+
+def test_a_shape_error_inside_an_earlier_parts_function_points_at_the_learners_line(cli, course, tmp_path):
+    impl, part = _part2_impl(course, tmp_path, "    return add(x) + x - 1\n")
+    part.write_text("from chapter1_demo.part1_basics import add\n" + part.read_text())
+    message = _twice_message(cli, impl)
+    line = _line_of(part, "return add(x)")
+    assert message.startswith(
+        f"add(x) got x with 1 axis, shape (2,); expected (n, m) (add called at part2_more.py:{line} in twice)"
+    ), message
+
+
+def _typechecked(tmp_path, source: str, name: str):
+    """A function written in a learner's file, wrapped as the grader wraps exercises."""
+    import importlib.util
+
+    import typeguard
+    from jaxtyping import jaxtyped
+
+    path = tmp_path / "chapter9_demo" / "part1_demo.py"
+    path.parent.mkdir(parents=True)
+    path.write_text("import numpy as np\nfrom jaxtyping import Float, Int\n\n" + source)
+    spec = importlib.util.spec_from_file_location("part1_demo", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return jaxtyped(typechecker=typeguard.typechecked)(getattr(module, name)), path
+
+
+def _told(fn, path, *args) -> str:
+    from grader.outcomes import classify
+
+    try:
+        fn(*args)
+    except Exception as exc:
+        return classify(exc, (path.parent,), path.name)[1]
+    raise AssertionError("no type error")
+
+
+def test_a_wrong_element_of_a_returned_tuple_is_named(tmp_path):
+    import numpy as np
+
+    source = (
+        'def backward(x: Float[np.ndarray, "batch d_in"], w: Float[np.ndarray, "d_in d_out"]) -> tuple[\n'
+        '    Float[np.ndarray, "batch d_in"], Float[np.ndarray, "d_in d_out"]\n'
+        "]:\n"
+        "    grad_x = x\n"
+        "    grad_w = w.T\n"
+        "    return grad_x, grad_w\n"
+    )
+    fn, path = _typechecked(tmp_path, source, "backward")
+    told = _told(fn, path, np.ones((1, 3)), np.ones((3, 4)))
+    assert told == (
+        "backward returned grad_w (value 2 of 2) with shape (4, 3); expected (d_in, d_out) = (3, 4) "
+        "(d_in from x, d_out from w) (at part1_demo.py:9 in backward)"
+    ), told
+
+
+def test_a_wrong_dtype_and_a_wrong_kind_of_value_are_told_plainly(tmp_path):
+    import numpy as np
+
+    source = (
+        'def f(x: Float[np.ndarray, " n"]) -> Float[np.ndarray, " n"]:\n'
+        "    return x.astype(int) if x[0] > 0 else list(x)\n"
+    )
+    fn, path = _typechecked(tmp_path, source, "f")
+    assert _told(fn, path, np.ones(2)).startswith(
+        "f returned a result of dtype int64, expected a floating-point dtype (at part1_demo.py:5 in f)"
+    )
+    assert _told(fn, path, -np.ones(2)).startswith("f returned list [")
+    assert "expected a NumPy array" in _told(fn, path, -np.ones(2))
+    assert _told(fn, path, np.ones(2, dtype=int)).startswith(
+        "f(x) got x of dtype int64, expected a floating-point dtype"
+    )

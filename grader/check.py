@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 
 from grader import catalog, layout
 from grader.layout import Part
-from grader.outcomes import Status, classify, one_line
+from grader.outcomes import Status, classify, one_line, reason_lines
 
 
 def _caller_file(frame_globals: dict[str, Any]) -> Path | None:
@@ -147,6 +147,9 @@ def _verdict(name: str, results: list[tuple[str, Status, str]], elapsed: float) 
     print(f"✗ {name}: {passed}/{total} tests passed")
     for test_name, status, message in results:
         if status is not Status.PASSED:
-            print(f"  {test_name}: {one_line(message, 300)}")
+            first, *rest = reason_lines(message, indent=4)
+            print(f"  {test_name}: {first}")
+            for line in rest:
+                print(f"    {line}")
     sys.stdout.flush()
     return False

@@ -53,6 +53,9 @@ def _grade_parser() -> argparse.ArgumentParser:
         help="output format: text (default), json (same as --json), or another tool's results.json",
     )
     parser.add_argument("--output", metavar="FILE", help="write the result to FILE instead of the screen")
+    parser.add_argument(
+        "--verbose", action="store_true", help="show every reason whole (long ones are folded otherwise)"
+    )
     _common_options(parser)
     return parser
 

@@ -7,6 +7,7 @@ learner reads the same verdict in both places.
 from __future__ import annotations
 
 import enum
+import textwrap
 import traceback
 from pathlib import Path
 
@@ -145,6 +146,22 @@ def classify(
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     message = f"{kind}: {detail}" if detail else kind
     return Status.FAILED, truncate(f"{message} (at {where})" if where else message)
+
+
+FOLD_LINES = 4  # a reason longer than this shows its first lines; --verbose shows all
+
+
+def reason_lines(message: str, indent: int, width: int = 100, verbose: bool = True) -> list[str]:
+    """A whole reason, each of its lines wrapped to fit `width` columns when continued at
+    `indent`; beyond FOLD_LINES lines, folded unless verbose."""
+    room = max(width - indent, 60)
+    lines: list[str] = []
+    for paragraph in message.strip().splitlines() or [""]:
+        lines += textwrap.wrap(paragraph, room, break_on_hyphens=False) or [""]
+    if not verbose and len(lines) > FOLD_LINES + 1:
+        hidden = len(lines) - FOLD_LINES
+        lines = lines[:FOLD_LINES] + [f"… {hidden} more lines: run again with --verbose"]
+    return lines
 
 
 def one_line(message: str, width: int = 160) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from grader.catalog import ChapterInfo, Exercise
 from grader.grade import Report
-from grader.outcomes import Status, one_line
+from grader.outcomes import Status, reason_lines
 
 SYMBOL = {
     Status.PASSED: "✓",
@@ -56,7 +56,9 @@ def reading(root: Path, exercise: Exercise) -> str:
     return str(exercise.part.reading(root).relative_to(root))
 
 
-def report_text(report: Report, root: Path, terminal: bool, colour: bool) -> list[str]:
+def report_text(
+    report: Report, root: Path, terminal: bool, colour: bool, width: int = 100, verbose: bool = False
+) -> list[str]:
     lines: list[str] = []
     for problem in report.problems:
         lines.append(paint(f"problem with the course's tests: {problem}", "35", colour))
@@ -70,9 +72,14 @@ def report_text(report: Report, root: Path, terminal: bool, colour: bool) -> lis
                 status = result.status
                 mark = f"{SYMBOL[status]} " if terminal else ""
                 cells = f"{mark}{exercise.name:<{width}}  {status.value:<7}"
-                reason = "" if status is Status.PASSED else one_line(result.message, 110)
-                line = "    " + paint(cells, COLOUR[status], colour) + f"  {reason}"
-                lines.append(line.rstrip())
+                head = "    " + paint(cells, COLOUR[status], colour)
+                if status is Status.PASSED or not result.message.strip():
+                    lines.append(head.rstrip())
+                    continue
+                indent = 4 + len(cells) + 2
+                reason = reason_lines(result.message, indent, width, verbose)
+                lines.append(f"{head}  {reason[0]}")
+                lines += [" " * indent + more for more in reason[1:]]
         lines.append("")
     passed = report.count(Status.PASSED)
     lines.append(totals_line(passed, len(report.results), terminal, colour))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 from grader import catalog, export, layout, render
@@ -48,7 +49,10 @@ def run(args: argparse.Namespace, env: Env) -> ExitCode:
             recorded = False
     fmt = args.format or ("json" if args.json else "text")
     if fmt == "text" and not args.output:
-        for line in render.report_text(report, root, bool(env.terminal), env.colour):
+        width = shutil.get_terminal_size((100, 24)).columns if env.terminal else 100
+        for line in render.report_text(
+            report, root, bool(env.terminal), env.colour, width=width, verbose=args.verbose
+        ):
             env.out(line)
     else:
         text = _formatted(fmt, report, root, impl_path, recorded)
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitCode:
 
 def _formatted(fmt: str, report: Report, root: Path, impl_path: Path, recorded: bool) -> str:
     if fmt == "text":
-        return "\n".join(render.report_text(report, root, terminal=False, colour=False))
+        return "\n".join(render.report_text(report, root, terminal=False, colour=False, verbose=True))
     if fmt == "json":
         return json.dumps(render.report_json(report, root, impl_path, recorded), indent=2)
     return json.dumps(export.FORMATS[fmt](report, root), indent=2)

@@ -166,3 +166,30 @@ def test_a_wrong_dtype_and_a_wrong_kind_of_value_are_told_plainly(tmp_path):
     assert _told(fn, path, np.ones(2, dtype=int)).startswith(
         "f(x) got x of dtype int64, expected a floating-point dtype"
     )
+
+
+def test_the_text_report_wraps_a_whole_reason_and_folds_a_long_one(cli, course, tmp_path):
+    words = " ".join(f"word{i}" for i in range(40))
+    impl = _impl(course, tmp_path, "return x * 3.0", f'assert x.ndim == 1, "{words} end"\n    return x * 3.0')
+    code, out, _ = cli("1/1", f"--impl={impl}")
+    assert code == 1
+    row = out.splitlines().index(next(line for line in out.splitlines() if "multiply" in line))
+    shown = out.splitlines()[row : row + 3]
+    column = shown[0].index("AssertionError")
+    assert all(line[:column].strip() == "" for line in shown[1:]), "continued under the reason"
+    assert all(len(line) <= 100 for line in shown)
+    assert "word30" in out and "end (at" not in out  # five lines: the rest is folded
+    assert "more lines: run again with --verbose" in out
+    code, out, _ = cli("1/1", f"--impl={impl}", "--verbose")
+    flat = " ".join(line.strip() for line in out.splitlines())
+    assert f"AssertionError: {words} end (at part1_basics.py:" in flat
+    assert "--verbose" not in out
+
+
+def test_check_prints_every_line_of_a_reason_whole(course, capsys, monkeypatch):
+    monkeypatch.setenv("GRADER_COURSE_ROOT", str(course))
+    words = " ".join(f"word{i}" for i in range(60))
+    source = f"def twice(x):\n    assert False, '{words}'\n"
+    assert learner_check(course, source, "twice") is False
+    out = capsys.readouterr().out
+    assert "word59" in " ".join(out.split()) and "…" not in out

@@ -7,8 +7,9 @@ and comparisons whose failure messages teach.
         got = run(impl.softmax, x)
         expect_close(got, np.exp(x) / np.exp(x).sum(-1, keepdims=True))
 
-A failure reads, for example:
-    softmax(x=float64[5, 3]): max abs error 0.41 at [2, 1]; got [0.1 0.5 0.4] want [0.2 0.3 0.5]
+A failure reads, for example (the preview is the last axis around the worst entry):
+    softmax(x=float64[5, 3]): max abs error 0.41 at [2, 1] (got 0.5, want 0.09);
+    got[2, :] = [0.1 0.5 0.4] want[2, :] = [0.2 0.09 0.71]
 
 Tests raise AssertionError with such a message themselves (never a bare `assert`), take
 only the `impl` fixture (plus parametrized arguments), and belong to exactly one exercise.
@@ -143,6 +144,27 @@ def _values(a: np.ndarray, limit: int = 6) -> str:
     return shown[:-1] + " …]" if flat.size > limit else shown
 
 
+def _entry(value: Any) -> str:
+    return (
+        f"{value:.6g}" if isinstance(value, (float, np.floating, complex, np.complexfloating)) else str(value)
+    )
+
+
+def _around(got: np.ndarray, want: np.ndarray, at: tuple[int, ...], width: int = 6) -> str:
+    """'got[1, 2:8] = […] want[1, 2:8] = […]': both arrays along their last axis, in a
+    window of `width` entries around index `at` (the worst entry)."""
+    if got.ndim == 0:
+        return f"got {_entry(got[()])} want {_entry(want[()])}"
+    n, k = got.shape[-1], at[-1]
+    lo = max(0, min(k - width // 2, n - width))
+    hi = min(n, lo + width)
+    last = ":" if (lo, hi) == (0, n) else f"{lo}:{hi}"
+    label = "[" + ", ".join([*map(str, at[:-1]), last]) + "]" if got.ndim > 1 or last != ":" else " "
+    window = tuple(at[:-1]) + (slice(lo, hi),)
+    eq = " = " if label != " " else ""
+    return f"got{label}{eq}{_values(got[window], width)} want{label}{eq}{_values(want[window], width)}"
+
+
 def _as_result_array(call: Call, want: np.ndarray) -> np.ndarray:
     got = call.value
     if isinstance(got, np.ndarray):
@@ -259,10 +281,11 @@ def _expect_close(call: Call, want: Any, *, rtol: float, atol: float, what: str)
         with np.errstate(invalid="ignore"):  # inf - inf where both are infinite
             err = np.where(np.isnan(want_f), 0.0, np.abs(got_f - want_f))
         err = np.nan_to_num(err, nan=0.0, posinf=np.inf)
-        worst_at = np.unravel_index(int(np.argmax(err)), err.shape) if err.ndim else ()
-        at = f" at {[int(i) for i in worst_at]}" if err.ndim else ""
+        worst_at = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape))
+        at = f" at {list(worst_at)} (got {_entry(got_f[worst_at])}, want {_entry(want_f[worst_at])})"
         raise AssertionError(
-            f"{label}: max abs error {float(err.max()):.3g}{at}; got {_values(got_f)} want {_values(want_f)}"
+            f"{label}: max abs error {float(err.max()):.3g}{at if err.ndim else ''}; "
+            f"{_around(got_f, want_f, worst_at)}"
         )
 
 
@@ -286,11 +309,14 @@ def _expect_equal(call: Call, want: Any, *, what: str) -> None:
         if got.dtype.kind != want.dtype.kind:
             raise AssertionError(f"{label}: dtype {got.dtype}, expected {want.dtype}")
         if not np.array_equal(got, want):
+            if got.ndim == 0:
+                raise AssertionError(f"{label}: got {_entry(got[()])}, expected {_entry(want[()])}")
             wrong = np.argwhere(got != want)
-            first = [int(i) for i in wrong[0]] if wrong.size else []
+            first = tuple(int(i) for i in wrong[0]) if wrong.size else ()
+            at = f" (got {_entry(got[first])}, want {_entry(want[first])})"
             raise AssertionError(
-                f"{label}: {len(wrong)} of {want.size} entries differ, first at {first}; "
-                f"got {_values(got)} want {_values(want)}"
+                f"{label}: {len(wrong)} of {want.size} entries differ, first at {list(first)}{at}; "
+                f"{_around(got, want, first)}"
             )
     elif call.value != want:
         raise AssertionError(f"{label}: got {describe(call.value)}, expected {describe(want)}")

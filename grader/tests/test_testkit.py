@@ -39,7 +39,27 @@ def test_expect_close_reports_the_largest_error_and_where():
     call = Call(np.array([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0]]), "f(x=float64[2, 3])")
     want = np.array([[1.5, 2.0, 0.5], [0.0, 0.0, 0.0]])
     message = _message(expect_close, call, want)
-    assert message.startswith("f(x=float64[2, 3]): max abs error 0.5 at [0, 0]; got [1. 2. 1. 0. 0. 0.]")
+    assert message == (
+        "f(x=float64[2, 3]): max abs error 0.5 at [0, 0] (got 1, want 1.5); "
+        "got[0, :] = [1. 2. 1.] want[0, :] = [1.5 2.  0.5]"
+    )
+
+
+def test_the_preview_is_a_window_around_the_worst_entry_not_the_first_entries():
+    want = np.linspace(0.0, 1.0, 50)
+    got = want.copy()
+    got[37] += 1e-3
+    message = _message(expect_close, Call(got, "f()"), want)
+    assert "max abs error 0.001 at [37] (got 0.756102, want 0.755102)" in message
+    assert "got[34:40] = [" in message and "want[34:40] = [" in message
+    # The worst entry is shown to six digits even when the window rounds it away.
+    got = np.array([0.0, 4.25e-18, 0.5, 1.0, 1.0])
+    message = _message(expect_close, Call(got, "f()"), np.array([0.0, 0.0, 0.5, 1.0, 1.0]), atol=0.0)
+    assert "max abs error 4.25e-18 at [1] (got 4.25e-18, want 0)" in message
+    equal = _message(
+        expect_equal, Call(np.arange(40) % 7, "g()"), np.where(np.arange(40) == 30, -1, np.arange(40) % 7)
+    )
+    assert "first at [30] (got 2, want -1); got[27:33] = [" in equal
 
 
 @pytest.mark.parametrize(

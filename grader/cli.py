@@ -44,7 +44,9 @@ def _grade_parser() -> argparse.ArgumentParser:
         epilog="commands: " + "; ".join(f"{k}: {v}" for k, v in COMMANDS.items()),
     )
     parser.add_argument("target", nargs="?", help="chapter or chapter/part to grade")
-    parser.add_argument("-k", dest="name", help="only exercises whose name contains NAME")
+    parser.add_argument(
+        "-k", dest="name", help="only the exercise NAME (Class, Class.method), or a pattern: -k 'soft*'"
+    )
     _impl_option(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON (docs/grader.md)")
     parser.add_argument(
@@ -134,7 +136,9 @@ def _release_parser() -> argparse.ArgumentParser:
 def _mutants_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m grader mutants", description=COMMANDS["mutants"])
     parser.add_argument("target", nargs="?", help="chapter or chapter/part (default: all)")
-    parser.add_argument("-k", dest="name", help="only exercises whose name contains NAME")
+    parser.add_argument(
+        "-k", dest="name", help="only the exercise NAME (Class, Class.method), or a pattern: -k 'soft*'"
+    )
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants graded at once")
     parser.add_argument("--no-survivors", dest="show_survivors", action="store_false", help="hide the diffs")
     _common_options(parser)

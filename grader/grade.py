@@ -3,7 +3,8 @@ worker, and fold the test results into one status and one reason per exercise.""
 
 from __future__ import annotations
 
-import re
+import difflib
+import fnmatch
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -74,18 +75,53 @@ def select(
         if part_token:
             part = _match(part_token, [p.part.name for p in info.parts], "part")
             info.parts = [p for p in info.parts if p.part.name == part]
-        if name:
-            pattern = re.compile(re.escape(name), re.IGNORECASE)
-            info.parts = [
-                PartInfo(p.part, p.title, [e for e in p.exercises if pattern.search(e.name)])
-                for p in info.parts
-            ]
-            info.parts = [p for p in info.parts if p.exercises]
         if info.parts:
             selected.append(info)
+    if name:
+        selected = _by_name(selected, name, target)
     if not selected:
-        raise SelectionError(f"no exercise matches {name!r}" if name else f"nothing to grade in {target!r}")
+        raise SelectionError(f"nothing to grade in {target!r}")
     return selected
+
+
+GLOB_CHARACTERS = "*?["
+
+
+def matches(names: list[str], wanted: str) -> set[str]:
+    """The exercise names -k `wanted` selects: exactly that name (any case if no name has
+    its exact case); `Class` also selects exercises `Class.method`, and `Class.method` the
+    exercise `Class` when the method is no exercise of its own; a glob pattern
+    (`soft*`, `*backward`) selects every name it matches, in any case."""
+    if any(c in wanted for c in GLOB_CHARACTERS):
+        return {n for n in names if fnmatch.fnmatch(n.lower(), wanted.lower())}
+    for same in (lambda a, b: a == b, lambda a, b: a.lower() == b.lower()):
+        found = {n for n in names if same(n, wanted) or same(n.split(".")[0], wanted)}
+        if not found and "." in wanted:
+            found = {n for n in names if same(n, wanted.split(".")[0])}
+        if found:
+            return found
+    return set()
+
+
+def _by_name(chapters: list[ChapterInfo], wanted: str, target: str | None) -> list[ChapterInfo]:
+    names = sorted({e.name for c in chapters for e in c.exercises})
+    chosen = matches(names, wanted)
+    if not chosen:
+        where = f" in {target}" if target else ""
+        lower = {n.lower(): n for n in names}
+        close = [lower[n] for n in difflib.get_close_matches(wanted.lower(), list(lower), n=5, cutoff=0.5)]
+        hint = f"; closest: {', '.join(close)}" if close else ""
+        pattern = f"-k '{wanted[:4]}*'"
+        raise SelectionError(f"no exercise named {wanted!r}{where}{hint} ({pattern} selects several)")
+    kept = []
+    for chapter in chapters:
+        parts = [
+            PartInfo(p.part, p.title, [e for e in p.exercises if e.name in chosen]) for p in chapter.parts
+        ]
+        parts = [p for p in parts if p.exercises]
+        if parts:
+            kept.append(ChapterInfo(chapter.name, chapter.title, parts))
+    return kept
 
 
 def grade(

@@ -65,7 +65,7 @@ def test_unknown_target_is_a_one_line_usage_error(cli):
     assert code == 2 and out == ""
     assert err.startswith("grader: no chapter 'chapter7'") and "Traceback" not in err
     code, _, err = cli("1", "-k", "nothing_like_this")
-    assert code == 2 and "no exercise matches" in err
+    assert code == 2 and "no exercise named 'nothing_like_this' in 1" in err
 
 
 def test_bad_option_is_a_usage_error(cli):

@@ -128,7 +128,20 @@ def check(fn: Any, part: str | None = None) -> bool:
                 status, message = classify(exc, learner_dirs, learner_file.name if learner_file else None)
                 results.append((test_name + ident, status, message))
     elapsed = time.perf_counter() - started
+    if results:
+        _note_check(root, f"{where.id}/{name}")
     return _verdict(name, results, elapsed)
+
+
+def _note_check(root: Path, exercise: str) -> None:
+    """Remember which exercise was checked last, so `python -m grader` suggests what
+    follows it (a check is not progress: only graded runs are)."""
+    try:
+        from grader.store import Store, default_path
+
+        Store(default_path(root)).record_check(exercise)
+    except Exception:  # remembering is a help, never a reason for check() to fail
+        pass
 
 
 def _verdict(name: str, results: list[tuple[str, Status, str]], elapsed: float) -> bool:

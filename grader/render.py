@@ -4,7 +4,7 @@ and the documented JSON schemas (docs/grader.md) for editors and scripts."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from grader.catalog import ChapterInfo, Exercise
 from grader.grade import Report
@@ -57,8 +57,16 @@ def reading(root: Path, exercise: Exercise) -> str:
 
 
 def report_text(
-    report: Report, root: Path, terminal: bool, colour: bool, width: int = 100, verbose: bool = False
+    report: Report,
+    root: Path,
+    terminal: bool,
+    colour: bool,
+    width: int = 100,
+    verbose: bool = False,
+    upcoming: Exercise | None = None,
 ) -> list[str]:
+    """The report as a table per part; `upcoming`, when given, is the course-wide next
+    exercise (else the first exercise of the report that does not pass)."""
     lines: list[str] = []
     for problem in report.problems:
         lines.append(paint(f"problem with the course's tests: {problem}", "35", colour))
@@ -83,7 +91,9 @@ def report_text(
         lines.append("")
     passed = report.count(Status.PASSED)
     lines.append(totals_line(passed, len(report.results), terminal, colour))
-    first = next((e for e in report.exercises if report.results[e.id].status is not Status.PASSED), None)
+    first = upcoming or next(
+        (e for e in report.exercises if report.results[e.id].status is not Status.PASSED), None
+    )
     if first is not None and report.impl == "exercises":
         lines.append(f"Next: {first.name} at {location(root, first)} (reading: {reading(root, first)})")
     return lines
@@ -133,29 +143,49 @@ def _status_of(latest: dict, exercise: Exercise) -> Status:
     return Status(entry.status) if entry else Status.TODO
 
 
-def next_exercise(chapters: list[ChapterInfo], latest: dict) -> Exercise | None:
+def next_exercise(chapters: list[ChapterInfo], latest: dict, recent: Iterable[str] = ()) -> Exercise | None:
+    """What to do next: from the first exercise of the learner's latest run (graded or
+    checked) on, in course order, the first that does not pass; round to the start if
+    everything after it passes."""
+    order = [e for c in chapters for e in c.exercises]
+    recent = set(recent)
+    start = next((i for i, e in enumerate(order) if e.id in recent), 0)
     return next(
-        (e for c in chapters for e in c.exercises if _status_of(latest, e) is not Status.PASSED), None
+        (e for e in order[start:] + order[:start] if _status_of(latest, e) is not Status.PASSED), None
     )
 
 
+def _count_line(label: str, exercises: list[Exercise], latest: dict, terminal: bool, colour: bool) -> str:
+    passed = sum(_status_of(latest, e) is Status.PASSED for e in exercises)
+    shown = f"{paint(bar(passed, len(exercises), 20), '32', colour)} " if terminal else ""
+    return f"{label}  {shown}{passed:>3}/{len(exercises):<3}"
+
+
 def progress_text(
-    chapters: list[ChapterInfo], latest: dict, root: Path, terminal: bool, colour: bool
+    chapters: list[ChapterInfo],
+    latest: dict,
+    root: Path,
+    terminal: bool,
+    colour: bool,
+    recent: Iterable[str] = (),
 ) -> list[str]:
+    """Progress per chapter, the chapter in progress first with its parts; then what next."""
     lines = ["Your progress" if latest else "No exercise graded yet."]
+    upcoming = next_exercise(chapters, latest, recent)
+    current = next((c for c in chapters if upcoming and c.name == upcoming.part.chapter), None)
     width = max((len(c.title) for c in chapters), default=0)
-    total = passed_all = 0
-    for chapter in chapters:
-        statuses = [_status_of(latest, e) for e in chapter.exercises]
-        passed = statuses.count(Status.PASSED)
-        total += len(statuses)
-        passed_all += passed
-        count = f"{passed:>3}/{len(statuses):<3}"
-        shown = f"{paint(bar(passed, len(statuses), 20), '32', colour)} " if terminal else ""
-        lines.append(f"  {chapter.name.split('_')[0]:<10} {chapter.title:<{width}}  {shown}{count}")
+    for chapter in ([current] if current else []) + [c for c in chapters if c is not current]:
+        label = f"  {chapter.name.split('_')[0]:<10} {chapter.title:<{width}}"
+        line = _count_line(label, chapter.exercises, latest, terminal, colour)
+        lines.append(line + ("  ← in progress" if chapter is current and latest else ""))
+        if chapter is current and latest:
+            for part in chapter.parts:
+                label = f"  {'':<10}   {part.title:<{width - 2}}"
+                lines.append(_count_line(label, part.exercises, latest, terminal, colour))
     lines.append("")
-    lines.append(totals_line(passed_all, total, terminal, colour))
-    upcoming = next_exercise(chapters, latest)
+    every = [e for c in chapters for e in c.exercises]
+    passed_all = sum(_status_of(latest, e) is Status.PASSED for e in every)
+    lines.append(totals_line(passed_all, len(every), terminal, colour))
     if upcoming is None:
         lines.append("Every exercise passes. Well done!")
     else:
@@ -167,7 +197,9 @@ def progress_text(
     return lines
 
 
-def progress_json(chapters: list[ChapterInfo], latest: dict, root: Path) -> dict[str, Any]:
+def progress_json(
+    chapters: list[ChapterInfo], latest: dict, root: Path, recent: Iterable[str] = ()
+) -> dict[str, Any]:
     out = []
     for chapter in chapters:
         statuses = [_status_of(latest, e).value for e in chapter.exercises]
@@ -179,10 +211,11 @@ def progress_json(chapters: list[ChapterInfo], latest: dict, root: Path) -> dict
                 **{s.value: statuses.count(s.value) for s in Status},
             }
         )
-    upcoming = next_exercise(chapters, latest)
+    upcoming = next_exercise(chapters, latest, recent)
     return {
         "schema": PROGRESS_SCHEMA,
         "chapters": out,
+        "in_progress": upcoming.part.chapter if upcoming else None,
         "totals": {
             "exercises": sum(c["exercises"] for c in out),
             "passed": sum(c["passed"] for c in out),

@@ -19,6 +19,7 @@ from grader.grade import Report
 
 SCHEMA_VERSION = 1
 DB_VARIABLE = "GRADER_PROGRESS_DB"
+CHECK_TARGET = "check "  # a run's target "check chapter/part/name": check() ran that exercise
 
 _SCHEMA = """
 CREATE TABLE runs (
@@ -137,6 +138,30 @@ class Store:
                    WHERE r.run_id = (SELECT MAX(run_id) FROM results WHERE exercise = r.exercise)"""
             ).fetchall()
         return {exercise: Latest(status, message, at) for exercise, status, message, at in rows}
+
+    def record_check(self, exercise: str) -> None:
+        """Note that check() ran `exercise`'s tests in a cell: a run without results (so
+        not progress), whose target names the exercise, for what comes next."""
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with closing(self._connect()) as db:
+            db.execute(
+                "INSERT INTO runs (started_at, finished_at, target, duration_s) VALUES (?, ?, ?, 0)",
+                (now, now, CHECK_TARGET + exercise),
+            )
+
+    def recent(self) -> list[str]:
+        """The exercises of the latest run: those it graded, or the one check() ran."""
+        if not self.path.exists():
+            return []
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT id, target FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+            if row is None:
+                return []
+            run_id, target = row
+            if target.startswith(CHECK_TARGET):
+                return [target[len(CHECK_TARGET) :]]
+            rows = db.execute("SELECT exercise FROM results WHERE run_id = ?", (run_id,)).fetchall()
+        return [exercise for (exercise,) in rows]
 
     def run_count(self) -> int:
         if not self.path.exists():

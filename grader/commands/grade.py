@@ -41,9 +41,12 @@ def run(args: argparse.Namespace, env: Env) -> ExitCode:
     )
     # Only the learner's own exercises/ count as progress; other implementations are trials.
     recorded = args.impl == "exercises"
+    upcoming = None
     if recorded:
+        store = Store(default_path(root, dict(env.environ)))
         try:
-            Store(default_path(root, dict(env.environ))).record(report)
+            store.record(report)
+            upcoming = render.next_exercise(catalog.course(root), store.latest(), store.recent())
         except (StoreError, OSError) as exc:
             env.err(f"grader: progress not saved: {exc}")
             recorded = False
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace, env: Env) -> ExitCode:
     if fmt == "text" and not args.output:
         width = shutil.get_terminal_size((100, 24)).columns if env.terminal else 100
         for line in render.report_text(
-            report, root, bool(env.terminal), env.colour, width=width, verbose=args.verbose
+            report, root, bool(env.terminal), env.colour, width=width, verbose=args.verbose, upcoming=upcoming
         ):
             env.out(line)
     else:
@@ -81,13 +84,14 @@ def _progress(args: argparse.Namespace, env: Env) -> ExitCode:
         env.err(f"grader: no course tests under {root / 'tests'}")
         return ExitCode.USAGE
     try:
-        latest = Store(default_path(root, dict(env.environ))).latest()
+        store = Store(default_path(root, dict(env.environ)))
+        latest, recent = store.latest(), store.recent()
     except (StoreError, OSError, Exception) as exc:
         env.err(f"grader: could not read your progress: {exc}")
-        latest = {}
+        latest, recent = {}, []
     if args.json:
-        env.out(json.dumps(render.progress_json(chapters, latest, root), indent=2))
+        env.out(json.dumps(render.progress_json(chapters, latest, root, recent), indent=2))
     else:
-        for line in render.progress_text(chapters, latest, root, bool(env.terminal), env.colour):
+        for line in render.progress_text(chapters, latest, root, bool(env.terminal), env.colour, recent):
             env.out(line)
     return ExitCode.OK

@@ -5,6 +5,10 @@ What ships: the set-up files, chapters/, exercises/ (the generated stubs), tests
 grader (with its own tests), coursedata/, docs/grader.md and the VSCode settings. What
 does not: solutions/, bench/ (it times the references), the declared equivalent mutants
 (they quote reference lines), .ci/, version control, caches and progress.
+
+The copy's README is the learner's (docs/learner_readme.md, when the course has one), and
+its docs lose their instructors' sections (a `## … (instructors)` heading and all below it
+up to the next `## `). `learner_copy.problems` checks that what they say resolves there.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ SHIPPED_DOCS = ["docs/grader.md"]
 IGNORED = shutil.ignore_patterns(
     "__pycache__", "*.pyc", ".progress", "*.egg-info", ".*_cache", mutants.EQUIVALENTS
 )
+LEARNER_README = "docs/learner_readme.md"  # the copy's README.md
+INSTRUCTORS_MARK = "(instructors)"  # ends the heading of a doc section the copy leaves out
 MIN_LEAK_CHARS = 12  # a block shorter than this (`return x.T`) is too generic to call a leak
 
 
@@ -73,6 +79,47 @@ def leaks(release: Path, solutions: Path) -> list[Leak]:
     return found
 
 
+def is_shipped(root: Path, rel: Path) -> bool:
+    """The course's file or folder `rel` (relative to the course) is in the learner's copy."""
+    if rel == Path("README.md"):
+        return (root / LEARNER_README).is_file() or (root / rel).is_file()
+    if not (root / rel).exists() or not rel.parts:
+        return False
+    if str(rel) in SHIPPED_FILES + SHIPPED_DOCS or (rel == Path("docs") and SHIPPED_DOCS):
+        return True
+    if rel.parts[0] not in SHIPPED_FOLDERS:
+        return False
+    return not any(
+        IGNORED(str(root.joinpath(*rel.parts[:i])), [rel.parts[i]]) for i in range(1, len(rel.parts))
+    )
+
+
+def learner_doc(text: str) -> str:
+    """A doc without its instructors' sections."""
+    kept: list[str] = []
+    dropping = False
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## "):
+            dropping = line.rstrip().endswith(INSTRUCTORS_MARK)
+        if not dropping:
+            kept.append(line)
+    return "".join(kept)
+
+
+def shipped_markdown(root: Path) -> dict[Path, str]:
+    """Every markdown file of the learner's copy (relative path -> its text there)."""
+    texts: dict[Path, str] = {}
+    readme = root / LEARNER_README if (root / LEARNER_README).is_file() else root / "README.md"
+    if readme.is_file():
+        texts[Path("README.md")] = readme.read_text()
+    for name in SHIPPED_DOCS:
+        if (root / name).is_file():
+            texts[Path(name)] = learner_doc((root / name).read_text())
+    for path in sorted((root / "chapters").rglob("*.md")):
+        texts[path.relative_to(root)] = path.read_text()
+    return texts
+
+
 def build(root: Path, solutions: Path, out: Path) -> list[Path]:
     """Write the learner's copy of the course at `root` into `out` (new or empty)."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -94,6 +141,8 @@ def build(root: Path, solutions: Path, out: Path) -> list[Path]:
         if (root / name).is_dir():
             shutil.copytree(root / name, out / name, ignore=IGNORED)
             written.append(out / name)
+    for rel, text in shipped_markdown(root).items():  # the learner's README and docs
+        (out / rel).write_text(text)
     if solutions.is_dir():
         found = leaks(out, solutions)
         if found:

@@ -6,7 +6,9 @@ run. Each finding is one line that says what to fix.
 - tests take only the `impl` fixture (so `check()` can run them in a notebook);
 - every test passes on the references;
 - every test is *todo* on freshly generated stubs: a test that passes on a stub cannot
-  fail, and one that fails for another reason does not reach the learner's code.
+  fail, and one that fails for another reason does not reach the learner's code;
+- every link, course path and `python -m grader …` command of the learner's copy
+  resolves there (grader/learner_copy.py).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from grader import catalog, generate, layout, mutants, runner
+from grader import catalog, generate, layout, learner_copy, mutants, runner
 from grader.catalog import ChapterInfo
 from grader.outcomes import Status, one_line
 
@@ -202,6 +204,10 @@ def verify(
     from grader.grade import select
 
     chapters = select(root, target, impl=solutions)
-    return static_problems(root, solutions, chapters, min_average) + dynamic_problems(
-        root, solutions, chapters, timeout, memory_mb
+    # The pages of the chosen chapters; the README and docs when the whole course is checked.
+    copy = learner_copy.problems(root, [c.name for c in chapters], pages=target is None)
+    return (
+        static_problems(root, solutions, chapters, min_average)
+        + copy
+        + dynamic_problems(root, solutions, chapters, timeout, memory_mb)
     )

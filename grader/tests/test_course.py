@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import layout
+from grader import layout, learner_copy
 from grader.tests.conftest import COURSE, FIXTURE
 from grader.verify import verify
 
@@ -24,6 +24,12 @@ def test_chapter_is_consistent(chapter):
     problems = verify(COURSE, SOLUTIONS, chapter)
     if problems:
         raise AssertionError(f"{len(problems)} problem(s):\n" + "\n".join(problems))
+
+
+def test_the_learners_readme_and_docs_resolve_in_their_copy():
+    problems = learner_copy.problems(COURSE, chapters=[], pages=True)
+    if problems:
+        raise AssertionError("\n".join(problems))
 
 
 def test_fixture_course_is_consistent():

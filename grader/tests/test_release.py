@@ -25,6 +25,12 @@ def test_release_grades_from_scratch_and_holds_no_reference(tmp_path):
     assert (out / "exercises" / "chapter0_numpy").is_dir() and (out / "README.md").is_file()
     assert release.leaks(out, SOLUTIONS) == []
     assert not list(out.rglob("equivalent_mutants.txt"))  # they quote reference lines
+    readme = (out / "README.md").read_text()
+    assert 'pip install -e ".[data]"' in readme and "[data,dev]" not in readme
+    assert "instructors.md" not in readme and "bench/" not in readme and "--impl solutions" not in readme
+    docs = (out / "docs" / "grader.md").read_text()
+    assert "(instructors)" not in docs and "## Reasons" not in docs.split("### Reasons")[0]
+    assert not (out / "docs" / "learner_readme.md").exists()
     # The released grader, not this one, grades the released course.
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
     env.update(PYTHONPATH=str(out), GRADER_PROGRESS_DB=str(tmp_path / "progress.sqlite3"))
@@ -77,3 +83,57 @@ def test_fixture_release_copies_no_cache(course, tmp_path):
     release.build(course, course / "solutions", tmp_path / "new")
     assert not list((tmp_path / "new").rglob("__pycache__"))
     shutil.rmtree(tmp_path / "new")
+
+
+def _learner_course(course):
+    """The fixture course with a README for learners and a doc with an instructors' section."""
+    (course / "docs").mkdir()
+    (course / "docs" / "learner_readme.md").write_text(
+        "# Demo\n\n`python -m grader 1 -k add` then `python -m grader`;"
+        " see [the grader](docs/grader.md#json).\n"
+    )
+    (course / "docs" / "grader.md").write_text(
+        "# Grader\n\n## JSON\n\nFor everyone.\n\n## Adding a part (instructors)\n\n"
+        "Run `python -m grader generate`, see `bench/run.py`.\n\n## Exit codes\n\n0 or 1.\n"
+    )
+    return course
+
+
+def test_release_writes_the_learners_readme_and_docs(course, tmp_path):
+    from grader import learner_copy
+
+    _learner_course(course)
+    out = tmp_path / "new"
+    release.build(course, course / "solutions", out)
+    assert (out / "README.md").read_text().startswith("# Demo")
+    docs = (out / "docs" / "grader.md").read_text()
+    assert "## JSON" in docs and "## Exit codes" in docs and "instructors" not in docs and "bench" not in docs
+    assert learner_copy.problems(course) == []
+
+
+def test_verify_names_what_does_not_resolve_in_the_learners_copy(cli, course):
+    from grader import learner_copy
+
+    _learner_course(course)
+    page = course / "chapters" / "chapter1_demo" / "part2_more.md"
+    page.write_text(
+        page.read_text()
+        + "\nSee [part 1](part1_basics.md), [its add](part1_basics.md#add), [gone](part9.md),"
+        " [the guide](../../docs/instructors.md) and [the top](../../README.md#nowhere).\n"
+        "Time it with `python bench/run.py`; grade `python -m grader 1 -k twice`,"
+        " `python -m grader chapter1/partK`, `python -m grader 1 --impl solutions`,"
+        " `python -m grader 1 -k twise` and `python -m grader verify`.\n"
+    )
+    found = "\n".join(learner_copy.problems(course))
+    rel = "chapters/chapter1_demo/part2_more.md"
+    assert f"{rel}: links to part9.md, which the learner's copy does not have" in found
+    assert f"{rel}: links to ../../docs/instructors.md," in found
+    assert f"{rel}: links to ../../README.md#nowhere, a heading the learner's copy does not have" in found
+    assert f"{rel}: mentions bench/run.py" in found
+    assert "--impl solutions: the learner's copy has no solutions/" in found
+    assert "no exercise named 'twise' in 1; closest: twice" in found
+    assert "`verify` is an instructor's command" in found
+    assert "part1_basics.md#add" not in found and "-k twice`" not in found and "partK" not in found
+    assert len(found.splitlines()) == 7
+    code, out, _ = cli("verify", "--timeout", "3")
+    assert code == 1 and f"{rel}: links to part9.md" in out

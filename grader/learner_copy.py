@@ -1,0 +1,142 @@
+"""What the learner's copy says must hold in it: every relative link, every course path
+and every `python -m grader …` command in its README, docs and chapter pages.
+
+The texts checked are the ones `release` writes (grader/release.py, `shipped_markdown`),
+and a target resolves only if `release` ships it: a link to docs/instructors.md, a
+mention of `bench/run.py`, or `python -m grader chapter1 --impl solutions` would each
+send a learner to something their copy does not have.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+from grader import release
+
+# Whole fenced blocks, then inline code spans: what is code in a page.
+_FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+_SPAN = re.compile(r"`([^`\n]+)`")
+_LINK = re.compile(r"\[[^\]]*\]\(([^()\s]+)\)")
+_COMMAND = re.compile(r"python -m grader\b([^`\n&|;#]*)")
+_TOPS = "|".join(re.escape(t) for t in ["docs", "bench", "solutions", *release.SHIPPED_FOLDERS])
+_PATH = re.compile(rf"(?<![\w/.:~-])((?:{_TOPS})/[\w./-]*\w)")
+# Placeholders in a documented command: TARGET, NAME, PATH, chapter0/partK, <chapter>.
+_PLACEHOLDER = re.compile(r"^[A-Z_]+$|[<>\[\]…]|^chapter\d*/part[A-Z]$|^chapter[A-Z]")
+INSTRUCTOR_COMMANDS = {"generate", "verify", "release", "mutants", "batch"}
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def _anchors(text: str) -> set[str]:
+    return {_slug(m.group(1)) for m in re.finditer(r"^#+ (.+)$", _FENCE.sub("", text), re.MULTILINE)}
+
+
+def _code(text: str) -> list[str]:
+    """The code in a page: fenced blocks' lines and inline spans."""
+    blocks = [line for block in _FENCE.findall(text) for line in block.splitlines()[1:-1]]
+    return blocks + _SPAN.findall(_FENCE.sub("", text))
+
+
+def _link_problems(root: Path, rel: Path, text: str, texts: dict[Path, str]) -> list[str]:
+    prose = _SPAN.sub("", _FENCE.sub("", text))
+    problems = []
+    for target in _LINK.findall(prose):
+        if re.match(r"^[a-z]+:", target):  # https:, mailto:
+            continue
+        path, _, anchor = target.partition("#")
+        linked = Path(_normal(rel.parent / path)) if path else rel
+        if path and not release.is_shipped(root, linked):
+            problems.append(f"{rel}: links to {target}, which the learner's copy does not have")
+        elif anchor and linked.suffix == ".md":
+            shipped = texts.get(linked)
+            if shipped is not None and anchor not in _anchors(shipped):
+                problems.append(f"{rel}: links to {target}, a heading the learner's copy does not have")
+    return problems
+
+
+def _normal(path: Path) -> str:
+    parts: list[str] = []
+    for part in path.parts:
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part != ".":
+            parts.append(part)
+    return "/".join(parts)
+
+
+def _path_problems(root: Path, rel: Path, text: str) -> list[str]:
+    found = sorted(
+        {
+            m.group(1).rstrip(".")
+            for m in _PATH.finditer(text)
+            if text[m.end() : m.end() + 1] not in ("*", "<", "{", "…")  # a pattern, not a path
+            and not re.search(r"/(part|chapter)[A-Z]", m.group(1))
+        }
+    )
+    return [
+        f"{rel}: mentions {path}, which the learner's copy does not have"
+        for path in found
+        if not release.is_shipped(root, Path(path.rstrip("/")))
+    ]
+
+
+def command_problem(root: Path, line: str) -> str | None:
+    """Why `python -m grader <args>` would not work in the learner's copy, or None."""
+    from grader.cli import UsageError, _grade_parser
+    from grader.grade import SelectionError, select
+
+    try:
+        args = shlex.split(line)
+    except ValueError:
+        return None
+    if args and args[0] in INSTRUCTOR_COMMANDS:
+        return f"`{args[0]}` is an instructor's command (the learner's copy has no solutions/)"
+    try:
+        parsed = _grade_parser().parse_args(args)
+    except (UsageError, SystemExit) as exc:
+        return f"does not parse: {exc}"
+    if parsed.impl == "solutions":
+        return "--impl solutions: the learner's copy has no solutions/"
+    target = parsed.target if parsed.target and not _PLACEHOLDER.search(parsed.target) else None
+    name = parsed.name if parsed.name and not _PLACEHOLDER.search(parsed.name) else None
+    if target or name:
+        try:
+            select(root, target, name)
+        except SelectionError as exc:
+            if not (name and _PLACEHOLDER.search(parsed.name or "")):
+                return str(exc)
+    return None
+
+
+def _command_problems(root: Path, rel: Path, text: str) -> list[str]:
+    problems = []
+    for code in _code(text):
+        for match in _COMMAND.finditer(code):
+            why = command_problem(root, match.group(1).strip())
+            if why:
+                problems.append(f"{rel}: `python -m grader{match.group(1).rstrip()}`: {why}")
+    return problems
+
+
+def problems(root: Path, chapters: list[str] | None = None, pages: bool = True) -> list[str]:
+    """What does not resolve in the learner's copy: in the chapter pages of `chapters`
+    (all when None), and in the README and docs when `pages`."""
+    texts = release.shipped_markdown(root)
+    found: list[str] = []
+    for rel, text in texts.items():
+        in_chapters = rel.parts[0] == "chapters"
+        if in_chapters and chapters is not None and rel.parts[1] not in chapters:
+            continue
+        if not in_chapters and not pages:
+            continue
+        found += _link_problems(root, rel, text, texts)
+        found += _path_problems(root, rel, text)
+        found += _command_problems(root, rel, text)
+    return list(dict.fromkeys(found))

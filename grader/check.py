@@ -160,9 +160,8 @@ def _verdict(name: str, results: list[tuple[str, Status, str]], elapsed: float) 
     print(f"✗ {name}: {passed}/{total} tests passed")
     for test_name, status, message in results:
         if status is not Status.PASSED:
-            first, *rest = reason_lines(message, indent=4)
-            print(f"  {test_name}: {first}")
-            for line in rest:
+            print(f"  {test_name}:")
+            for line in reason_lines(message, indent=4):
                 print(f"    {line}")
     sys.stdout.flush()
     return False

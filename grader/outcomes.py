@@ -64,10 +64,18 @@ def innermost_learner_frame(tb, learner_dirs: tuple[Path, ...]) -> traceback.Fra
     return frames[-1] if frames else None
 
 
-def _learner_frame(tb, learner_dirs: tuple[Path, ...]) -> str:
-    """'part1_arrays.py:23 in normalize' for the innermost frame in the learner's files."""
-    frame = innermost_learner_frame(tb, learner_dirs)
-    return f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}" if frame else ""
+def _learner_frame(tb, learner_dirs: tuple[Path, ...], own_file: str | None = None) -> str:
+    """'part1_arrays.py:23 in normalize' for the innermost frame in the learner's files;
+    if that is in another file than the one under test (an earlier part's function),
+    also the innermost line of the file under test that led there."""
+    frames = learner_frames(tb, learner_dirs)
+    if not frames:
+        return ""
+    shown = [f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in frames]
+    ours = [i for i, f in enumerate(frames) if Path(f.filename).name == own_file]
+    if own_file and ours and Path(frames[-1].filename).name != own_file:
+        return f"{shown[-1]}, called from {shown[ours[-1]]}"
+    return shown[-1]
 
 
 GRADER_DIR = Path(__file__).resolve().parent
@@ -127,7 +135,7 @@ def classify(
         return Status.FAILED, f"called sys.exit({exc.code!r}); exercises must return, not exit"
     if isinstance(exc, AssertionError) and raised_by_course(exc):
         return Status.FAILED, truncate(str(exc) or "a check failed")
-    where = _learner_frame(exc.__traceback__, learner_dirs)
+    where = _learner_frame(exc.__traceback__, learner_dirs, own_file)
     kind = type(exc).__name__
     if isinstance(exc, (FloatingPointError, RuntimeWarning)):
         # Raised only where a test turns NumPy's warnings into errors: a stability test.

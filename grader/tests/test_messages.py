@@ -193,3 +193,15 @@ def test_check_prints_every_line_of_a_reason_whole(course, capsys, monkeypatch):
     assert learner_check(course, source, "twice") is False
     out = capsys.readouterr().out
     assert "word59" in " ".join(out.split()) and "…" not in out
+
+
+def test_an_exception_in_an_earlier_parts_code_also_names_the_line_that_called_it(cli, course, tmp_path):
+    impl, part = _part2_impl(course, tmp_path, "    return 2 * pairs(x).ravel()\n")
+    part.write_text("from chapter1_demo.part1_basics import pairs\n" + part.read_text())
+    basics = impl / "chapter1_demo" / "part1_basics.py"
+    basics.write_text(basics.read_text() + "\n\ndef pairs(x):\n    return x.reshape(-1, 2)\n")
+    message = _twice_message(cli, impl)
+    line = _line_of(part, "return 2 * pairs(x)")
+    helper = _line_of(basics, "return x.reshape(-1, 2)")
+    assert message.startswith("ValueError: cannot reshape array of size 5")
+    assert f"(at part1_basics.py:{helper} in pairs, called from part2_more.py:{line} in twice)" in message

@@ -158,7 +158,7 @@ def next_exercise(chapters: list[ChapterInfo], latest: dict, recent: Iterable[st
 def _count_line(label: str, exercises: list[Exercise], latest: dict, terminal: bool, colour: bool) -> str:
     passed = sum(_status_of(latest, e) is Status.PASSED for e in exercises)
     shown = f"{paint(bar(passed, len(exercises), 20), '32', colour)} " if terminal else ""
-    return f"{label}  {shown}{passed:>3}/{len(exercises):<3}"
+    return f"{label}  {shown}{passed:>3}/{len(exercises):<3}".rstrip()
 
 
 def progress_text(
@@ -173,7 +173,8 @@ def progress_text(
     lines = ["Your progress" if latest else "No exercise graded yet."]
     upcoming = next_exercise(chapters, latest, recent)
     current = next((c for c in chapters if upcoming and c.name == upcoming.part.chapter), None)
-    width = max((len(c.title) for c in chapters), default=0)
+    parts = current.parts if current and latest else []
+    width = max([len(c.title) for c in chapters] + [len(p.title) + 2 for p in parts], default=0)
     for chapter in ([current] if current else []) + [c for c in chapters if c is not current]:
         label = f"  {chapter.name.split('_')[0]:<10} {chapter.title:<{width}}"
         line = _count_line(label, chapter.exercises, latest, terminal, colour)

@@ -74,6 +74,9 @@ def _dims_text(hint: Any, single: dict[str, int], variadic: dict[str, Any]) -> s
             names.append(f"*{dim.name}")
             known = variadic.get(dim.name)
             sizes.append(", ".join(map(str, known[1])) if known else f"*{dim.name}")
+        elif type(dim).__name__ == "_SymbolicDim":
+            names.append(str(dim.elem))
+            sizes.append(str(dim.elem))
         else:
             names.append("_" if type(dim).__name__ == "_AnonymousDim" else "...")
             sizes.append(names[-1])

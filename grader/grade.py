@@ -78,7 +78,7 @@ def select(
         if info.parts:
             selected.append(info)
     if name:
-        selected = _by_name(selected, name, target)
+        selected = _by_name(selected, name, target, root)
     if not selected:
         raise SelectionError(f"nothing to grade in {target!r}")
     return selected
@@ -103,9 +103,18 @@ def matches(names: list[str], wanted: str) -> set[str]:
     return set()
 
 
-def _by_name(chapters: list[ChapterInfo], wanted: str, target: str | None) -> list[ChapterInfo]:
+def _by_name(chapters: list[ChapterInfo], wanted: str, target: str | None, root: Path) -> list[ChapterInfo]:
     names = sorted({e.name for c in chapters for e in c.exercises})
     chosen = matches(names, wanted)
+    if not chosen and target:
+        elsewhere = {
+            e.part.id: 0 for c in catalog.course(root) for e in c.exercises if matches([e.name], wanted)
+        }
+        if elsewhere:
+            what = "matching ones are" if any(c in wanted for c in GLOB_CHARACTERS) else "it is"
+            raise SelectionError(
+                f"no exercise named {wanted!r} in {target}; {what} in {', '.join(elsewhere)}"
+            )
     if not chosen:
         where = f" in {target}" if target else ""
         lower = {n.lower(): n for n in names}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from grader.grade import SelectionError, matches, select
@@ -51,3 +53,9 @@ def test_cli_k_grades_only_the_named_exercise_and_a_pattern_several(cli):
     assert names == ["divide", "negate", "square", "cube", "halve", "twice"]
     code, _, err = cli("1", "-k", "twic")
     assert code == 2 and "closest: twice" in err and err.count("\n") == 1
+
+
+def test_a_name_from_another_chapter_says_where_it_is(course):
+    shutil.copytree(course / "tests" / "chapter1_demo", course / "tests" / "chapter2_other")
+    with pytest.raises(SelectionError, match="in 1/2; it is in chapter1_demo/part1_basics, chapter2_other/"):
+        select(course, "1/2", "add")

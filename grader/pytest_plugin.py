@@ -63,11 +63,12 @@ def _guarded() -> list[tuple[str, Mapping[str, Any], str, int]]:
 
     import numpy
 
-    from grader import outcomes, testkit
+    from grader import outcomes, testkit, typecheck
 
     spaces = {
         "grader.testkit": vars(testkit),
         "grader.outcomes": vars(outcomes),
+        "grader.typecheck": vars(typecheck),
         "grader.pytest_plugin": globals(),
         "GraderPlugin": vars(GraderPlugin),
         "numpy": vars(numpy),

@@ -145,14 +145,21 @@ def _values(a: np.ndarray, limit: int = 6) -> str:
 
 
 def _entry(value: Any) -> str:
-    return (
-        f"{value:.6g}" if isinstance(value, (float, np.floating, complex, np.complexfloating)) else str(value)
-    )
+    if isinstance(value, (float, np.floating, complex, np.complexfloating)):
+        return f"{value:.6g}"
+    return repr(str(value)) if isinstance(value, str) else str(value)
 
 
 def _around(got: np.ndarray, want: np.ndarray, at: tuple[int, ...], width: int = 6) -> str:
     """'got[1, 2:8] = […] want[1, 2:8] = […]': both arrays along their last axis, in a
     window of `width` entries around index `at` (the worst entry)."""
+    try:
+        return _window(got, want, at, width)
+    except (IndexError, ValueError, TypeError):  # a preview must never hide the verdict
+        return f"got {_values(got)} want {_values(want)}"
+
+
+def _window(got: np.ndarray, want: np.ndarray, at: tuple[int, ...], width: int) -> str:
     if got.ndim == 0:
         return f"got {_entry(got[()])} want {_entry(want[()])}"
     n, k = got.shape[-1], at[-1]
@@ -312,7 +319,7 @@ def _expect_equal(call: Call, want: Any, *, what: str) -> None:
             if got.ndim == 0:
                 raise AssertionError(f"{label}: got {_entry(got[()])}, expected {_entry(want[()])}")
             wrong = np.argwhere(got != want)
-            first = tuple(int(i) for i in wrong[0]) if wrong.size else ()
+            first = tuple(int(i) for i in wrong[0]) if wrong.size else (0,) * got.ndim
             at = f" (got {_entry(got[first])}, want {_entry(want[first])})"
             raise AssertionError(
                 f"{label}: {len(wrong)} of {want.size} entries differ, first at {list(first)}{at}; "

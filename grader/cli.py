@@ -18,10 +18,11 @@ COMMANDS = {
     "batch": "grade a folder of learner submissions in parallel into a gradebook (instructors)",
 }
 
-USAGE = """python -m grader [TARGET] [-k NAME] [--impl IMPL] [--json] [--debug]
+USAGE = """python -m grader [TARGET] [-k NAME] [--impl IMPL] [--json] [--verbose] [--debug]
        python -m grader {generate,verify,batch,release,mutants} ...
 
 TARGET is a chapter or a part: chapter0, 0, chapter0_numpy, chapter0/part2, 0/2.
+-k NAME grades exactly that exercise; -k 'soft*' every exercise the pattern matches.
 With no TARGET and no -k, shows your progress over all chapters and what to do next."""
 
 

@@ -1,5 +1,6 @@
 """What the learner's copy says must hold in it: every relative link, every course path
-and every `python -m grader …` command in its README, docs and chapter pages.
+and every `python -m grader …` command in its README, docs and chapter pages (and the
+paths and commands in the comments of its exercise files).
 
 The texts checked are the ones `release` writes (grader/release.py, `shipped_markdown`),
 and a target resolves only if `release` ships it: a link to docs/instructors.md, a
@@ -139,4 +140,9 @@ def problems(root: Path, chapters: list[str] | None = None, pages: bool = True) 
         found += _link_problems(root, rel, text, texts)
         found += _path_problems(root, rel, text)
         found += _command_problems(root, rel, text)
+    # The exercise files' header cells name their reading page and their grading command.
+    for path in sorted((root / "exercises").glob("chapter*/part*.py")):
+        if chapters is None or path.parent.name in chapters:
+            rel, text = path.relative_to(root), path.read_text()
+            found += _path_problems(root, rel, text) + _command_problems(root, rel, text)
     return list(dict.fromkeys(found))

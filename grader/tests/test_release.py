@@ -137,3 +137,16 @@ def test_verify_names_what_does_not_resolve_in_the_learners_copy(cli, course):
     assert len(found.splitlines()) == 7
     code, out, _ = cli("verify", "--timeout", "3")
     assert code == 1 and f"{rel}: links to part9.md" in out
+
+
+def test_an_exercise_files_header_command_must_work_in_the_copy(course):
+    from grader import learner_copy
+
+    stub = course / "exercises" / "chapter1_demo" / "part2_more.py"
+    stub.write_text("# `python -m grader 1/9` grades this file; see docs/guide.md.\n" + stub.read_text())
+    found = learner_copy.problems(course, ["chapter1_demo"], pages=False)
+    rel = "exercises/chapter1_demo/part2_more.py"
+    assert found == [
+        f"{rel}: mentions docs/guide.md, which the learner's copy does not have",
+        f"{rel}: `python -m grader 1/9`: no part '9' here (known: part1_basics, part2_more)",
+    ], found

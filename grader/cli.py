@@ -57,7 +57,9 @@ def _grade_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--output", metavar="FILE", help="write the result to FILE instead of the screen")
     parser.add_argument(
-        "--verbose", action="store_true", help="show every reason whole (long ones are folded otherwise)"
+        "--verbose",
+        action="store_true",
+        help="show every reason whole (long ones are folded otherwise) and every failing test",
     )
     _common_options(parser)
     return parser

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from grader.catalog import ChapterInfo, Exercise
-from grader.grade import Report
+from grader.grade import ExerciseResult, Report
 from grader.outcomes import Status, reason_lines
 
 SYMBOL = {
@@ -74,12 +74,12 @@ def report_text(
         lines.append(paint(chapter.title, "1", colour))
         for part in chapter.parts:
             lines.append(f"  {part.title}")
-            width = max(len(e.name) for e in part.exercises)
+            names = max(len(e.name) for e in part.exercises)
             for exercise in part.exercises:
                 result = report.results[exercise.id]
                 status = result.status
                 mark = f"{SYMBOL[status]} " if terminal else ""
-                cells = f"{mark}{exercise.name:<{width}}  {status.value:<7}"
+                cells = f"{mark}{exercise.name:<{names}}  {status.value:<7}"
                 head = "    " + paint(cells, COLOUR[status], colour)
                 if status is Status.PASSED or not result.message.strip():
                     lines.append(head.rstrip())
@@ -88,6 +88,8 @@ def report_text(
                 reason = reason_lines(result.message, indent, width, verbose)
                 lines.append(f"{head}  {reason[0]}")
                 lines += [" " * indent + more for more in reason[1:]]
+                if verbose:
+                    lines += _other_failures(result, indent, width)
         lines.append("")
     passed = report.count(Status.PASSED)
     lines.append(totals_line(passed, len(report.results), terminal, colour))
@@ -96,6 +98,16 @@ def report_text(
     )
     if first is not None and report.impl == "exercises":
         lines.append(f"Next: {first.name} at {location(root, first)} (reading: {reading(root, first)})")
+    return lines
+
+
+def _other_failures(result: ExerciseResult, indent: int, width: int) -> list[str]:
+    """Under --verbose, every failing test of an exercise after the one its reason is from."""
+    shown = next((t for t in result.tests if t.status is result.status), None)  # the reason's test
+    lines = []
+    for test in (t for t in result.tests if t.status is not Status.PASSED and t is not shown):
+        lines.append(" " * indent + f"· {test.name} ({test.status.value}):")
+        lines += [" " * (indent + 4) + line for line in reason_lines(test.message, indent + 4, width)]
     return lines
 
 

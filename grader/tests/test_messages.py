@@ -205,3 +205,11 @@ def test_an_exception_in_an_earlier_parts_code_also_names_the_line_that_called_i
     helper = _line_of(basics, "return x.reshape(-1, 2)")
     assert message.startswith("ValueError: cannot reshape array of size 5")
     assert f"(at part1_basics.py:{helper} in pairs, called from part2_more.py:{line} in twice)" in message
+
+
+def test_verbose_lists_every_failing_test_of_an_exercise(cli, course, tmp_path):
+    impl, _ = _part2_impl(course, tmp_path, "    return 3 * x\n")
+    code, out, _ = cli("1/2", f"--impl={impl}")
+    assert "(+2 more failing tests)" in out and "· test_twice" not in out
+    code, out, _ = cli("1/2", f"--impl={impl}", "--verbose")
+    assert out.count("· test_twice") == 2 and "twice(x=float64[5]): max abs error" in out

@@ -169,7 +169,7 @@ def test_a_wrong_dtype_and_a_wrong_kind_of_value_are_told_plainly(tmp_path):
 
 
 def test_the_text_report_wraps_a_whole_reason_and_folds_a_long_one(cli, course, tmp_path):
-    words = " ".join(f"word{i}" for i in range(40))
+    words = " ".join(f"word{i}" for i in range(80))
     impl = _impl(course, tmp_path, "return x * 3.0", f'assert x.ndim == 1, "{words} end"\n    return x * 3.0')
     code, out, _ = cli("1/1", f"--impl={impl}")
     assert code == 1
@@ -178,7 +178,7 @@ def test_the_text_report_wraps_a_whole_reason_and_folds_a_long_one(cli, course, 
     column = shown[0].index("AssertionError")
     assert all(line[:column].strip() == "" for line in shown[1:]), "continued under the reason"
     assert all(len(line) <= 100 for line in shown)
-    assert "word30" in out and "end (at" not in out  # five lines: the rest is folded
+    assert "word30" in out and "end (at" not in out  # four lines, the rest folded
     assert "more lines: run again with --verbose" in out
     code, out, _ = cli("1/1", f"--impl={impl}", "--verbose")
     flat = " ".join(line.strip() for line in out.splitlines())

@@ -21,6 +21,7 @@ import ast
 import inspect
 import re
 import textwrap
+import types
 import typing
 from pathlib import Path
 from types import TracebackType
@@ -186,6 +187,20 @@ def _kind(value: Any) -> str:
 
 
 def _hint_text(hint: Any) -> str:
+    """A hint in words: 'float', 'a tuple of 3 values', 'an ndarray with axes (n, d)'."""
+    if _is_array_hint(hint):
+        kind = getattr(getattr(hint, "array_type", None), "__name__", "array")
+        names = [d.strip() for d in hint.dim_str.split()]
+        return f"{_article(kind)} {kind} with axes ({', '.join(names)}{',' if len(names) == 1 else ''})"
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple:
+        return f"a tuple of {len(args)} values" if Ellipsis not in args else "a tuple"
+    if origin in (list, dict, set):
+        return f"a {origin.__name__}"
+    if args and origin in (typing.Union, getattr(types, "UnionType", None)):
+        return " or ".join(_hint_text(a) for a in args)
+    if hint is type(None):
+        return "None"
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 

@@ -213,3 +213,16 @@ def test_verbose_lists_every_failing_test_of_an_exercise(cli, course, tmp_path):
     assert "(+2 more failing tests)" in out and "· test_twice" not in out
     code, out, _ = cli("1/2", f"--impl={impl}", "--verbose")
     assert out.count("· test_twice") == 2 and "twice(x=float64[5]): max abs error" in out
+
+
+def test_a_value_of_the_wrong_kind_is_told_without_annotation_syntax(tmp_path):
+    import numpy as np
+
+    source = (
+        'def f(x: Float[np.ndarray, "n d"]) -> tuple[Float[np.ndarray, " n"], float]:\n'
+        "    return [x.sum(1), 1.0]\n"
+    )
+    fn, path = _typechecked(tmp_path, source, "f")
+    told = _told(fn, path, np.ones((2, 3)))
+    assert told.startswith("f returned list [") and "expected a tuple of 2 values" in told
+    assert "Float[" not in told

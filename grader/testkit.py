@@ -216,20 +216,22 @@ def _equal(a: Any, b: Any) -> bool:
 
 
 def diagnosis(got: Any, want: Any, mistakes: Mistakes | None, same: Callable[[Any, Any], bool]) -> str:
-    """'this is what you get if you <mistake>.' for the first named mistake whose answer
+    """'This is what you get if you <mistake>.' naming every named mistake whose answer
     `got` matches (by `same`), or "" when none does.
 
     A mistake whose answer also matches `want` says nothing about the learner's result on
-    these inputs, so it is never named.
+    these inputs, so it is never named; when several mistakes give the learner's answer,
+    all of them are named ("… if you A, or if you B."), since any one could be the cause.
     """
+    found = []
     for phrase, answer in (mistakes or {}).items():
         try:
             wrong = answer() if callable(answer) else answer
         except Exception:  # a wrong answer that cannot be formed here names nothing
             continue
         if same(got, wrong) and not same(want, wrong):
-            return f"This is what you get if you {phrase}."
-    return ""
+            found.append(phrase)
+    return f"This is what you get if you {', or if you '.join(found)}." if found else ""
 
 
 def _diagnosed(

@@ -137,3 +137,11 @@ def test_expect_equal_names_an_exact_mistake():
         expect_equal, Call([0, 1, 2], "arange(3)"), [1, 2, 3], mistakes={"start at 0": [0, 1, 2]}
     )
     assert message == "This is what you get if you start at 0.\narange(3): got [0, 1, 2], expected [1, 2, 3]"
+
+
+def test_a_result_that_several_mistakes_give_names_them_all():
+    x = np.arange(1.0, 4.0)
+    mistakes = {"forget the square": x, "take the absolute value": np.abs(x), "negate it": -x}
+    message = _message(expect_close, Call(x, "square(x)"), x**2, mistakes=mistakes)
+    first = message.split("\n")[0]
+    assert first == "This is what you get if you forget the square, or if you take the absolute value."

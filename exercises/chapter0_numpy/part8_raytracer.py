@@ -66,7 +66,8 @@ def intersect_rays_1d(
     """For each ray, does it hit at least one of the segments? (x and y only, as in intersect_ray_1d.)
 
     Same rule as intersect_ray_1d for each (ray, segment) pair: a hit iff u >= 0 and
-    0 <= v <= 1 (so a ray starting on a segment hits it), and a singular system (|det| < 1e-8, parallel) is a miss.
+    0 <= v <= 1 (so a ray starting on a segment hits it), and a singular system
+    (|det| < 1e-8, parallel) is a miss.
     Solve all n_rays × n_segments systems at once, with no Python loop over rays or
     segments. Returns a bool array of shape (n_rays,).
     """

@@ -20,7 +20,7 @@ def logsumexp(x: Float[np.ndarray, "*batch n"]) -> Float[np.ndarray, "*batch"]:
     """log(sum(exp(x))) over the last axis, without overflow for large |x|.
 
     x: an array with at least two axes (one or more leading batch axes, then the axis
-    that is summed); logits may be ±1000 in any mix, e.g. [1000, -1000, -1000].
+    that is summed); logits may be ±1000 in any mix, e.g. [-1000, 1000, -1000, -1000].
     Returns an array with the last axis removed, of x's dtype (float32 in, float32 out).
     """
     raise NotImplementedError("logsumexp")

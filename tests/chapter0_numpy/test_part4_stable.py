@@ -11,9 +11,10 @@ import pytest
 
 from grader.testkit import Call, exercise, expect, expect_close, rng, run, run_without_warnings
 
-# One large logit among very negative ones: the row mean is -500, so a shift by the mean
-# (instead of the max) asks for exp(1500) and overflows; the max shift never does.
-_MEAN_SHIFT_OVERFLOWS = [1000.0, -1000.0, -1000.0, -1000.0]
+# One large logit among very negative ones, not in first place: a shift by the row mean
+# (-500), the first entry or the min (-1000) instead of the max asks for exp(1500) or
+# exp(2000) and overflows; the max shift never does.
+_MEAN_SHIFT_OVERFLOWS = [-1000.0, 1000.0, -1000.0, -1000.0]
 
 
 def _expect_float32(call: Call, want: np.ndarray) -> None:
@@ -104,7 +105,7 @@ def test_softmax_large_logits(impl):
     )
     e = math.exp(-1)
     want = np.array(
-        [[1 / (2 + e), e / (2 + e), 0.0, 1 / (2 + e)], [0.25, 0.25, 0.25, 0.25], [1.0, 0.0, 0.0, 0.0]]
+        [[1 / (2 + e), e / (2 + e), 0.0, 1 / (2 + e)], [0.25, 0.25, 0.25, 0.25], [0.0, 1.0, 0.0, 0.0]]
     )
     expect_close(run_without_warnings(impl.softmax, x), want)
 
@@ -142,7 +143,7 @@ def test_log_softmax_where_softmax_underflows(impl):
     # softmax of the last entry is e^-2000, which is 0 in float64; its log is still -2000.
     x = np.array([[1000.0, -1000.0, -1000.0, -1000.0], [0.0, 0.0, 0.0, 0.0], _MEAN_SHIFT_OVERFLOWS])
     got = run_without_warnings(impl.log_softmax, x)
-    want = np.array([[0.0, -2000.0, -2000.0, -2000.0], [-math.log(4)] * 4, [0.0, -2000.0, -2000.0, -2000.0]])
+    want = np.array([[0.0, -2000.0, -2000.0, -2000.0], [-math.log(4)] * 4, [-2000.0, 0.0, -2000.0, -2000.0]])
     expect_close(got, want)
 
 

@@ -20,7 +20,8 @@ def gram_schmidt(A: Float[np.ndarray, "n k"]) -> Float[np.ndarray, "n k"]:
     """Orthonormalise the columns of A with Gram–Schmidt.
 
     A: n x k with n >= k and linearly independent columns.
-    Returns a new array Q (A is not modified) with orthonormal columns (Q.T @ Q = I_k) such
+    Returns a new array Q (A is not modified, and Q is never A itself, even when A's
+    columns are already orthonormal) with orthonormal columns (Q.T @ Q = I_k) such
     that, for every j, columns 0..j of Q span the same space as columns 0..j of A, with the
     sign fixed by A[:, j] @ Q[:, j] > 0. Equivalently A = Q R with R = Q.T @ A upper
     triangular with a positive diagonal.
@@ -40,7 +41,8 @@ def project_onto_columns(
 
     A: n x k with linearly independent columns, not necessarily orthonormal.
     Row b of the result is the vector of the column space of A closest to points[b]:
-    P = A (A^T A)^{-1} A^T applied to each point.
+    P = A (A^T A)^{-1} A^T applied to each point. Returns a new array, also when the
+    projection changes nothing (k = n, or points already in the span).
     """
     raise NotImplementedError("project_onto_columns")
 

@@ -76,6 +76,19 @@ def test_gram_schmidt_matches_householder_qr(impl):
 
 
 @exercise("gram_schmidt")
+def test_gram_schmidt_of_orthonormal_columns_is_a_new_copy(impl):
+    # nothing to do: the answer equals A, but in a new array the caller may change freely
+    q, r = np.linalg.qr(rng(63).normal(size=(6, 3)))
+    A = q * np.sign(np.diag(r))
+    got = run(impl.gram_schmidt, A)
+    expect_close(got, A.copy(), atol=1e-12)
+    expect(
+        not np.shares_memory(got.value, A),
+        f"{got}: returned A itself for columns that are already orthonormal; return a new array",
+    )
+
+
+@exercise("gram_schmidt")
 def test_gram_schmidt_r_is_upper_triangular_with_positive_diagonal(impl):
     A = rng(62).normal(size=(6, 4)) + 2.0  # columns far from orthogonal
     got = run(impl.gram_schmidt, A)
@@ -146,11 +159,14 @@ def test_project_onto_columns_depends_only_on_the_span(impl):
     first = run(impl.project_onto_columns, A, points)
     expect_close(run(impl.project_onto_columns, A @ M, points), first.value, atol=1e-10)
     inside = rng(77).normal(size=(5, 3)) @ A.T  # five points of the column space
-    expect_close(
-        run(impl.project_onto_columns, A, inside),
-        inside,
-        atol=1e-10,
-        what="points already in the span are unchanged",
+    got = run(impl.project_onto_columns, A, inside)
+    expect_close(got, inside, atol=1e-10, what="points already in the span are unchanged")
+    square = rng(78).normal(size=(4, 4))  # k = n: the span is everything, P = I
+    every = run(impl.project_onto_columns, square, points[:, :4])
+    expect_close(every, points[:, :4].copy(), atol=1e-10, what="k = n: every point is in the span")
+    expect(
+        not np.shares_memory(every.value, points),
+        f"{every}: returned the points themselves; return a new array even when nothing changes",
     )
 
 

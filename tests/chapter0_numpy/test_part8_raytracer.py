@@ -85,15 +85,30 @@ def _nearest(rays: np.ndarray, triangles: np.ndarray, mistake: str = "") -> np.n
 def _segments_mistakes(rays: np.ndarray, segments: np.ndarray) -> dict:
     """intersect_rays_1d's known wrong answers for these rays and segments."""
 
-    def wrong(mistake: str, reduce=any):
-        return lambda: np.array([reduce(_segment_hit(r, s, mistake) for s in segments) for r in rays])
+    def wrong(mistake: str, reduce=any) -> np.ndarray:
+        return np.array([reduce(_segment_hit(r, s, mistake) for s in segments) for r in rays])
 
+    return _unambiguous(
+        {
+            "reduce over the segments with all() instead of any()": wrong("", all),
+            "leave out the u >= 0 test, so segments behind the origin count": wrong("behind"),
+            "put D and L1 - L2 in the rows of the matrices, not the columns (the transpose)": wrong("rows"),
+            "forget to mask out the singular (parallel) pairs solved with the identity": wrong("unmasked"),
+            "ask u > 0, so a ray that starts on a segment misses it": wrong("strict"),
+        }
+    )
+
+
+def _unambiguous(answers: dict) -> dict:
+    """Only the mistakes whose answer no other mistake shares, and that is not all True or
+    all False: a few booleans can agree by chance, and a constant answer is what many
+    other bugs give too, so such a result would not say which mistake was made."""
     return {
-        "reduce over the segments with all() instead of any()": wrong("", all),
-        "leave out the u >= 0 test, so segments behind the origin count": wrong("behind"),
-        "put D and L1 - L2 in the rows of the matrices, not the columns (the transpose)": wrong("rows"),
-        "forget to mask out the singular (parallel) pairs solved with the identity": wrong("unmasked"),
-        "ask u > 0, so a ray that starts on a segment misses it": wrong("strict"),
+        phrase: answer
+        for phrase, answer in answers.items()
+        if answer.any()
+        and not answer.all()
+        and not any(other != phrase and np.array_equal(answer, a) for other, a in answers.items())
     }
 
 
@@ -278,14 +293,16 @@ def test_intersect_ray_1d_matches_cramer_loop(impl):
         Call(results, "intersect_ray_1d on 30 random (ray, segment) pairs"),
         want,
         what=first,
-        mistakes={
-            "put D and L1 - L2 in the rows of the matrix instead of its columns (the transpose)": lambda: (
-                np.array([_segment_hit(ray, segment, "rows") for ray, segment in zip(rays, segments)])
-            ),
-            "leave out the u >= 0 test, so segments behind the origin count": lambda: np.array(
-                [_segment_hit(ray, segment, "behind") for ray, segment in zip(rays, segments)]
-            ),
-        },
+        mistakes=_unambiguous(
+            {
+                "put D and L1 - L2 in the rows of the matrix, not its columns (the transpose)": np.array(
+                    [_segment_hit(ray, segment, "rows") for ray, segment in zip(rays, segments)]
+                ),
+                "leave out the u >= 0 test, so segments behind the origin count": np.array(
+                    [_segment_hit(ray, segment, "behind") for ray, segment in zip(rays, segments)]
+                ),
+            }
+        ),
     )
 
 
@@ -494,11 +511,13 @@ def test_triangle_ray_intersects_matches_cramer_loop(impl):
         Call(results, "triangle_ray_intersects on 40 random (triangle, ray) pairs"),
         want,
         what=first,
-        mistakes={
-            "use +D instead of -D as the first column, which solves for -s": lambda: hits("plus_d"),
-            "test u <= 1 and v <= 1 instead of u + v <= 1": lambda: hits("box"),
-            "leave out the s >= 0 test, so triangles behind the origin count": lambda: hits("behind"),
-        },
+        mistakes=_unambiguous(
+            {
+                "use +D instead of -D as the first column, which solves for -s": hits("plus_d"),
+                "test u <= 1 and v <= 1 instead of u + v <= 1": hits("box"),
+                "leave out the s >= 0 test, so triangles behind the origin count": hits("behind"),
+            }
+        ),
     )
 
 

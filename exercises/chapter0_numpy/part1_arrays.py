@@ -21,7 +21,8 @@ def normalize_rows(x: Float[np.ndarray, "n d"]) -> Float[np.ndarray, "n d"]:
 
     Row i of the result is x[i] / ||x[i]||_2. A row of zeros has no direction: it stays
     a row of zeros (not NaN), and no division-by-zero warning is raised.
-    Returns a new array; x is not changed.
+    Returns a new array (also when every row is zero); x is not changed. float32 in,
+    float32 out.
     """
     raise NotImplementedError("normalize_rows")
 
@@ -37,7 +38,8 @@ def standardize_columns(x: Float[np.ndarray, "n d"], eps: float = 1e-8) -> Float
     x: a data matrix, one example per row, one feature per column.
     mean and var are taken down each column (over the n examples), and var is the
     population variance (ddof=0: divide by n, not n - 1). eps keeps a constant column
-    finite: it becomes a column of zeros. Returns a new array; x is not changed.
+    finite: it becomes a column of zeros. Returns a new array; x is not changed. float32
+    in, float32 out.
     """
     raise NotImplementedError("standardize_columns")
 
@@ -54,6 +56,7 @@ def pairwise_sq_distances(
 
     out[i, j] = ||a[i] - b[j]||^2 = sum_k (a[i, k] - b[j, k])^2, with no Python loops.
     Every entry is >= 0 (if you expand the square, clip the round-off below zero).
+    float32 in, float32 out.
     """
     raise NotImplementedError("pairwise_sq_distances")
 
@@ -99,7 +102,8 @@ def replace_outside_range(
     """A copy of x in which every entry outside [low, high] is replaced by fill.
 
     The bounds are inclusive: an entry equal to low or high is kept. Entries inside the
-    range are unchanged (this is not np.clip). x itself is not changed.
+    range are unchanged (this is not np.clip). x itself is not changed, and the result
+    never shares memory with it, even when nothing is replaced. float32 in, float32 out.
     """
     raise NotImplementedError("replace_outside_range")
 

@@ -69,7 +69,8 @@ def moving_average(x: Float[np.ndarray, "*batch n"], window: int) -> Float[np.nd
 
     out[..., i] = mean(x[..., i : i + window]), for i = 0 .. n - window, so
     n_out = n - window + 1 (only whole windows, no padding). 1 <= window <= n.
-    Returns a new array (never x itself, even for window = 1).
+    Returns a new array (never x itself, even for window = 1) of x's dtype: float32 in,
+    float32 out.
     """
     raise NotImplementedError("moving_average")
 

@@ -20,7 +20,8 @@ def gram_schmidt(A: Float[np.ndarray, "n k"]) -> Float[np.ndarray, "n k"]:
     """Orthonormalise the columns of A with Gram–Schmidt.
 
     A: n x k with n >= k and linearly independent columns.
-    Returns a new array Q (A is not modified) with orthonormal columns (Q.T @ Q = I_k) such
+    Returns a new array Q (A is not modified, and Q is never A itself, even when A's
+    columns are already orthonormal) with orthonormal columns (Q.T @ Q = I_k) such
     that, for every j, columns 0..j of Q span the same space as columns 0..j of A, with the
     sign fixed by A[:, j] @ Q[:, j] > 0. Equivalently A = Q R with R = Q.T @ A upper
     triangular with a positive diagonal.
@@ -40,7 +41,8 @@ def project_onto_columns(
 
     A: n x k with linearly independent columns, not necessarily orthonormal.
     Row b of the result is the vector of the column space of A closest to points[b]:
-    P = A (A^T A)^{-1} A^T applied to each point.
+    P = A (A^T A)^{-1} A^T applied to each point. Returns a new array, also when the
+    projection changes nothing (k = n, or points already in the span).
     """
     raise NotImplementedError("project_onto_columns")
 
@@ -66,7 +68,8 @@ if MAIN:
 def numerical_rank(A: Float[np.ndarray, "m n"], rtol: float | None = None) -> int:
     """The number of singular values of A larger than rtol * (the largest singular value).
 
-    rtol defaults to max(m, n) * machine epsilon of A's dtype (NumPy's matrix_rank rule).
+    rtol defaults to max(m, n) * machine epsilon of A's dtype (NumPy's matrix_rank rule):
+    the larger of the two dimensions, and float32's epsilon (1.19e-7) for a float32 A.
     The threshold is relative, so the rank does not change when A is scaled. A zero
     matrix has rank 0. Returns a Python int.
     """
@@ -82,7 +85,8 @@ def low_rank_approx(A: Float[np.ndarray, "m n"], k: int) -> Float[np.ndarray, "m
     """The best rank-k approximation of A in the Frobenius (and spectral) norm.
 
     Keep the k largest singular values of the SVD A = U diag(s) V^T and drop the rest:
-    A_k = sum_{i<k} s_i u_i v_i^T. 1 <= k <= min(m, n).
+    A_k = sum_{i<k} s_i u_i v_i^T. 1 <= k <= min(m, n). Returns a new array, also for
+    k = min(m, n), where A_k equals A (never A itself).
     """
     raise NotImplementedError("low_rank_approx")
 
@@ -95,10 +99,12 @@ if MAIN:
 def power_iteration(A: Float[np.ndarray, "n n"], n_iter: int = 500) -> tuple[float, Float[np.ndarray, " n"]]:
     """The dominant eigenpair (largest |eigenvalue|) of a symmetric matrix, by power iteration.
 
-    Start from any vector not orthogonal to the answer (the all-ones vector will do) and
-    repeat v <- A v / ||A v|| exactly n_iter times. Returns (lam, v): the eigenvalue with its
-    sign, as a Python float (the Rayleigh quotient v^T A v), and the unit eigenvector with
-    its sign fixed so that its entry of largest absolute value is positive.
+    Start from the all-ones vector (scaled or not: the first step normalises it) and repeat
+    v <- A v / ||A v|| exactly n_iter times, with no early stop: the result is compared
+    with those n_iter steps to 1e-10 even when n_iter is 1 or 2. Returns (lam, v): the
+    eigenvalue with its sign, as a Python float (the Rayleigh quotient v^T A v of the
+    returned v), and v of unit length with its sign fixed so that its entry of largest
+    absolute value is positive.
     """
     raise NotImplementedError("power_iteration")
 

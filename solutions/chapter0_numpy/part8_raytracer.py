@@ -52,7 +52,8 @@ def intersect_ray_1d(ray: Float[np.ndarray, "2 3"], segment: Float[np.ndarray, "
     ray: ray[0] = O (origin), ray[1] = D (direction); its points are O + u·D, u >= 0.
     segment: endpoints L1 = segment[0], L2 = segment[1]; its points are L1 + v·(L2 - L1), 0 <= v <= 1.
     Solve O + u·D = L1 + v·(L2 - L1) for (u, v); it is a hit iff u >= 0 and 0 <= v <= 1
-    (touching an endpoint counts). If the 2×2 system is singular (|det| < 1e-8: the ray is
+    (touching an endpoint counts, and so does a ray that starts on the segment, u = 0).
+    If the 2×2 system is singular (|det| < 1e-8: the ray is
     parallel to the segment, even collinear with it) it is a miss.
     Returns a Python bool.
     """
@@ -79,7 +80,8 @@ def intersect_rays_1d(
     """For each ray, does it hit at least one of the segments? (x and y only, as in intersect_ray_1d.)
 
     Same rule as intersect_ray_1d for each (ray, segment) pair: a hit iff u >= 0 and
-    0 <= v <= 1, and a singular system (|det| < 1e-8, parallel) is a miss.
+    0 <= v <= 1 (so a ray starting on a segment hits it), and a singular system
+    (|det| < 1e-8, parallel) is a miss.
     Solve all n_rays × n_segments systems at once, with no Python loop over rays or
     segments. Returns a bool array of shape (n_rays,).
     """
@@ -147,7 +149,8 @@ def triangle_ray_intersects(
     """Does the ray O + s·D (s >= 0) hit the triangle ABC? (Möller–Trumbore, as a 3×3 solve.)
 
     Solve O + s·D = A + u·(B - A) + v·(C - A) for (s, u, v). It is a hit iff s >= 0,
-    u >= 0, v >= 0 and u + v <= 1 (edges and corners count). If the system is singular
+    u >= 0, v >= 0 and u + v <= 1 (edges and corners count, and so does a ray that starts
+    on the triangle, s = 0). If the system is singular
     (|det| < 1e-8: the ray is parallel to the triangle's plane) it is a miss.
     Returns a Python bool.
     """
@@ -173,7 +176,8 @@ def raytrace_triangles(
 
     The hit point is O + s·D, so s is a distance in units of |D| (for the rays of
     make_rays_2d, D has x-component 1 and s is the depth along x). The hit rule is
-    triangle_ray_intersects' (s >= 0, u >= 0, v >= 0, u + v <= 1; singular is a miss).
+    triangle_ray_intersects' (s >= 0, u >= 0, v >= 0, u + v <= 1; singular is a miss), so a
+    ray that starts on a triangle has depth 0 there.
     All n_rays × n_triangles systems are solved at once, with no Python loop.
     Returns a float64 array of shape (n_rays,).
     """

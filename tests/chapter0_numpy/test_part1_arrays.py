@@ -14,6 +14,18 @@ import pytest
 
 from grader.testkit import Call, exercise, expect, expect_close, expect_equal, rng, run, run_without_warnings
 
+
+def _expect_float32(call: Call, want: np.ndarray, atol: float = 1e-6) -> None:
+    """float32 in, float32 out, with values to float32 precision."""
+    got = call.value
+    expect(
+        isinstance(got, np.ndarray) and got.dtype == np.float32,
+        f"{call}: dtype {getattr(got, 'dtype', type(got).__name__)}, expected float32 "
+        "(float32 in, float32 out: write constants as Python numbers, do not convert to float64)",
+    )
+    expect_close(call, want, rtol=1e-5, atol=atol, what="float32 input")
+
+
 # --- normalize_rows -----------------------------------------------------------------------
 
 
@@ -29,7 +41,21 @@ def _normalize_rows_loops(x: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("shape", [(5, 3), (2, 7)])
 def test_normalize_rows_matches_loops(impl, shape):
     x = rng(10).normal(size=shape) * 4
-    expect_close(run(impl.normalize_rows, x), _normalize_rows_loops(x), rtol=1e-12, atol=1e-15)
+    expect_close(
+        run(impl.normalize_rows, x),
+        _normalize_rows_loops(x),
+        rtol=1e-12,
+        atol=1e-15,
+        mistakes={
+            "divide by the column norms (axis=0) instead of the row norms": lambda: (
+                x / np.linalg.norm(x, axis=0, keepdims=True)
+            ),
+            "divide by the squared norm": lambda: x / (x**2).sum(axis=1, keepdims=True),
+            "add 1e-8 to the norm (x / (norm + 1e-8))": lambda: (
+                x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-8)
+            ),
+        },
+    )
 
 
 @exercise("normalize_rows")
@@ -42,7 +68,19 @@ def test_normalize_rows_hand_case_with_zero_row(impl):
 @exercise("normalize_rows")
 def test_normalize_rows_all_zero_input(impl):
     x = np.zeros((3, 2))
-    expect_close(run_without_warnings(impl.normalize_rows, x), np.zeros((3, 2)), atol=0)
+    got = run_without_warnings(impl.normalize_rows, x)
+    expect_close(got, np.zeros((3, 2)), atol=0)
+    expect(
+        not np.shares_memory(got.value, x),
+        f"{got}: returned x itself for an all-zero x; return a new array (x / ..., or x.copy())",
+    )
+
+
+@exercise("normalize_rows")
+def test_normalize_rows_float32_stays_float32(impl):
+    x = (rng(12).normal(size=(4, 3)) * 4).astype(np.float32)
+    x[1] = 0.0
+    _expect_float32(run_without_warnings(impl.normalize_rows, x), _normalize_rows_loops(x.astype(np.float64)))
 
 
 @exercise("normalize_rows")
@@ -51,7 +89,17 @@ def test_normalize_rows_tiny_rows_are_exact(impl):
     # (x / (norm + 1e-8)) is off by 2% here.
     x = np.array([[3e-7, 4e-7], [0.0, -2e-9], [6.0, 8.0]])
     want = np.array([[0.6, 0.8], [0.0, -1.0], [0.6, 0.8]])
-    expect_close(run_without_warnings(impl.normalize_rows, x), want, rtol=1e-12, atol=1e-15)
+    expect_close(
+        run_without_warnings(impl.normalize_rows, x),
+        want,
+        rtol=1e-12,
+        atol=1e-15,
+        mistakes={
+            "add 1e-8 to the norm (x / (norm + 1e-8))": lambda: (
+                x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-8)
+            )
+        },
+    )
 
 
 @exercise("normalize_rows")
@@ -83,7 +131,29 @@ def _standardize_loops(x: np.ndarray, eps: float) -> np.ndarray:
 @pytest.mark.parametrize("shape", [(6, 3), (4, 5)])
 def test_standardize_columns_matches_loops(impl, shape):
     x = rng(20).normal(size=shape) * np.arange(1, shape[1] + 1) + np.arange(shape[1]) * 10
-    expect_close(run(impl.standardize_columns, x), _standardize_loops(x, 1e-8), rtol=1e-9)
+    expect_close(
+        run(impl.standardize_columns, x),
+        _standardize_loops(x, 1e-8),
+        rtol=1e-9,
+        mistakes={
+            "standardise each row (axis=1) instead of each column": lambda: _standardize_loops(x.T, 1e-8).T,
+            "forget to subtract the mean": lambda: x / np.sqrt(x.var(axis=0) + 1e-8),
+            "use the sample variance (ddof=1) instead of the population variance": lambda: (
+                (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0, ddof=1) + 1e-8)
+            ),
+            "add eps outside the square root (std + eps)": lambda: (
+                (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-8)
+            ),
+        },
+    )
+
+
+@exercise("standardize_columns")
+def test_standardize_columns_float32_stays_float32(impl):
+    x = (rng(22).normal(size=(6, 3)) * 3 + 5).astype(np.float32)
+    got = run(impl.standardize_columns, x)
+    _expect_float32(got, _standardize_loops(x.astype(np.float64), 1e-8), atol=1e-5)
+    expect(not np.shares_memory(got.value, x), f"{got}: the result shares memory with x; return a new array")
 
 
 @exercise("standardize_columns")
@@ -92,7 +162,16 @@ def test_standardize_columns_hand_case_ddof0(impl):
     # column 1: mean 2, deviations (-2, -2, 4, 0), population variance 24 / 4 = 6
     x = np.array([[1.0, 0.0], [2.0, 0.0], [3.0, 6.0], [4.0, 2.0]])
     want = np.array([[-1.5, -2.0], [-0.5, -2.0], [0.5, 4.0], [1.5, 0.0]]) / np.sqrt([1.25, 6.0])
-    expect_close(run(impl.standardize_columns, x, 0.0), want, rtol=1e-12)
+    expect_close(
+        run(impl.standardize_columns, x, 0.0),
+        want,
+        rtol=1e-12,
+        mistakes={
+            "use the sample variance (ddof=1) instead of the population variance": lambda: (
+                (x - x.mean(axis=0)) / x.std(axis=0, ddof=1)
+            )
+        },
+    )
 
 
 @exercise("standardize_columns")
@@ -108,7 +187,17 @@ def test_standardize_columns_uses_eps_inside_the_sqrt(impl):
     # column variances are 1 and 4; with eps = 3 the divisors are sqrt(4) = 2 and sqrt(7)
     x = np.array([[1.0, 10.0], [-1.0, 14.0], [1.0, 10.0], [-1.0, 14.0]])
     want = np.array([[1.0, -2.0], [-1.0, 2.0], [1.0, -2.0], [-1.0, 2.0]]) / np.array([2.0, math.sqrt(7)])
-    expect_close(run(impl.standardize_columns, x, 3.0), want, rtol=1e-12)
+    expect_close(
+        run(impl.standardize_columns, x, 3.0),
+        want,
+        rtol=1e-12,
+        mistakes={
+            "add eps outside the square root (std + eps)": np.array(
+                [[1.0, -2.0], [-1.0, 2.0], [1.0, -2.0], [-1.0, 2.0]]
+            )
+            / np.array([4.0, 5.0]),
+        },
+    )
 
 
 @exercise("standardize_columns")
@@ -134,7 +223,17 @@ def _sq_distances_loops(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def test_pairwise_sq_distances_matches_loops(impl, n, m, d):
     g = rng(30 + n)
     a, b = g.normal(size=(n, d)), g.normal(size=(m, d)) + 0.5
-    expect_close(run(impl.pairwise_sq_distances, a, b), _sq_distances_loops(a, b), rtol=1e-9, atol=1e-12)
+    want = _sq_distances_loops(a, b)
+    expect_close(
+        run(impl.pairwise_sq_distances, a, b),
+        want,
+        rtol=1e-9,
+        atol=1e-12,
+        mistakes={
+            "return the distances instead of their squares": np.sqrt(want),
+            "subtract a_i . b_j once instead of twice (||a||^2 + ||b||^2 - a.b)": want + a @ b.T,
+        },
+    )
 
 
 @exercise("pairwise_sq_distances")
@@ -142,7 +241,23 @@ def test_pairwise_sq_distances_hand_case(impl):
     a = np.array([[0.0, 0.0], [1.0, 1.0], [3.0, 4.0]])
     b = np.array([[0.0, 0.0], [3.0, 0.0]])
     want = np.array([[0.0, 9.0], [2.0, 5.0], [25.0, 16.0]])
-    expect_close(run(impl.pairwise_sq_distances, a, b), want, rtol=1e-12)
+    expect_close(
+        run(impl.pairwise_sq_distances, a, b),
+        want,
+        rtol=1e-12,
+        mistakes={
+            "return the distances instead of their squares": np.sqrt(want),
+            "subtract a_i . b_j once instead of twice (||a||^2 + ||b||^2 - a.b)": want + a @ b.T,
+        },
+    )
+
+
+@exercise("pairwise_sq_distances")
+def test_pairwise_sq_distances_float32_stays_float32(impl):
+    g = rng(33)
+    a, b = g.normal(size=(5, 3)).astype(np.float32), g.normal(size=(4, 3)).astype(np.float32)
+    want = _sq_distances_loops(a.astype(np.float64), b.astype(np.float64))
+    _expect_float32(run(impl.pairwise_sq_distances, a, b), want, atol=1e-5)
 
 
 @exercise("pairwise_sq_distances")
@@ -193,7 +308,9 @@ def test_one_hot_hand_case(impl):
         ]
     )
     got = run(impl.one_hot, labels, 5)
-    expect_equal(got, want)
+    expect_equal(
+        got, want, mistakes={"transpose the result (one column per example, one row per class)": want.T}
+    )
     expect(got.value.dtype == np.float64, f"{got}: dtype {got.value.dtype}, expected float64")
 
 
@@ -239,14 +356,30 @@ def test_gather_rows_matches_loops(impl, n, k):
     x = g.normal(size=(n, k))
     idx = g.integers(0, k, size=n)
     want = np.array([x[i, j] for i, j in enumerate(idx.tolist())])
-    expect_close(run(impl.gather_rows, x, idx), want, rtol=0, atol=0)
+    expect_close(
+        run(impl.gather_rows, x, idx),
+        want,
+        rtol=0,
+        atol=0,
+        mistakes={
+            "use np.take(x, idx) without an axis, which picks every entry from the first row": x[0, idx]
+        },
+    )
 
 
 @exercise("gather_rows")
 def test_gather_rows_hand_case(impl):
     x = np.array([[0.0, 1.0, 2.0, 3.0], [10.0, 11.0, 12.0, 13.0], [20.0, 21.0, 22.0, 23.0]])
     idx = np.array([3, 0, 2])
-    expect_close(run(impl.gather_rows, x, idx), np.array([3.0, 10.0, 22.0]), rtol=0, atol=0)
+    expect_close(
+        run(impl.gather_rows, x, idx),
+        np.array([3.0, 10.0, 22.0]),
+        rtol=0,
+        atol=0,
+        mistakes={
+            "use np.take(x, idx) without an axis, which picks every entry from the first row": x[0, idx],
+        },
+    )
 
 
 @exercise("gather_rows")
@@ -274,7 +407,26 @@ def test_gather_rows_picks_true_class_log_probs(impl):
 def test_replace_outside_range_hand_case_bounds_inclusive(impl):
     x = np.array([-2.0, -1.0, 0.0, 0.5, 1.0, 1.5])
     want = np.array([9.0, -1.0, 0.0, 0.5, 1.0, 9.0])
-    expect_close(run(impl.replace_outside_range, x, -1.0, 1.0, 9.0), want, rtol=0, atol=0)
+    expect_close(
+        run(impl.replace_outside_range, x, -1.0, 1.0, 9.0),
+        want,
+        rtol=0,
+        atol=0,
+        mistakes={
+            "treat the bounds as outside (x <= low or x >= high)": np.array([9.0, 9.0, 0.0, 0.5, 9.0, 9.0]),
+            "clip to [low, high] instead of replacing": np.clip(x, -1.0, 1.0),
+            "replace the entries inside the range instead of outside": np.array(
+                [-2.0, 9.0, 9.0, 9.0, 9.0, 1.5]
+            ),
+        },
+    )
+
+
+@exercise("replace_outside_range")
+def test_replace_outside_range_float32_stays_float32(impl):
+    x = np.array([[-2.5, 0.25, 3.0], [1.0, -1.0, 0.5]], dtype=np.float32)
+    want = np.array([[7.5, 0.25, 7.5], [1.0, -1.0, 0.5]])
+    _expect_float32(run(impl.replace_outside_range, x, -1.0, 1.0, 7.5), want)
 
 
 @exercise("replace_outside_range")
@@ -324,7 +476,17 @@ def test_masked_row_mean_matches_loops(impl, n, k):
     mask[0] = True  # one full row
     mask[-1, :] = False
     mask[-1, 1] = True  # one row with a single kept entry
-    expect_close(run(impl.masked_row_mean, x, mask), _masked_mean_loops(x, mask, 0.0), rtol=1e-12)
+    expect_close(
+        run(impl.masked_row_mean, x, mask),
+        _masked_mean_loops(x, mask, 0.0),
+        rtol=1e-12,
+        mistakes={
+            "divide by the row length k instead of the number of kept entries": lambda: (
+                np.where(mask, x, 0.0).sum(axis=1) / k
+            ),
+            "average over the whole row, ignoring the mask": lambda: x.mean(axis=1),
+        },
+    )
 
 
 @exercise("masked_row_mean")

@@ -16,6 +16,42 @@ import pytest
 from grader.testkit import exercise, expect_close, rng, run
 
 
+def _grid_mistakes(images: np.ndarray, n_rows: int) -> dict:
+    b, h, w, c = images.shape
+    n_cols = b // n_rows
+    tiles = images.reshape(n_rows, n_cols, h, w, c)
+    return {
+        "fill the grid column by column instead of row by row": lambda: (
+            images.reshape(n_cols, n_rows, h, w, c)
+            .transpose(1, 2, 0, 3, 4)
+            .reshape(n_rows * h, n_cols * w, c)
+        ),
+        "put the grid axis inside the pixel axis ((h b1) instead of (b1 h)), interleaving the images' rows": (
+            lambda: tiles.transpose(2, 0, 3, 1, 4).reshape(h * n_rows, w * n_cols, c)
+        ),
+    }
+
+
+def _patchify_mistakes(images: np.ndarray, ph: int, pw: int) -> dict:
+    b, h, w, c = images.shape
+    parts = images.reshape(b, h // ph, ph, w // pw, pw, c)
+    n = (h // ph) * (w // pw)
+    return {
+        "flatten each patch in (channel, row, column) order instead of (row, column, channel)": lambda: (
+            parts.transpose(0, 1, 3, 5, 2, 4).reshape(b, n, -1)
+        ),
+        "number the patches column by column instead of row by row": lambda: parts.transpose(
+            0, 3, 1, 2, 4, 5
+        ).reshape(b, n, -1),
+        "split each image axis as (pixel-in-patch, patch) instead of (patch, pixel-in-patch)": lambda: (
+            images.reshape(b, ph, h // ph, pw, w // pw, c).transpose(0, 2, 4, 1, 3, 5).reshape(b, n, -1)
+        ),
+        "flatten each patch column by column ((pw ph c) instead of (ph pw c))": lambda: parts.transpose(
+            0, 1, 3, 4, 2, 5
+        ).reshape(b, n, -1),
+    }
+
+
 def _arange(shape) -> np.ndarray:
     """Distinct float values 0, 1, 2, ... in the given shape: every entry is traceable."""
     return np.arange(math.prod(shape), dtype=np.float64).reshape(shape)
@@ -38,7 +74,13 @@ def _grid_loops(images: np.ndarray, n_rows: int) -> np.ndarray:
 @pytest.mark.parametrize("b, n_rows", [(6, 2), (6, 3), (4, 1), (5, 5)])
 def test_image_grid_matches_loops(impl, b, n_rows):
     images = rng(100 + b + n_rows).normal(size=(b, 4, 5, 2))
-    expect_close(run(impl.image_grid, images, n_rows), _grid_loops(images, n_rows), rtol=0, atol=0)
+    expect_close(
+        run(impl.image_grid, images, n_rows),
+        _grid_loops(images, n_rows),
+        rtol=0,
+        atol=0,
+        mistakes=_grid_mistakes(images, n_rows),
+    )
 
 
 @exercise("image_grid")
@@ -85,7 +127,13 @@ def _patches_loops(images: np.ndarray, ph: int, pw: int) -> np.ndarray:
 @pytest.mark.parametrize("b, h, w, c, ph, pw", [(2, 6, 8, 3, 3, 2), (1, 4, 6, 2, 2, 3), (3, 5, 4, 1, 5, 2)])
 def test_patchify_matches_loops(impl, b, h, w, c, ph, pw):
     images = rng(110 + h).normal(size=(b, h, w, c))
-    expect_close(run(impl.patchify, images, ph, pw), _patches_loops(images, ph, pw), rtol=0, atol=0)
+    expect_close(
+        run(impl.patchify, images, ph, pw),
+        _patches_loops(images, ph, pw),
+        rtol=0,
+        atol=0,
+        mistakes=_patchify_mistakes(images, ph, pw),
+    )
 
 
 @exercise("patchify")
@@ -118,7 +166,16 @@ def test_patchify_one_patch_is_the_whole_image(impl):
 def test_split_heads_matches_reshape_transpose(impl, b, t, d_model, n_heads):
     x = rng(120 + d_model).normal(size=(b, t, d_model))
     want = x.reshape(b, t, n_heads, d_model // n_heads).transpose(0, 2, 1, 3)
-    expect_close(run(impl.split_heads, x, n_heads), want, rtol=0, atol=0)
+    inner = x.reshape(b, t, d_model // n_heads, n_heads).transpose(0, 3, 1, 2)
+    expect_close(
+        run(impl.split_heads, x, n_heads),
+        want,
+        rtol=0,
+        atol=0,
+        mistakes={
+            "make the head the inner factor of the feature axis ((d_head heads), not (heads d_head))": inner
+        },
+    )
 
 
 @exercise("split_heads")
@@ -161,7 +218,19 @@ def _max_pool_loops(images: np.ndarray, ph: int, pw: int) -> np.ndarray:
 @pytest.mark.parametrize("b, h, w, c, ph, pw", [(2, 6, 4, 3, 3, 2), (1, 4, 9, 2, 2, 3), (3, 2, 5, 1, 1, 5)])
 def test_max_pool_blocks_matches_loops(impl, b, h, w, c, ph, pw):
     images = rng(130 + w).normal(size=(b, h, w, c))
-    expect_close(run(impl.max_pool_blocks, images, ph, pw), _max_pool_loops(images, ph, pw), rtol=0, atol=0)
+    blocks = images.reshape(b, h // ph, ph, w // pw, pw, c)
+    expect_close(
+        run(impl.max_pool_blocks, images, ph, pw),
+        _max_pool_loops(images, ph, pw),
+        rtol=0,
+        atol=0,
+        mistakes={
+            "take the mean of each block instead of the max": lambda: blocks.mean(axis=(2, 4)),
+            "split each axis as (pool out), not (out pool): blocks of pixels out apart": lambda: (
+                images.reshape(b, ph, h // ph, pw, w // pw, c).max(axis=(1, 3))
+            ),
+        },
+    )
 
 
 @exercise("max_pool_blocks")
@@ -203,7 +272,17 @@ def test_max_pool_blocks_one_by_one_is_identity(impl):
 def test_upsample_nearest_matches_np_repeat(impl, b, h, w, c, fh, fw):
     images = rng(140 + h).normal(size=(b, h, w, c))
     want = np.repeat(np.repeat(images, fh, axis=1), fw, axis=2)
-    expect_close(run(impl.upsample_nearest, images, fh, fw), want, rtol=0, atol=0)
+    expect_close(
+        run(impl.upsample_nearest, images, fh, fw),
+        want,
+        rtol=0,
+        atol=0,
+        mistakes={
+            "tile the whole image ((fh h) instead of (h fh)) instead of repeating each pixel": np.tile(
+                images, (1, fh, fw, 1)
+            )
+        },
+    )
 
 
 @exercise("upsample_nearest")
@@ -244,7 +323,17 @@ def _matmul_loops(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def test_batched_matmul_matches_loops(impl, batch, n, k, m):
     g = rng(150 + n)
     a, b = g.normal(size=(batch, n, k)), g.normal(size=(batch, k, m))
-    expect_close(run(impl.batched_matmul, a, b), _matmul_loops(a, b), rtol=1e-12, atol=1e-12)
+    expect_close(
+        run(impl.batched_matmul, a, b),
+        _matmul_loops(a, b),
+        rtol=1e-12,
+        atol=1e-12,
+        mistakes={
+            "give b's batch axis its own letter in einsum ('bnk,ckm->bnm'), which sums over it": lambda: (
+                np.einsum("bnk,ckm->bnm", a, b)
+            )
+        },
+    )
 
 
 @exercise("batched_matmul")
@@ -286,7 +375,17 @@ def _bilinear_loops(x: np.ndarray, A: np.ndarray, y: np.ndarray) -> np.ndarray:
 def test_bilinear_form_matches_loops(impl, batch, n, m):
     g = rng(160 + n)
     x, A, y = g.normal(size=(batch, n)), g.normal(size=(n, m)), g.normal(size=(batch, m))
-    expect_close(run(impl.bilinear_form, x, A, y), _bilinear_loops(x, A, y), rtol=1e-12, atol=1e-12)
+    expect_close(
+        run(impl.bilinear_form, x, A, y),
+        _bilinear_loops(x, A, y),
+        rtol=1e-12,
+        atol=1e-12,
+        mistakes={
+            "give y's batch axis its own letter in einsum ('br,rs,cs->b'), which sums over it": lambda: (
+                np.einsum("br,rs,cs->b", x, A, y)
+            )
+        },
+    )
 
 
 @exercise("bilinear_form")
@@ -326,7 +425,17 @@ def _scores_loops(q: np.ndarray, k: np.ndarray) -> np.ndarray:
 def test_attention_scores_matches_loops(impl, b, n_q, n_k, d):
     g = rng(170 + d)
     q, k = g.normal(size=(b, n_q, d)), g.normal(size=(b, n_k, d))
-    expect_close(run(impl.attention_scores, q, k), _scores_loops(q, k), rtol=1e-12, atol=1e-12)
+    want = _scores_loops(q, k)
+    expect_close(
+        run(impl.attention_scores, q, k),
+        want,
+        rtol=1e-12,
+        atol=1e-12,
+        mistakes={
+            "forget to divide by sqrt(d)": want * math.sqrt(d),
+            "divide by d instead of sqrt(d)": want / math.sqrt(d),
+        },
+    )
 
 
 @exercise("attention_scores")

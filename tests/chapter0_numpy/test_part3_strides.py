@@ -47,7 +47,16 @@ def _expect_fresh_copy(got, base) -> None:
 )
 def test_c_strides_match_numpy(impl, shape, dtype):
     want = np.empty(shape, dtype=dtype).strides
-    expect_equal(run(impl.c_strides, shape, np.dtype(dtype).itemsize), want)
+    itemsize = np.dtype(dtype).itemsize
+    expect_equal(
+        run(impl.c_strides, shape, itemsize),
+        want,
+        mistakes={
+            "list the strides the wrong way round (last axis first, as built)": tuple(reversed(want)),
+            "count elements instead of bytes (leave out the itemsize)": tuple(s // itemsize for s in want),
+            "compute Fortran-order (column-major) strides": np.empty(shape, dtype=dtype, order="F").strides,
+        },
+    )
 
 
 @exercise("c_strides")
@@ -81,12 +90,26 @@ def _diagonal_loop(a: np.ndarray) -> np.ndarray:
     return np.array([a[i, i] for i in range(min(a.shape))], dtype=a.dtype)
 
 
+def _diagonal_mistakes(a: np.ndarray, base: np.ndarray) -> dict:
+    """diagonal_view's known wrong answers for a, a view into base (or base itself)."""
+    n = min(a.shape)
+    # where a stride made up from the shape (as if a were a fresh C-contiguous array) lands
+    start = (a.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // base.itemsize
+    return {
+        "use the strides of a fresh C-contiguous array of a's shape, not a.strides": lambda: base.ravel()[
+            start + (a.shape[1] + 1) * np.arange(n)
+        ],
+        "step by a.strides[0] only (down the first column, not along the diagonal)": a[:n, 0].copy(),
+        "step by a.strides[1] only (along the first row, not along the diagonal)": a[0, :n].copy(),
+    }
+
+
 @exercise("diagonal_view")
 @pytest.mark.parametrize("shape", [(4, 6), (7, 3)])
 def test_diagonal_view_values(impl, shape):
     a = rng(10).normal(size=shape)
     got = run(impl.diagonal_view, a)
-    expect_equal(got, _diagonal_loop(a))
+    expect_equal(got, _diagonal_loop(a), mistakes=_diagonal_mistakes(a, a))
 
 
 @exercise("diagonal_view")
@@ -104,7 +127,7 @@ def test_diagonal_view_of_a_strided_input(impl, kind):
     base = rng(12).normal(size=(9, 14))
     a = base.T if kind == "transpose" else base[1::2, ::3]  # (14, 9) or (4, 5)
     got = run(impl.diagonal_view, a)
-    expect_equal(got, _diagonal_loop(a))
+    expect_equal(got, _diagonal_loop(a), mistakes=_diagonal_mistakes(a, base))
     _expect_read_only_view(got, base)
 
 
@@ -139,7 +162,14 @@ def test_sliding_windows_count_and_values(impl, n, window, step, n_windows):
     got = run(impl.sliding_windows, x, window, step)
     want = _windows_loop(x, window, step)
     expect(want.shape == (n_windows, window), "test bug: loop disagrees with the stated count")
-    expect_equal(got, want)
+    expect_equal(
+        got,
+        want,
+        mistakes={
+            "count (n - window) // step windows, one too few": want[:-1],
+            "ignore step (windows start one element apart)": _windows_loop(x, window, 1),
+        },
+    )
 
 
 @exercise("sliding_windows")
@@ -175,7 +205,15 @@ def _moving_average_loop(x: np.ndarray, window: int) -> np.ndarray:
 @pytest.mark.parametrize("shape, window", [((11,), 3), ((3, 10), 4), ((2, 3, 7), 2)])
 def test_moving_average_matches_loop(impl, shape, window):
     x = rng(30).normal(size=shape)
-    expect_close(run(impl.moving_average, x, window), _moving_average_loop(x, window))
+    want = _moving_average_loop(x, window)
+    expect_close(
+        run(impl.moving_average, x, window),
+        want,
+        mistakes={
+            "sum each window without dividing by window": want * window,
+            "drop the last window (n - window outputs instead of n - window + 1)": want[..., :-1],
+        },
+    )
 
 
 @exercise("moving_average")
@@ -190,6 +228,19 @@ def test_moving_average_of_a_line_is_the_centre(impl):
 def test_moving_average_whole_signal(impl):
     x = rng(31).normal(size=(4, 6))
     expect_close(run(impl.moving_average, x, 6), x.mean(axis=-1, keepdims=True))
+
+
+@exercise("moving_average")
+def test_moving_average_float32_stays_float32(impl):
+    x = rng(33).normal(size=(3, 8)).astype(np.float32)
+    got = run(impl.moving_average, x, 3)
+    expect(
+        isinstance(got.value, np.ndarray) and got.value.dtype == np.float32,
+        f"{got}: dtype {getattr(got.value, 'dtype', None)}, expected float32 (float32 in, float32 out)",
+    )
+    expect_close(
+        got, _moving_average_loop(x.astype(np.float64), 3), rtol=1e-5, atol=1e-6, what="float32 input"
+    )
 
 
 @exercise("moving_average")
@@ -228,7 +279,14 @@ def _patches_loop(image, patch, stride):
 def test_extract_patches_matches_loop(impl, shape, patch, stride):
     image = rng(40).normal(size=shape)
     want = _patches_loop(image, patch, stride)
-    expect_equal(run(impl.extract_patches, image, patch, stride), want)
+    expect_equal(
+        run(impl.extract_patches, image, patch, stride),
+        want,
+        mistakes={
+            "ignore the stride (a patch at every pixel)": lambda: _patches_loop(image, patch, (1, 1)),
+            "swap the row and column strides": lambda: _patches_loop(image, patch, stride[::-1]),
+        },
+    )
 
 
 @exercise("extract_patches")
@@ -277,8 +335,19 @@ def test_correlate_valid_hand_case(impl):
     # the kernel [1, 0, -1] is not symmetric: flipping it (convolution) negates the answer
     x = np.array([[1.0, 2.0, 4.0, 7.0, 11.0]])
     kernel = np.array([1.0, 0.0, -1.0])
-    expect_close(run(impl.correlate_valid, x, kernel), np.array([[-3.0, -5.0, -7.0]]))
-    expect_close(run(impl.correlate_valid, x, kernel, 2), np.array([[-3.0, -7.0]]))
+    expect_close(
+        run(impl.correlate_valid, x, kernel),
+        np.array([[-3.0, -5.0, -7.0]]),
+        mistakes={"flip the kernel (a true convolution, np.convolve)": np.array([[3.0, 5.0, 7.0]])},
+    )
+    expect_close(
+        run(impl.correlate_valid, x, kernel, 2),
+        np.array([[-3.0, -7.0]]),
+        mistakes={
+            "flip the kernel (a true convolution, np.convolve)": np.array([[3.0, 7.0]]),
+            "keep every window, ignoring the stride": np.array([[-3.0, -5.0, -7.0]]),
+        },
+    )
 
 
 @exercise("correlate_valid")
@@ -294,7 +363,16 @@ def test_correlate_valid_matches_np_correlate(impl):
 def test_correlate_valid_with_stride_matches_loop(impl, n, k, stride):
     x = rng(52).normal(size=(2, n))
     kernel = rng(53).normal(size=k)
-    expect_close(run(impl.correlate_valid, x, kernel, stride), _correlate_loop(x, kernel, stride))
+    expect_close(
+        run(impl.correlate_valid, x, kernel, stride),
+        _correlate_loop(x, kernel, stride),
+        mistakes={
+            "flip the kernel (a true convolution, np.convolve)": lambda: _correlate_loop(
+                x, kernel[::-1], stride
+            ),
+            "keep every window, ignoring the stride": lambda: _correlate_loop(x, kernel, 1),
+        },
+    )
 
 
 @exercise("correlate_valid")

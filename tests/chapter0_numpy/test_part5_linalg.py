@@ -43,7 +43,14 @@ def _sign_fixed(v: np.ndarray) -> np.ndarray:
 def test_gram_schmidt_hand_case(impl):
     # q1 = (3, 4, 0)/5; a2 - (a2 . q1) q1 = (11, -2, 0) - 5 q1 = (8, -6, 0), of norm 10
     A = np.array([[3.0, 11.0], [4.0, -2.0], [0.0, 0.0]])
-    expect_close(run(impl.gram_schmidt, A), np.array([[0.6, 0.8], [0.8, -0.6], [0.0, 0.0]]))
+    expect_close(
+        run(impl.gram_schmidt, A),
+        np.array([[0.6, 0.8], [0.8, -0.6], [0.0, 0.0]]),
+        mistakes={
+            "orthogonalise without normalising the columns": np.array([[3.0, 8.0], [4.0, -6.0], [0.0, 0.0]]),
+            "normalise the columns without orthogonalising them": lambda: A / np.linalg.norm(A, axis=0),
+        },
+    )
 
 
 @exercise("gram_schmidt")
@@ -66,6 +73,19 @@ def test_gram_schmidt_matches_householder_qr(impl):
     q, r = np.linalg.qr(A)
     want = q * np.sign(np.diag(r))  # make R's diagonal positive, as the docstring asks
     expect_close(run(impl.gram_schmidt, A), want, atol=1e-10)
+
+
+@exercise("gram_schmidt")
+def test_gram_schmidt_of_orthonormal_columns_is_a_new_copy(impl):
+    # nothing to do: the answer equals A, but in a new array the caller may change freely
+    q, r = np.linalg.qr(rng(63).normal(size=(6, 3)))
+    A = q * np.sign(np.diag(r))
+    got = run(impl.gram_schmidt, A)
+    expect_close(got, A.copy(), atol=1e-12)
+    expect(
+        not np.shares_memory(got.value, A),
+        f"{got}: returned A itself for columns that are already orthonormal; return a new array",
+    )
 
 
 @exercise("gram_schmidt")
@@ -96,7 +116,16 @@ def test_project_onto_columns_hand_case(impl):
     A = np.array([[1.0, 1.0], [0.0, 1.0], [0.0, 0.0]])
     points = np.array([[1.0, 2.0, 3.0], [4.0, -5.0, 6.0], [0.5, 0.0, -1.0], [0.0, 0.0, 2.0]])
     want = points * np.array([1.0, 1.0, 0.0])
-    expect_close(run(impl.project_onto_columns, A, points), want)
+    expect_close(
+        run(impl.project_onto_columns, A, points),
+        want,
+        mistakes={
+            "apply A A^T, as if the columns of A were orthonormal (no (A^T A)^-1)": points @ A @ A.T,
+            "solve for the coefficients but return them instead of A times them": lambda: (
+                np.linalg.solve(A.T @ A, A.T @ points.T).T
+            ),
+        },
+    )
 
 
 @exercise("project_onto_columns")
@@ -130,11 +159,14 @@ def test_project_onto_columns_depends_only_on_the_span(impl):
     first = run(impl.project_onto_columns, A, points)
     expect_close(run(impl.project_onto_columns, A @ M, points), first.value, atol=1e-10)
     inside = rng(77).normal(size=(5, 3)) @ A.T  # five points of the column space
-    expect_close(
-        run(impl.project_onto_columns, A, inside),
-        inside,
-        atol=1e-10,
-        what="points already in the span are unchanged",
+    got = run(impl.project_onto_columns, A, inside)
+    expect_close(got, inside, atol=1e-10, what="points already in the span are unchanged")
+    square = rng(78).normal(size=(4, 4))  # k = n: the span is everything, P = I
+    every = run(impl.project_onto_columns, square, points[:, :4])
+    expect_close(every, points[:, :4].copy(), atol=1e-10, what="k = n: every point is in the span")
+    expect(
+        not np.shares_memory(every.value, points),
+        f"{every}: returned the points themselves; return a new array even when nothing changes",
     )
 
 
@@ -147,7 +179,12 @@ def test_least_squares_line_fit_by_hand(impl):
     # A^T A = [[4, 6], [6, 14]], A^T y = [11, 22]  =>  c = (1.1, 1.1)
     t = np.array([0.0, 1.0, 2.0, 3.0])
     A = np.stack([np.ones(4), t], axis=1)
-    expect_close(run(impl.least_squares, A, np.array([1.0, 3.0, 2.0, 5.0])), np.array([1.1, 1.1]))
+    b = np.array([1.0, 3.0, 2.0, 5.0])
+    expect_close(
+        run(impl.least_squares, A, b),
+        np.array([1.1, 1.1]),
+        mistakes={"solve only the first k equations exactly (A[:k] x = b[:k])": np.array([1.0, 2.0])},
+    )
 
 
 @exercise("least_squares")
@@ -200,8 +237,54 @@ def test_numerical_rank_full_and_zero(impl, shape):
 @pytest.mark.parametrize("scale", [1e-20, 1e12])
 def test_numerical_rank_is_scale_invariant(impl, scale):
     A = rng(93).normal(size=(8, 2)) @ rng(94).normal(size=(2, 6))  # rank 2
+    s = np.linalg.svd(scale * A, compute_uv=False)
     expect_equal(
-        run(impl.numerical_rank, scale * A), 2, what="the threshold is relative to the largest singular value"
+        run(impl.numerical_rank, scale * A),
+        2,
+        what="the threshold is relative to the largest singular value",
+        mistakes={
+            "compare the singular values with rtol itself (an absolute threshold), not rtol * s_1": int(
+                np.sum(s > 8 * np.finfo(np.float64).eps)
+            ),
+        },
+    )
+
+
+@exercise("numerical_rank")
+@pytest.mark.parametrize("transpose", [False, True])
+def test_numerical_rank_default_rtol_uses_the_larger_dimension(impl, transpose):
+    # singular values exactly 1 and 1e-15 (then 0): 1e-15 lies above min(m, n) eps = 6.7e-16
+    # and below max(m, n) eps = 8.9e-15, so only the max(m, n) rule gives rank 1
+    A = np.zeros((40, 3))
+    A[0, 0], A[1, 1] = 1.0, 1e-15
+    A = A.T.copy() if transpose else A
+    s = np.linalg.svd(A, compute_uv=False)
+    eps = np.finfo(np.float64).eps
+    expect_equal(
+        run(impl.numerical_rank, A),
+        1,
+        what="default rtol = max(m, n) * eps = 40 eps",
+        mistakes={
+            f"use the smaller dimension ({'m, the rows' if transpose else 'n, the columns'}) instead of "
+            "max(m, n) in the default rtol": int(np.sum(s > min(A.shape) * eps * s[0])),
+        },
+    )
+
+
+@exercise("numerical_rank")
+def test_numerical_rank_float32_uses_float32_epsilon(impl):
+    # a float32 product of rank 2 keeps rounding noise of ~1e-8 of s_1 in its other singular
+    # values: below max(m, n) * 1.19e-7 (float32's eps), far above float64's eps
+    g = rng(96)
+    A = (g.normal(size=(7, 2)) @ g.normal(size=(2, 5))).astype(np.float32)
+    s = np.linalg.svd(A.astype(np.float64), compute_uv=False)
+    expect_equal(
+        run(impl.numerical_rank, A),
+        2,
+        what="float32 A: rtol = 7 * 1.19e-7",
+        mistakes={
+            "use float64's epsilon whatever A's dtype": int(np.sum(s > 7 * np.finfo(np.float64).eps * s[0])),
+        },
     )
 
 
@@ -219,7 +302,15 @@ def test_numerical_rank_rtol(impl, rtol, want):
 @exercise("low_rank_approx")
 def test_low_rank_approx_hand_case(impl):
     A = np.array([[3.0, 0.0], [0.0, -1.0], [0.0, 0.0]])
-    expect_close(run(impl.low_rank_approx, A, 1), np.array([[3.0, 0.0], [0.0, 0.0], [0.0, 0.0]]))
+    expect_close(
+        run(impl.low_rank_approx, A, 1),
+        np.array([[3.0, 0.0], [0.0, 0.0], [0.0, 0.0]]),
+        mistakes={
+            "keep the k smallest singular values instead of the k largest": np.array(
+                [[0.0, 0.0], [0.0, -1.0], [0.0, 0.0]]
+            )
+        },
+    )
 
 
 @exercise("low_rank_approx")
@@ -245,7 +336,12 @@ def test_low_rank_approx_keeps_a_rank_k_matrix(impl):
     A = _with_singular_values(7, 5, [4.0, 2.5, 0.5], seed=101)  # rank 3
     expect_close(run(impl.low_rank_approx, A, 3), A, atol=1e-10)
     full = rng(102).normal(size=(4, 6))
-    expect_close(run(impl.low_rank_approx, full, 4), full, atol=1e-10, what="k = min(m, n)")
+    got = run(impl.low_rank_approx, full, 4)
+    expect_close(got, full, atol=1e-10, what="k = min(m, n)")
+    expect(
+        not np.shares_memory(got.value, full),
+        f"{got}: returned A itself for k = min(m, n); return a new array (the caller may change it)",
+    )
 
 
 @exercise("low_rank_approx")
@@ -260,14 +356,24 @@ def test_low_rank_approx_residual_is_orthogonal(impl):
 # --- power_iteration ------------------------------------------------------------------
 
 
-def _expect_eigenpair(got: Call, lam: float, v: np.ndarray) -> None:
+def _expect_eigenpair(got: Call, lam: float, v: np.ndarray, lam_mistakes=None, rtol=1e-8, atol=1e-7) -> None:
     value = got.value
     expect(
         isinstance(value, tuple) and len(value) == 2,
         f"{got}: returned {type(value).__name__}, expected a tuple (eigenvalue, eigenvector)",
     )
-    expect_close(Call(value[0], got.text), lam, rtol=1e-8, what="the eigenvalue")
-    expect_close(Call(value[1], got.text), v, atol=1e-7, what="the eigenvector")
+    mistakes = {"take ||A v|| as the eigenvalue, which loses its sign": abs(lam)} | (lam_mistakes or {})
+    expect_close(Call(value[0], got.text), lam, rtol=rtol, what="the eigenvalue", mistakes=mistakes)
+    expect_close(Call(value[1], got.text), v, atol=atol, what="the eigenvector")
+
+
+def _power_steps(A: np.ndarray, n_iter: int) -> tuple[float, np.ndarray]:
+    """Exactly n_iter power-iteration steps from the all-ones vector, as the docstring says."""
+    v = np.ones(A.shape[0]) / np.sqrt(A.shape[0])
+    for _ in range(n_iter):
+        v = A @ v
+        v = v / np.linalg.norm(v)
+    return float(v @ A @ v), _sign_fixed(v)
 
 
 @exercise("power_iteration")
@@ -290,7 +396,32 @@ def test_power_iteration_matches_construction(impl, eigenvalues):
 def test_power_iteration_negative_dominant_eigenvalue(impl):
     # |-5| is the largest: the answer is -5, not 5 (||A v|| loses the sign)
     A, q = _symmetric([3.0, -5.0, 1.0, 2.0], seed=111)
-    _expect_eigenpair(run(impl.power_iteration, A, 300), -5.0, _sign_fixed(q[:, 1]))
+    _expect_eigenpair(
+        run(impl.power_iteration, A, 300),
+        -5.0,
+        _sign_fixed(q[:, 1]),
+    )
+
+
+@exercise("power_iteration")
+@pytest.mark.parametrize("n_iter", [1, 2, 5])
+def test_power_iteration_runs_exactly_n_iter_steps(impl, n_iter):
+    # eigenvalues 1 and 0.9 are close: after a few steps v is still far from converged, so
+    # one step more or less changes it visibly
+    A, _ = _symmetric([1.0, 0.9, -0.5, 0.3], seed=113)
+    lam, v = _power_steps(A, n_iter)
+    more, fewer = _power_steps(A, n_iter + 1), _power_steps(A, n_iter - 1)
+    _expect_eigenpair(
+        run(impl.power_iteration, A, n_iter),
+        lam,
+        v,
+        lam_mistakes={
+            "run n_iter + 1 steps instead of n_iter": more[0],
+            "run n_iter - 1 steps instead of n_iter": fewer[0],
+        },
+        rtol=1e-10,
+        atol=1e-10,
+    )
 
 
 @exercise("power_iteration")
@@ -309,11 +440,22 @@ def test_power_iteration_is_an_eigenpair_of_unit_length(impl):
 
 @exercise("dft_matrix")
 def test_dft_matrix_hand_cases(impl):
-    expect_close(run(impl.dft_matrix, 1), np.array([[1.0 + 0j]]))
-    expect_close(run(impl.dft_matrix, 2), np.array([[1, 1], [1, -1]], dtype=complex))
     # n = 4: the entries are powers of w = exp(-2 pi i / 4) = -i
-    want = np.array([[1, 1, 1, 1], [1, -1j, -1, 1j], [1, -1, 1, -1], [1, 1j, -1, -1j]])
-    expect_close(run(impl.dft_matrix, 4), want)
+    hand = {
+        1: np.array([[1.0 + 0j]]),
+        2: np.array([[1, 1], [1, -1]], dtype=complex),
+        4: np.array([[1, 1, 1, 1], [1, -1j, -1, 1j], [1, -1, 1, -1], [1, 1j, -1, -1j]]),
+    }
+    for n, want in hand.items():
+        expect_close(
+            run(impl.dft_matrix, n),
+            want,
+            mistakes={
+                "use exp(+2 pi i jk / n), the inverse transform's sign": want.conj(),
+                "divide by n": want / n,
+                "divide by sqrt(n) (the unitary normalisation)": want / np.sqrt(n),
+            },
+        )
 
 
 @exercise("dft_matrix")

@@ -169,6 +169,32 @@ def test_sample_categorical_uses_the_generator(impl):
 
 
 @exercise("sample_categorical")
+def test_sample_categorical_consecutive_calls_differ(impl):
+    # One generator, two calls: the second continues where the first left off. A sampler
+    # that re-seeds, copies `gen`, or makes its own generator from a fixed seed repeats itself.
+    probs = np.array([0.3, 0.1, 0.25, 0.35])
+    gen = rng(5)
+    first = run(impl.sample_categorical, probs, 300, gen)
+    second = run(impl.sample_categorical, probs, 300, gen)
+    expect(
+        not np.array_equal(first.value, second.value),
+        f"{first} twice on the same generator gave the same 300 draws; draw from `gen` itself "
+        "(do not re-seed it, copy it or build a new generator), so that each call moves it on",
+    )
+    both = np.concatenate([first.value, second.value])
+    again = np.concatenate(
+        [
+            run(impl.sample_categorical, probs, 300, rng(5)).value,
+            run(impl.sample_categorical, probs, 300, rng(6)).value,
+        ]
+    )
+    expect(
+        not np.array_equal(both, again),
+        f"{first}: the second call's draws do not depend on the generator's state",
+    )
+
+
+@exercise("sample_categorical")
 @pytest.mark.parametrize("trailing_zero", [False, True])
 def test_sample_categorical_last_bin_under_rounding(impl, trailing_zero):
     # 7 × (1/7) adds up to 0.9999999999999998 in float64, below the uniform 1 - 2**-53.
@@ -216,6 +242,20 @@ def _gaussian_loops(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndar
     return np.array(out)
 
 
+def _gaussian_mistakes(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> dict:
+    """gaussian_log_likelihood's known wrong answers for these inputs."""
+    half_log_2pi = 0.5 * math.log(2 * math.pi)
+    return {
+        "treat std as the variance": lambda: (
+            -half_log_2pi - 0.5 * np.log(std) - (x - mean) ** 2 / (2 * std)
+        ).sum(axis=-1),
+        "leave out the -log(std) term": lambda: (-half_log_2pi - 0.5 * ((x - mean) / std) ** 2).sum(axis=-1),
+        "forget the 1/2 in front of the squared distance": lambda: (
+            -half_log_2pi - np.log(std) - ((x - mean) / std) ** 2
+        ).sum(axis=-1),
+    }
+
+
 @exercise("gaussian_log_likelihood")
 @pytest.mark.parametrize("batch, d", [(5, 3), (2, 7)])
 def test_gaussian_log_likelihood_matches_loops(impl, batch, d):
@@ -223,7 +263,11 @@ def test_gaussian_log_likelihood_matches_loops(impl, batch, d):
     x = g.normal(size=(batch, d)) * 2 + 1
     mean = g.normal(size=d)
     std = g.uniform(0.3, 2.5, size=d)
-    expect_close(run(impl.gaussian_log_likelihood, x, mean, std), _gaussian_loops(x, mean, std))
+    expect_close(
+        run(impl.gaussian_log_likelihood, x, mean, std),
+        _gaussian_loops(x, mean, std),
+        mistakes=_gaussian_mistakes(x, mean, std),
+    )
 
 
 @exercise("gaussian_log_likelihood")
@@ -234,7 +278,12 @@ def test_gaussian_log_likelihood_hand_values(impl):
     std = np.array([2.0, 0.5])
     base = -math.log(2 * math.pi) - math.log(2.0) - math.log(0.5)  # = -log(2 pi)
     want = np.array([base, base - 0.5 * 1.0 - 0.5 * 4.0])
-    expect_close(run(impl.gaussian_log_likelihood, x, mean, std), want, rtol=1e-12)
+    expect_close(
+        run(impl.gaussian_log_likelihood, x, mean, std),
+        want,
+        rtol=1e-12,
+        mistakes=_gaussian_mistakes(x, mean, std),
+    )
 
 
 @exercise("gaussian_log_likelihood")
@@ -245,9 +294,7 @@ def test_gaussian_log_likelihood_scaling_identity(impl):
     mean = g.normal(size=3)
     std = g.uniform(0.5, 2.0, size=3)
     ref = _gaussian_loops(x, mean, std)
-    expect_close(
-        run(impl.gaussian_log_likelihood, x + 5.0, mean + 5.0, std), ref, what="shifted by 5"
-    )
+    expect_close(run(impl.gaussian_log_likelihood, x + 5.0, mean + 5.0, std), ref, what="shifted by 5")
     c = 10.0
     expect_close(
         run(impl.gaussian_log_likelihood, c * x, c * mean, c * std),
@@ -274,14 +321,26 @@ def test_gaussian_log_likelihood_far_tail_is_finite(impl):
 @pytest.mark.parametrize("shape", [(4, 6), (2, 3, 5)])
 def test_entropy_matches_loops(impl, shape):
     p = _random_probs(20, shape)
-    expect_close(run(impl.entropy, p), _entropy_loops(p))
+    expect_close(
+        run(impl.entropy, p),
+        _entropy_loops(p),
+        mistakes={
+            "forget the minus sign": lambda: -_entropy_loops(p),
+            "use log2 (bits) instead of the natural log (nats)": lambda: _entropy_loops(p) / math.log(2),
+        },
+    )
 
 
 @exercise("entropy")
 def test_entropy_uniform_and_one_hot(impl):
     p = np.array([[0.25, 0.25, 0.25, 0.25, 0.0], [0.0, 0.0, 1.0, 0.0, 0.0], [0.2] * 5])
     want = np.array([math.log(4), 0.0, math.log(5)])  # nats: natural log, not log2
-    expect_close(run(impl.entropy, p), want, rtol=1e-12)
+    expect_close(
+        run(impl.entropy, p),
+        want,
+        rtol=1e-12,
+        mistakes={"use log2 (bits) instead of the natural log (nats)": want / math.log(2)},
+    )
 
 
 @exercise("entropy")
@@ -313,7 +372,14 @@ def test_entropy_bounds(impl):
 def test_cross_entropy_matches_loops(impl, shape):
     p = _random_probs(30, shape)
     q = _random_probs(31, shape)
-    expect_close(run(impl.cross_entropy, p, q), _cross_entropy_loops(p, q))
+    expect_close(
+        run(impl.cross_entropy, p, q),
+        _cross_entropy_loops(p, q),
+        mistakes={
+            "swap p and q (compute H(q, p))": lambda: _cross_entropy_loops(q, p),
+            "forget the minus sign": lambda: -_cross_entropy_loops(p, q),
+        },
+    )
 
 
 @exercise("cross_entropy")
@@ -322,7 +388,12 @@ def test_cross_entropy_hand_values(impl):
     p = np.array([[0.0, 1.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5]])
     q = np.array([[0.0, 0.25, 0.75], [0.5, 0.5, 0.0], [0.25, 0.5, 0.25]])
     want = np.array([math.log(4), math.log(2), math.log(4)])
-    expect_close(run(impl.cross_entropy, p, q), want, rtol=1e-12)
+    expect_close(
+        run(impl.cross_entropy, p, q),
+        want,
+        rtol=1e-12,
+        mistakes={"swap p and q (compute H(q, p))": lambda: _cross_entropy_loops(q, p)},
+    )
 
 
 @exercise("cross_entropy")
@@ -355,7 +426,14 @@ def test_cross_entropy_infinite_when_q_misses_support(impl):
 def test_kl_divergence_matches_loops(impl, shape):
     p = _random_probs(40, shape, zeros=True)
     q = _random_probs(41, shape)
-    expect_close(run(impl.kl_divergence, p, q), _kl_loops(p, q))
+    expect_close(
+        run(impl.kl_divergence, p, q),
+        _kl_loops(p, q),
+        mistakes={
+            "swap p and q (compute KL(q || p))": lambda: _kl_loops(q, p),
+            "flip the ratio (sum p log(q / p), the negative of KL)": lambda: -_kl_loops(p, q),
+        },
+    )
 
 
 @exercise("kl_divergence")
@@ -363,12 +441,16 @@ def test_kl_divergence_hand_values_and_asymmetry(impl):
     p = np.array([[0.5, 0.5]])
     q = np.array([[0.25, 0.75]])
     expect_close(
-        run(impl.kl_divergence, p, q), np.array([0.5 * math.log(2) + 0.5 * math.log(2 / 3)]),
-        rtol=1e-12, what="KL(p || q)",
+        run(impl.kl_divergence, p, q),
+        np.array([0.5 * math.log(2) + 0.5 * math.log(2 / 3)]),
+        rtol=1e-12,
+        what="KL(p || q)",
     )
     expect_close(
-        run(impl.kl_divergence, q, p), np.array([0.25 * math.log(0.5) + 0.75 * math.log(1.5)]),
-        rtol=1e-12, what="KL(q || p), a different number: KL is not symmetric",
+        run(impl.kl_divergence, q, p),
+        np.array([0.25 * math.log(0.5) + 0.75 * math.log(1.5)]),
+        rtol=1e-12,
+        what="KL(q || p), a different number: KL is not symmetric",
     )
 
 
@@ -433,6 +515,40 @@ def _stream(impl, data: np.ndarray, sizes: list[int]):
 
 
 @exercise("welford_update")
+def test_welford_update_hand_values(impl):
+    # Rows seen so far: [0, 10, -1] and [2, 10, 3]. New row: [4, 13, 1].
+    got = run(
+        impl.welford_update,
+        2,
+        np.array([1.0, 10.0, 1.0]),
+        np.array([2.0, 0.0, 8.0]),
+        np.array([[4.0, 13.0, 1.0]]),
+    )
+    count, mean, m2 = got.value
+    expect(count == 3, f"{got}: count {count!r}, expected 3")
+    expect_close(
+        _item(got, mean),
+        np.array([2.0, 11.0, 1.0]),
+        rtol=1e-12,
+        what="mean",
+        mistakes={
+            "average the old mean and the batch mean, without weighting them by their counts": np.array(
+                [2.5, 11.5, 1.0]
+            )
+        },
+    )
+    expect_close(
+        _item(got, m2),
+        np.array([8.0, 6.0, 8.0]),
+        rtol=1e-12,
+        what="m2",
+        mistakes={
+            "add the two groups' m2 and forget the delta**2 * n_a * n_b / n term": np.array([2.0, 0.0, 8.0])
+        },
+    )
+
+
+@exercise("welford_update")
 def test_welford_update_streamed_batches(impl):
     sizes = [1, 7, 3, 12, 2]
     data = rng(50).normal(size=(sum(sizes), 4)) * 2 + 3
@@ -443,18 +559,11 @@ def test_welford_update_streamed_batches(impl):
         f"{call}: final count {count!r} ({type(count).__name__}), expected the Python int 25",
     )
     expect_close(_item(call, mean), want_mean, what="final mean")
-    expect_close(_item(call, m2), want_m2, what="final m2")
-
-
-@exercise("welford_update")
-def test_welford_update_hand_values(impl):
-    # Rows seen so far: [0, 10, -1] and [2, 10, 3]. New row: [4, 13, 1].
-    got = run(impl.welford_update, 2, np.array([1.0, 10.0, 1.0]), np.array([2.0, 0.0, 8.0]),
-              np.array([[4.0, 13.0, 1.0]]))
-    count, mean, m2 = got.value
-    expect(count == 3, f"{got}: count {count!r}, expected 3")
-    expect_close(_item(got, mean), np.array([2.0, 11.0, 1.0]), rtol=1e-12, what="mean")
-    expect_close(_item(got, m2), np.array([8.0, 6.0, 8.0]), rtol=1e-12, what="m2")
+    expect_close(
+        _item(call, m2),
+        want_m2,
+        what="final m2",
+    )
 
 
 @exercise("welford_update")

@@ -20,8 +20,9 @@ def _expects_shape(fn, shape: tuple[int, ...], caller: str):
     def wrapped(a):
         a = np.asarray(a)
         if a.shape != shape:
-            raise AssertionError(f"{caller} called f with an array of shape {a.shape}; "
-                                 f"f takes arrays of x's shape {shape}")
+            raise AssertionError(
+                f"{caller} called f with an array of shape {a.shape}; f takes arrays of x's shape {shape}"
+            )
         return fn(a)
 
     return wrapped
@@ -37,8 +38,21 @@ def test_directional_derivative_cubic_exact(impl):
     g = rng(0)
     x, v = g.normal(size=(3, 4)), g.normal(size=(3, 4))
     want = float(np.sum(3 * x**2 * v) + 0.01 * np.sum(v**3))
-    got = run(impl.directional_derivative, lambda a: float(np.sum(a**3)), x, v, 0.1)
-    expect_close(got, want, rtol=1e-9, what="central difference with eps=0.1")
+
+    def f(a):
+        return float(np.sum(a**3))
+
+    got = run(impl.directional_derivative, f, x, v, 0.1)
+    expect_close(
+        got,
+        want,
+        rtol=1e-9,
+        what="central difference with eps=0.1",
+        mistakes={
+            "take a one-sided difference (f(x + eps v) - f(x)) / eps": lambda: (f(x + 0.1 * v) - f(x)) / 0.1,
+            "divide by eps instead of 2 eps": 2 * want,
+        },
+    )
 
 
 @exercise("directional_derivative")
@@ -71,8 +85,12 @@ def test_directional_derivative_is_odd_in_v(impl):
         return float(np.sum(np.exp(a)))
 
     forward = run(impl.directional_derivative, f, x, v, 1e-3).value
-    expect_close(run(impl.directional_derivative, f, x, -v, 1e-3), -forward, rtol=1e-9,
-                 what="D_(-v) f should equal -D_v f")
+    expect_close(
+        run(impl.directional_derivative, f, x, -v, 1e-3),
+        -forward,
+        rtol=1e-9,
+        what="D_(-v) f should equal -D_v f",
+    )
 
 
 @exercise("directional_derivative")
@@ -95,7 +113,17 @@ def test_numerical_gradient_quadratic_form(impl):
     A = g.normal(size=(5, 5))  # not symmetric: the gradient of xᵀAx is (A + Aᵀ) x, not 2Ax
     x = g.normal(size=5)
     got = run(impl.numerical_gradient, lambda a: float(a @ A @ a), x)
-    expect_close(got, (A + A.T) @ x, rtol=1e-7, atol=1e-8)
+    expect_close(
+        got,
+        (A + A.T) @ x,
+        rtol=1e-7,
+        atol=1e-8,
+        mistakes={
+            # (f(x + eps e_i) - f(x)) / eps = ((A + A^T) x)_i + eps A_ii for a quadratic form
+            "take a one-sided difference (f(x + eps e_i) - f(x)) / eps": (A + A.T) @ x + 1e-5 * np.diag(A),
+            "divide by eps instead of 2 eps": 2 * (A + A.T) @ x,
+        },
+    )
 
 
 @exercise("numerical_gradient")
@@ -119,7 +147,17 @@ def test_numerical_gradient_cubic_exact_central_difference(impl):
     # difference gives 3x² + 0.3x + 0.01, and dividing by eps instead of 2 eps doubles it.
     x = rng(12).normal(size=(2, 3))
     got = run(impl.numerical_gradient, lambda a: float(np.sum(a**3)), x, 0.1)
-    expect_close(got, 3 * x**2 + 0.01, rtol=1e-9, atol=1e-9, what="central difference, eps=0.1")
+    expect_close(
+        got,
+        3 * x**2 + 0.01,
+        rtol=1e-9,
+        atol=1e-9,
+        what="central difference, eps=0.1",
+        mistakes={
+            "take a one-sided difference (f(x + eps e_i) - f(x)) / eps": 3 * x**2 + 0.3 * x + 0.01,
+            "divide by eps instead of 2 eps": 2 * (3 * x**2 + 0.01),
+        },
+    )
 
 
 @exercise("numerical_gradient")
@@ -135,8 +173,7 @@ def test_numerical_gradient_error_is_order_eps_squared(impl):
     f = _expects_shape(f, x.shape, "numerical_gradient")
     exact = w * np.cos(x)
     errors = [
-        float(np.max(np.abs(run(impl.numerical_gradient, f, x, eps).value - exact)))
-        for eps in (2e-2, 1e-2)
+        float(np.max(np.abs(run(impl.numerical_gradient, f, x, eps).value - exact))) for eps in (2e-2, 1e-2)
     ]
     ratio = errors[0] / max(errors[1], 1e-300)
     expect(
@@ -154,6 +191,33 @@ def test_numerical_gradient_float32_input(impl):
     got = run(impl.numerical_gradient, lambda a: float(np.sum(np.sin(np.asarray(a, np.float64)))), x)
     expect(got.value.dtype == np.float64, f"{got}: dtype {got.value.dtype}, expected float64")
     expect_close(got, np.cos(x.astype(np.float64)), rtol=1e-7, what="x given as float32")
+
+
+@exercise("numerical_gradient")
+def test_numerical_gradient_f_sees_one_entry_moved(impl):
+    # Perturb-and-restore with x[i] += eps, x[i] -= 2 eps, x[i] += eps does not give back
+    # x[i] exactly (rounding): later calls of f would see earlier entries slightly moved.
+    x = rng(16).normal(size=(3, 4)) * 3 + 0.1
+    eps = 1e-5
+    original = x.copy()
+    seen = []
+
+    def f(a):
+        a = np.asarray(a, dtype=np.float64)
+        seen.append(a.copy())
+        return float(np.sum(np.sin(a)))
+
+    got = run(impl.numerical_gradient, f, x, eps)
+    for a in seen:
+        moved = np.argwhere(a != original)
+        if len(moved) > 1:
+            where = [tuple(int(k) for k in m) for m in moved[:3]]
+            raise AssertionError(
+                f"{got}: f was called with {len(moved)} entries of x moved (at {where} …); each call "
+                "must see x with only the one entry moved: restore it with x[i] = old, not by "
+                "adding and subtracting eps (x + eps - eps is not always x in floating point)"
+            )
+    expect_close(got, np.cos(original), rtol=1e-7, atol=1e-9)
 
 
 @exercise("numerical_gradient")
@@ -181,6 +245,26 @@ def test_numerical_jacobian_linear_map(impl):
 
 
 @exercise("numerical_jacobian")
+def test_numerical_jacobian_cubic_exact_central_difference(impl):
+    # Outputs sum(x³) and sum(2x³): rows exactly 3x² + eps² and 6x² + 2 eps² for eps = 0.1.
+    x = rng(22).normal(size=5)
+    got = run(impl.numerical_jacobian, lambda a: np.array([np.sum(a**3), np.sum(2 * a**3)]), x, 0.1)
+    want = np.stack([3 * x**2 + 0.01, 6 * x**2 + 0.02])
+    forward = 3 * x**2 + 0.3 * x + 0.01
+    expect_close(
+        got,
+        want,
+        rtol=1e-9,
+        atol=1e-9,
+        what="central difference, eps=0.1",
+        mistakes={
+            "take a one-sided difference (f(x + eps e_j) - f(x)) / eps": np.stack([forward, 2 * forward]),
+            "divide by eps instead of 2 eps": 2 * want,
+        },
+    )
+
+
+@exercise("numerical_jacobian")
 def test_numerical_jacobian_nonlinear(impl):
     x = np.array([0.5, -1.2, 0.8, 2.0])
 
@@ -188,11 +272,13 @@ def test_numerical_jacobian_nonlinear(impl):
         return np.array([a[0] * a[1] * a[2], np.sin(a[3]) + a[0] ** 2, np.exp(a[1] - a[2])])
 
     e = math.exp(x[1] - x[2])
-    want = np.array([
-        [x[1] * x[2], x[0] * x[2], x[0] * x[1], 0.0],
-        [2 * x[0], 0.0, 0.0, math.cos(x[3])],
-        [0.0, e, -e, 0.0],
-    ])
+    want = np.array(
+        [
+            [x[1] * x[2], x[0] * x[2], x[0] * x[1], 0.0],
+            [2 * x[0], 0.0, 0.0, math.cos(x[3])],
+            [0.0, e, -e, 0.0],
+        ]
+    )
     expect_close(run(impl.numerical_jacobian, f, x), want, rtol=1e-7, atol=1e-9)
 
 
@@ -201,15 +287,6 @@ def test_numerical_jacobian_single_output_is_gradient_row(impl):
     x = rng(21).normal(size=6)
     got = run(impl.numerical_jacobian, lambda a: np.array([np.sum(a**2)]), x)
     expect_close(got, 2 * x[None, :], rtol=1e-7, atol=1e-9, what="shape (1, 6): one row")
-
-
-@exercise("numerical_jacobian")
-def test_numerical_jacobian_cubic_exact_central_difference(impl):
-    # Outputs sum(x³) and sum(2x³): rows exactly 3x² + eps² and 6x² + 2 eps² for eps = 0.1.
-    x = rng(22).normal(size=5)
-    got = run(impl.numerical_jacobian, lambda a: np.array([np.sum(a**3), np.sum(2 * a**3)]), x, 0.1)
-    want = np.stack([3 * x**2 + 0.01, 6 * x**2 + 0.02])
-    expect_close(got, want, rtol=1e-9, atol=1e-9, what="central difference, eps=0.1")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,20 +330,44 @@ def test_gradient_check_reports_worst_entry(impl):
         out[2, 0] *= 1.1
         return out
 
-    expect_close(run(impl.gradient_check, f, wrong, x), 1 / 3, rtol=1e-5,
-                 what="max over entries of |a - n| / (|a| + |n|)")
+    g, a = grad(x), wrong(x)
+    expect_close(
+        run(impl.gradient_check, f, wrong, x),
+        1 / 3,
+        rtol=1e-5,
+        what="max over entries of |a - n| / (|a| + |n|)",
+        mistakes={
+            "divide by max(|a|, |n|) instead of |a| + |n|": 0.5,
+            "return the mean of the relative errors instead of the max": float(
+                np.mean(np.abs(a - g) / (np.abs(a) + np.abs(g)))
+            ),
+            "return the largest absolute error |a - n|, not the relative one": float(np.max(np.abs(a - g))),
+        },
+    )
     # Every entry too small by half its size: a - n < 0 everywhere, worst entries again 1/3.
-    expect_close(run(impl.gradient_check, f, lambda a: grad(a) - 0.5 * np.abs(grad(a)), x),
-                 1 / 3, rtol=1e-5, what="analytic gradient g - |g|/2: the error is |a - n|")
+    expect_close(
+        run(impl.gradient_check, f, lambda a: grad(a) - 0.5 * np.abs(grad(a)), x),
+        1 / 3,
+        rtol=1e-5,
+        what="analytic gradient g - |g|/2: the error is |a - n|",
+    )
 
 
 @exercise("gradient_check")
 def test_gradient_check_sign_error_and_zero_gradient(impl):
     f, grad, x = _sin_problem(32)
-    expect_close(run(impl.gradient_check, f, lambda a: -grad(a), x), 1.0, rtol=1e-9,
-                 what="gradient with the wrong sign")
-    expect_close(run(impl.gradient_check, f, lambda a: np.zeros_like(a), x), 1.0, rtol=1e-9,
-                 what="an all-zero analytic gradient")
+    expect_close(
+        run(impl.gradient_check, f, lambda a: -grad(a), x),
+        1.0,
+        rtol=1e-9,
+        what="gradient with the wrong sign",
+    )
+    expect_close(
+        run(impl.gradient_check, f, lambda a: np.zeros_like(a), x),
+        1.0,
+        rtol=1e-9,
+        what="an all-zero analytic gradient",
+    )
 
 
 @exercise("gradient_check")
@@ -329,7 +430,19 @@ def test_hessian_vector_product_nd_elementwise(impl):
 
     got = run(impl.hessian_vector_product, grad, x, v, 1e-3)
     expect_shape(got, (2, 3, 4))
-    expect_close(got, (0.25 * w * np.exp(0.5 * x) - np.sin(x)) * v, rtol=1e-5, atol=1e-6)
+    want = (0.25 * w * np.exp(0.5 * x) - np.sin(x)) * v
+    expect_close(
+        got,
+        want,
+        rtol=1e-5,
+        atol=1e-6,
+        mistakes={
+            "take a one-sided difference (grad_f(x + eps v) - grad_f(x)) / eps": lambda: (
+                (grad(x + 1e-3 * v) - grad(x)) / 1e-3
+            ),
+            "divide by eps instead of 2 eps": 2 * want,
+        },
+    )
 
 
 @exercise("hessian_vector_product")

@@ -290,12 +290,24 @@ def _expect_close(call: Call, want: Any, *, rtol: float, atol: float, what: str)
         with np.errstate(invalid="ignore"):  # inf - inf where both are infinite
             err = np.where(np.isnan(want_f), 0.0, np.abs(got_f - want_f))
         err = np.nan_to_num(err, nan=0.0, posinf=np.inf)
-        worst_at = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape))
+        # The entry that fails worst is the one furthest past its own allowance, which with
+        # a relative tolerance need not be the one with the largest absolute error.
+        allowed = atol + rtol * np.abs(np.nan_to_num(want_f, nan=0.0, posinf=0.0, neginf=0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            excess = np.where(
+                allowed > 0, err / np.where(allowed > 0, allowed, 1.0), np.where(err > 0, np.inf, 0.0)
+            )
+        worst_at = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), err.shape))
         at = f" at {list(worst_at)} (got {_entry(got_f[worst_at])}, want {_entry(want_f[worst_at])})"
-        raise AssertionError(
-            f"{label}: max abs error {float(err.max()):.3g}{at if err.ndim else ''}; "
-            f"{_around(got_f, want_f, worst_at)}"
-        )
+        largest = float(err.max())
+        if err[worst_at] < largest:
+            head = (
+                f"error {float(err[worst_at]):.3g}{at}, where {float(allowed[worst_at]):.3g} is allowed "
+                f"(rtol {rtol:g}, atol {atol:g}); max abs error {largest:.3g}"
+            )
+        else:
+            head = f"max abs error {largest:.3g}{at if err.ndim else ''}"
+        raise AssertionError(f"{label}: {head}; {_around(got_f, want_f, worst_at)}")
 
 
 def expect_equal(call: Call, want: Any, *, what: str = "", mistakes: Mistakes | None = None) -> None:

@@ -40,7 +40,7 @@ def test_expect_close_reports_the_largest_error_and_where():
     want = np.array([[1.5, 2.0, 0.5], [0.0, 0.0, 0.0]])
     message = _message(expect_close, call, want)
     assert message == (
-        "f(x=float64[2, 3]): max abs error 0.5 at [0, 0] (got 1, want 1.5); "
+        "f(x=float64[2, 3]): max abs error 0.5 at [0, 2] (got 1, want 0.5); "
         "got[0, :] = [1. 2. 1.] want[0, :] = [1.5 2.  0.5]"
     )
 
@@ -145,3 +145,13 @@ def test_a_result_that_several_mistakes_give_names_them_all():
     message = _message(expect_close, Call(x, "square(x)"), x**2, mistakes=mistakes)
     first = message.split("\n")[0]
     assert first == "This is what you get if you forget the square, or if you take the absolute value."
+
+
+def test_with_a_relative_tolerance_the_entry_past_its_allowance_is_shown():
+    want = np.array([7e-218, 1.0])
+    call = Call(np.array([0.0, 1.0 + 5e-7]), "sigmoid(x=float64[2])")
+    message = _message(expect_close, call, want, rtol=1e-6, atol=0.0)
+    assert message.startswith(
+        "sigmoid(x=float64[2]): error 7e-218 at [0] (got 0, want 7e-218), where 7e-224 is allowed"
+    )
+    assert "max abs error 5e-07" in message

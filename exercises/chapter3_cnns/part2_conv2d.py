@@ -111,3 +111,71 @@ def conv2d_backward(
 
 if MAIN:
     check(conv2d_backward)
+
+
+# %% [markdown]
+# ## Transposed convolution
+
+
+# %%
+def conv_transpose2d(
+    y: Float[np.ndarray, "n c_out h_y w_y"],
+    w: Float[np.ndarray, "c_out c_in_per_group kh kw"],
+    *,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+    groups: int = 1,
+    output_padding: IntOrPair = 0,
+) -> Float[np.ndarray, "n c_in h w"]:
+    """The transposed convolution: the adjoint of x -> conv2d(x, w, stride=..., ...).
+
+    w has conv2d's layout (C_out, C_in // groups, kh, kw), the layout PyTorch's
+    conv_transpose2d also uses; y has C_out channels and the result C_in. Each y[n, o, r, s]
+    adds y[n, o, r, s] * w[o, c, i, j] at row r*sh + i*dh and column s*sw + j*dw of a
+    zero-padded canvas (channel g * C_in/groups + c), and the result is the canvas without
+    its ph rows (pw columns) of padding on each side:
+
+        H = (H_y - 1) sh - 2 ph + dh (kh - 1) + oph + 1, with (oph, opw) = output_padding,
+
+    and W likewise. output_padding (each 0 <= oph < sh, 0 <= opw < sw) adds rows at the
+    bottom (columns at the right) that the last stride stepped over: conv2d maps sh inputs
+    heights to the same H_y, and output_padding picks which one to return.
+    For every x of that shape, <conv2d(x, w), y> = <x, conv_transpose2d(y, w)>, with the
+    same stride, padding, dilation and groups. No bias. Returns an array in y's dtype.
+    """
+    raise NotImplementedError("conv_transpose2d")
+
+
+if MAIN:
+    check(conv_transpose2d)
+
+
+# %% [markdown]
+# ## Depthwise-separable convolution
+
+
+# %%
+def depthwise_separable_conv2d(
+    x: Float[np.ndarray, "n c_in h w"],
+    w_depth: Float[np.ndarray, "c_in 1 kh kw"],
+    w_point: Float[np.ndarray, "c_out c_in 1 1"],
+    *,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+) -> Float[np.ndarray, "n c_out h_out w_out"]:
+    """MobileNet's factorised convolution: a depthwise kh x kw convolution (each channel with
+    its own kernel, groups = C_in, with the given stride, padding and dilation), then a
+    pointwise 1 x 1 convolution that mixes the channels. No biases:
+
+        z[n, c, r, s] = sum_{i, j} w_depth[c, 0, i, j] * xp[n, c, r*sh + i*dh, s*sw + j*dw]
+        out[n, o, r, s] = sum_c w_point[o, c, 0, 0] * z[n, c, r, s]
+
+    Returns (N, C_out, H_out, W_out) in x's dtype, H_out and W_out as for conv2d.
+    """
+    raise NotImplementedError("depthwise_separable_conv2d")
+
+
+if MAIN:
+    check(depthwise_separable_conv2d)

@@ -166,3 +166,92 @@ def conv2d_backward(
 
 if MAIN:
     check(conv2d_backward)
+
+
+# %% [markdown]
+# ## Transposed convolution
+
+
+# %%
+def conv_transpose2d(
+    y: Float[np.ndarray, "n c_out h_y w_y"],
+    w: Float[np.ndarray, "c_out c_in_per_group kh kw"],
+    *,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+    groups: int = 1,
+    output_padding: IntOrPair = 0,
+) -> Float[np.ndarray, "n c_in h w"]:
+    """The transposed convolution: the adjoint of x -> conv2d(x, w, stride=..., ...).
+
+    w has conv2d's layout (C_out, C_in // groups, kh, kw), the layout PyTorch's
+    conv_transpose2d also uses; y has C_out channels and the result C_in. Each y[n, o, r, s]
+    adds y[n, o, r, s] * w[o, c, i, j] at row r*sh + i*dh and column s*sw + j*dw of a
+    zero-padded canvas (channel g * C_in/groups + c), and the result is the canvas without
+    its ph rows (pw columns) of padding on each side:
+
+        H = (H_y - 1) sh - 2 ph + dh (kh - 1) + oph + 1, with (oph, opw) = output_padding,
+
+    and W likewise. output_padding (each 0 <= oph < sh, 0 <= opw < sw) adds rows at the
+    bottom (columns at the right) that the last stride stepped over: conv2d maps sh inputs
+    heights to the same H_y, and output_padding picks which one to return.
+    For every x of that shape, <conv2d(x, w), y> = <x, conv_transpose2d(y, w)>, with the
+    same stride, padding, dilation and groups. No bias. Returns an array in y's dtype.
+    """
+    # BEGIN SOLUTION
+    (sh, sw), (ph, pw), (dh, dw) = pair(stride), pair(padding), pair(dilation)
+    oph, opw = pair(output_padding)
+    n, c_out, h_y, w_y = y.shape
+    _, c_group, kh, kw = w.shape
+    h = (h_y - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1
+    wd = (w_y - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1
+    canvas = np.zeros((n, groups, c_group, h + 2 * ph, wd + 2 * pw), dtype=y.dtype)
+    ys = y.reshape(n, groups, c_out // groups, h_y * w_y)
+    kernels = w.reshape(groups, c_out // groups, c_group, kh, kw)
+    for i in range(kh):
+        for j in range(kw):
+            # Tap (i, j) carries every output channel's y back to its input channels.
+            spread = kernels[:, :, :, i, j].swapaxes(1, 2) @ ys  # (N, G, C_in/G, H_y * W_y)
+            rows = slice(i * dh, i * dh + (h_y - 1) * sh + 1, sh)
+            cols = slice(j * dw, j * dw + (w_y - 1) * sw + 1, sw)
+            canvas[:, :, :, rows, cols] += spread.reshape(n, groups, c_group, h_y, w_y)
+    return canvas[:, :, :, ph : ph + h, pw : pw + wd].reshape(n, groups * c_group, h, wd)
+    # END SOLUTION
+
+
+if MAIN:
+    check(conv_transpose2d)
+
+
+# %% [markdown]
+# ## Depthwise-separable convolution
+
+
+# %%
+def depthwise_separable_conv2d(
+    x: Float[np.ndarray, "n c_in h w"],
+    w_depth: Float[np.ndarray, "c_in 1 kh kw"],
+    w_point: Float[np.ndarray, "c_out c_in 1 1"],
+    *,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+) -> Float[np.ndarray, "n c_out h_out w_out"]:
+    """MobileNet's factorised convolution: a depthwise kh x kw convolution (each channel with
+    its own kernel, groups = C_in, with the given stride, padding and dilation), then a
+    pointwise 1 x 1 convolution that mixes the channels. No biases:
+
+        z[n, c, r, s] = sum_{i, j} w_depth[c, 0, i, j] * xp[n, c, r*sh + i*dh, s*sw + j*dw]
+        out[n, o, r, s] = sum_c w_point[o, c, 0, 0] * z[n, c, r, s]
+
+    Returns (N, C_out, H_out, W_out) in x's dtype, H_out and W_out as for conv2d.
+    """
+    # BEGIN SOLUTION
+    depthwise = conv2d(x, w_depth, stride=stride, padding=padding, dilation=dilation, groups=x.shape[1])
+    return conv2d(depthwise, w_point)  # a 1 x 1 convolution: a matrix product per pixel
+    # END SOLUTION
+
+
+if MAIN:
+    check(depthwise_separable_conv2d)

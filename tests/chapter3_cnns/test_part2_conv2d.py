@@ -405,3 +405,29 @@ def test_depthwise_separable_conv2d_keeps_float32(impl):
     w_point = g.normal(size=(2, 4, 1, 1)).astype(np.float32)
     call = run(impl.depthwise_separable_conv2d, x, w_depth, w_point, padding=1)
     _expect_float32(call, _separable_loops(x, w_depth, w_point, 1, 1, 1))
+
+
+@exercise("depthwise_separable_conv2d")
+def test_depthwise_separable_conv2d_with_an_identity_pointwise_step(impl):
+    # w_point = identity: the result is the depthwise convolution alone, channel by channel
+    g = rng(18)
+    x = g.normal(size=(2, 3, 7, 8))
+    w_depth = g.normal(size=(3, 1, 2, 3))
+    call = run(
+        impl.depthwise_separable_conv2d, x, w_depth, np.eye(3)[:, :, None, None], stride=(1, 2), padding=1
+    )
+    want = np.stack(
+        [_conv_loops(x[:, c : c + 1], w_depth[c : c + 1], None, (1, 2), 1)[:, 0] for c in range(3)], axis=1
+    )
+    expect_close(
+        call,
+        want,
+        rtol=RTOL,
+        atol=ATOL,
+        what="channel c filtered by w_depth[c] alone",
+        mistakes={
+            "use w_depth[0] for every channel": lambda: _conv_loops(
+                x.reshape(6, 1, 7, 8), w_depth[:1], None, (1, 2), 1
+            ).reshape(want.shape)
+        },
+    )

@@ -190,6 +190,9 @@ def test_conv2d_matches_loops(impl, config):
             x, w, b, **opts, flip=True
         ),
         "forget the bias": lambda: _conv_loops(x, w, None, **opts),
+        "ignore the dilation (taps one pixel apart)": lambda: _conv_loops(
+            x, w, b, **(opts | {"dilation": 1})
+        )[:, :, : want.shape[2], : want.shape[3]],
     }
     if groups > 1 and config[2] > groups:  # more than one output channel per group
         mistakes["give output channel o the input group o % groups instead of o // (C_out // groups)"] = (

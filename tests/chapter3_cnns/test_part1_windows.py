@@ -70,7 +70,9 @@ def _windows1d_loops(x, k, s, d, *, dilate_input=False):
     return out
 
 
-def _windows2d_loops(x, k, s, d):
+def _windows2d_loops(x, k, s, d, *, undilated=False):
+    """The windows from the definition; undilated: the mistake of taking each window's first
+    kh x kw entries instead of every dilation-th one (the output size still dilated)."""
     (kh, kw), (sh, sw), (dh, dw) = _pair(k), _pair(s), _pair(d)
     n, c, h, w = x.shape
     h_out, w_out = _length(h, kh, sh, 0, dh), _length(w, kw, sw, 0, dw)
@@ -79,7 +81,8 @@ def _windows2d_loops(x, k, s, d):
         for s_ in range(w_out):
             for i in range(kh):
                 for j in range(kw):
-                    out[:, :, r, s_, i, j] = x[:, :, r * sh + i * dh, s_ * sw + j * dw]
+                    step_h, step_w = (1, 1) if undilated else (dh, dw)
+                    out[:, :, r, s_, i, j] = x[:, :, r * sh + i * step_h, s_ * sw + j * step_w]
     return out
 
 
@@ -261,7 +264,12 @@ def test_windows2d_match_loops(impl, k, s, d):
     _expect_shape(
         call, want.shape, "(N, C, H_out, W_out, kh, kw); the first of each pair is along the height"
     )
-    expect_equal(call, want)
+    mistakes = {}
+    if _pair(d) != (1, 1):
+        mistakes["take each window's first kh x kw entries instead of every dilation-th one"] = lambda: (
+            _windows2d_loops(x, k, s, d, undilated=True)
+        )
+    expect_equal(call, want, mistakes=mistakes)
 
 
 @exercise("windows2d")

@@ -112,6 +112,30 @@ _SPECS = {
 }
 
 
+# Wrong partial derivatives a learner writes, per op (same form as _SPECS' partials).
+_GRAD_MISTAKES = {
+    "sub": {"forget the minus sign of d/db": lambda a, b: [1.0, 1.0]},
+    "div": {
+        "forget the minus sign in d/db = -a/b²": lambda a, b: [1 / b, a / b**2],
+        "use d/db = -1/b² (without the a)": lambda a, b: [1 / b, -1 / b**2],
+    },
+    "mul": {"give each input its own value instead of the other's": lambda a, b: [a, b]},
+    "power": {"use n·a^n (the exponent not lowered by one)": lambda a, n: [n * a**n]},
+    "exp": {"use the input a instead of e^a": lambda a: [a]},
+    "log": {"use log(a) instead of 1/a": lambda a: [math.log(a)]},
+    "neg": {"pass the gradient through unchanged (+1 instead of -1)": lambda a: [1.0]},
+    "relu": {"let the gradient through for every input": lambda a: [1.0]},
+    "tanh": {
+        "use 1 - a² (the input) instead of 1 - tanh(a)² (the output)": lambda a: [1 - a**2],
+        "use 1 - tanh(a) (not squared)": lambda a: [1 - math.tanh(a)],
+    },
+    "sigmoid": {
+        "use a(1 - a) (the input) instead of s(1 - s) (the output)": lambda a: [a * (1 - a)],
+        "use s (the output) instead of s(1 - s)": lambda a: [1 / (1 + math.exp(-a))],
+    },
+}
+
+
 def _split(name: str, case: tuple) -> tuple[tuple, tuple]:
     """(Value arguments, constant arguments) of one case of an op."""
     k = len(_SPECS[name][1](*case))
@@ -154,6 +178,14 @@ def _check_grads(impl, name: str, seed: int, held_before: bool) -> None:
                 rtol=1e-9,
                 atol=1e-12,
                 what=what,
+                mistakes={
+                    "set the grad (=) instead of adding to it (+=)": upstream * d,
+                    "forget to multiply by out.grad": b + d,
+                }
+                | {
+                    phrase: b + upstream * wrong(*case)[i]
+                    for phrase, wrong in _GRAD_MISTAKES.get(name, {}).items()
+                },
             )
 
 
@@ -469,10 +501,11 @@ def test_sigmoid_accumulates(impl):
 @exercise("sigmoid")
 @pytest.mark.parametrize("x", [-1000.0, -40.0, 40.0, 1000.0])
 def test_sigmoid_large_inputs(impl, x):
-    # math.exp(1000) raises OverflowError: compute with e^-|a| on both sides of 0
+    # math.exp(1000) raises OverflowError: compute with e^-|a| on both sides of 0. The
+    # docstring allows 1e-15 absolute: (1 + tanh(a/2))/2 and 1 - σ(-a) give σ(-40) ≈ 4e-18 as 0.
     (leaf,), out, text = _apply(impl, "sigmoid", (x,))
     want = 1 / (1 + math.exp(-x)) if x > 0 else math.exp(x) / (1 + math.exp(x))
-    expect_close(Call(out.data, text), want, rtol=1e-9, atol=0, what="out.data")
+    expect_close(Call(out.data, text), want, rtol=1e-9, atol=1e-15, what="out.data")
     _run_closures(out, 1.5)
     # σ(40)·(1 - σ(40)) rounds to 0 while e^-40/(1 + e^-40)² is 4e-18: both are fine
     expect_close(
@@ -867,6 +900,10 @@ def test_numerical_gradient_cubic_at_large_x(impl):
         np.array([30000.0 + 1e-6]),
         rtol=1e-10,
         what="central difference (f(x+eps) - f(x-eps)) / (2 eps)",
+        mistakes={
+            "take a one-sided difference (f(x+eps) - f(x)) / eps": np.array([30000.0 + 0.3 + 1e-6]),
+            "divide by eps instead of 2 eps": np.array([2 * (30000.0 + 1e-6)]),
+        },
     )
 
 
@@ -926,3 +963,34 @@ def test_numerical_gradient_returns_floats_and_keeps_xs(impl):
     expect(xs == [1.0, -2.0, 0.5, 4.0, -0.25], f"{text} changed xs to {xs}; perturb a copy")
     expect(set(lengths) == {5}, f"{text} called f with lists of lengths {sorted(set(lengths))}, not 5")
     expect_close(Call(np.array(got), text), 2 * np.array(xs), rtol=1e-9)
+
+
+@exercise("numerical_gradient")
+def test_numerical_gradient_moves_one_coordinate_and_leaves_xs_exact(impl):
+    # x + eps - 2 eps + eps is not x in floating point for 0.7, 1/3 or -2.9 with eps = 1e-6:
+    # perturbing xs in place and "restoring" it arithmetically leaves residue, in xs and in
+    # the coordinates f sees next. Work on copies (or put the saved value back).
+    xs = [0.1, 0.7, 1 / 3, -2.9, 1e3]
+    saved = list(xs)
+    calls = []
+
+    def f(v):
+        calls.append(list(v))
+        return sum(t * t for t in v)
+
+    impl.numerical_gradient(f, xs)
+    text = "numerical_gradient(Σ x², [0.1, 0.7, 1/3, -2.9, 1000.0]) with the default eps"
+    changed = [i for i, (a, b) in enumerate(zip(xs, saved)) if a != b]
+    expect(
+        not changed,
+        f"{text} left xs[{changed[0] if changed else ''}] = {xs[changed[0]] if changed else ''!r}, "
+        f"not {saved[changed[0]] if changed else ''!r}: x + eps - 2 eps + eps is not exactly x in "
+        "floating point; perturb a copy of xs (or put the saved value back), do not undo arithmetically",
+    )
+    for v in calls:
+        moved = [i for i, (a, b) in enumerate(zip(v, saved)) if a != b]
+        expect(
+            len(moved) <= 1,
+            f"{text} called f with coordinates {moved} moved at once ({v}); each call must move "
+            "one coordinate and pass every other one exactly as it is in xs",
+        )

@@ -670,7 +670,7 @@ def _expect_topological(call: Call, root) -> None:
             )
 
 
-def _expect_backward(impl, root, leaves, want, about: str, extra: str = "") -> None:
+def _expect_backward(impl, root, leaves, want, about: str, extra: str = "", mistakes=None) -> None:
     try:
         impl.backward(root)
     except RecursionError:
@@ -679,7 +679,14 @@ def _expect_backward(impl, root, leaves, want, about: str, extra: str = "") -> N
             "recursive? walk the graph with an explicit stack"
         ) from None
     grads = Call(np.array([leaf.grad for leaf in leaves], dtype=float), f"backward(root of {about})")
-    expect_close(grads, np.asarray(want, dtype=float), rtol=1e-6, atol=1e-8, what=f"the leaves' grads{extra}")
+    expect_close(
+        grads,
+        np.asarray(want, dtype=float),
+        rtol=1e-6,
+        atol=1e-8,
+        what=f"the leaves' grads{extra}",
+        mistakes={phrase: np.asarray(wrong, dtype=float) for phrase, wrong in (mistakes or {}).items()},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -743,7 +750,18 @@ def test_backward_worked_example(impl):
     u = _node(impl, -6.0, (x, y), (-3.0, 2.0))
     v = _node(impl, -2.0, (u, z), (1.0, 1.0))
     loss = _node(impl, -4.0, (v, x), (2.0, -2.0))
-    _expect_backward(impl, loss, [x, y, z], [-8.0, 4.0, 2.0], "L = (x·y + z)·x at (2, -3, 4)")
+    _expect_backward(
+        impl,
+        loss,
+        [x, y, z],
+        [-8.0, 4.0, 2.0],
+        "L = (x·y + z)·x at (2, -3, 4)",
+        mistakes={
+            # parents first: u and v run while their grads are still 0, only L's closure counts
+            "run the closures parents first (the topological order itself, not reversed)": [-2.0, 0.0, 0.0],
+            "forget to seed the root's grad with 1": [0.0, 0.0, 0.0],
+        },
+    )
     inner = Call(np.array([loss.grad, v.grad, u.grad], dtype=float), "backward(L)")
     expect_close(
         inner,
@@ -792,6 +810,7 @@ def test_backward_accumulates_across_calls(impl):
         2 * once + np.array([0.5, 0, 0]),
         "a random expression",
         " after two calls (x0 held 0.5 before)",
+        mistakes={"reset every grad to 0 first, the leaves' too (they must accumulate)": once},
     )
     expect_close(
         Call(float(slots[-1].grad), "backward(root), called twice"),
@@ -825,7 +844,14 @@ def test_backward_on_a_leaf(impl):
     # d x / d x = 1, added to what x held
     x = impl.Value(3.0)
     x.grad = 0.25
-    _expect_backward(impl, x, [x], [1.25], "a single Value x that held grad 0.25")
+    _expect_backward(
+        impl,
+        x,
+        [x],
+        [1.25],
+        "a single Value x that held grad 0.25",
+        mistakes={"set root.grad = 1 instead of adding 1 to it": [1.0]},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -884,6 +910,7 @@ def test_zero_grad_between_two_backward_passes(impl):
         rtol=1e-6,
         atol=1e-8,
         what="the inputs' grads: one step's gradient, not two",
+        mistakes={"leave the grads as they were (zero_grad changed nothing)": 2 * want},
     )
 
 

@@ -177,11 +177,12 @@ def _param_arrays(config, seed: int, std: float = 0.4) -> dict:
 # build_vocab
 
 
-def _expect_list(call: Call, want: list, what: str = "") -> None:
-    """A list result equal to `want`, showing both when it is not."""
+def _expect_list(call: Call, want: list, what: str = "", mistakes=None) -> None:
+    """A list result equal to `want`, showing both when it is not (and naming a mistake
+    whose answer it is, from `mistakes`)."""
     got = call.value
     expect(isinstance(got, list), f"{call}: returned {type(got).__name__}, expected a list")
-    expect(got == want, f"{call}{': ' + what if what else ''}: got {got}, expected {want}")
+    expect_equal(Call(got, f"{call}{': ' + what if what else ''}"), want, mistakes=mistakes)
 
 
 @exercise("build_vocab")
@@ -515,6 +516,32 @@ def test_gpt_forward_residual_stream(impl):
 
 
 @exercise("gpt_forward")
+def test_gpt_forward_rejects_a_sequence_longer_than_the_block(impl):
+    config = impl.GPTConfig(vocab_size=5, block_size=6, n_embd=8, n_head=2, n_layer=1)
+    params = impl.init_params(config, rng(70))
+    tokens = rng(71).integers(0, 5, size=(2, 7))
+    text = "gpt_forward(params, tokens of shape (2, 7), config with block_size=6)"
+    try:
+        impl.gpt_forward(params, tokens, config)
+    except ValueError as exc:
+        message = str(exc)
+        expect(
+            "7" in message and "6" in message and "block" in message.lower(),
+            f"{text} raised ValueError({message!r}); say what is wrong: the sequence length 7 and "
+            "the block_size 6",
+        )
+        return
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # any other exception is the wrong one
+        raise AssertionError(
+            f"{text} raised {type(exc).__name__} ({exc}); check the length first and raise ValueError "
+            "naming both the sequence length and block_size"
+        ) from None
+    raise AssertionError(f"{text} returned; raise ValueError naming the sequence length 7 and block_size 6")
+
+
+@exercise("gpt_forward")
 def test_gpt_forward_is_causal(impl):
     config = _config(impl, n_layer=2)
     params = {k: impl.Tensor(a) for k, a in _param_arrays(config, 53).items()}
@@ -811,6 +838,37 @@ def test_sample_without_boundary_fills_the_block(impl):
     _expect_list(got, ["abcab"] * 2, what="block_size characters, the model fed at most block_size tokens")
 
 
+def _staggered(block_size: int):
+    """A model for greedy sampling in which sequence r of the batch writes r + 1 letters
+    ('a', 'b', 'c', 'a', ...) and then the boundary: the sequences end at different steps."""
+
+    def logits_fn(tokens):
+        n, t = tokens.shape
+        expect(1 <= t <= block_size, f"sample fed the model {t} tokens; block_size is {block_size}")
+        logits = np.zeros((n, t, 4))
+        for r in range(n):
+            logits[r, -1, 0 if t > r + 1 else (t - 1) % 3 + 1] = 5.0
+        return logits
+
+    return logits_fn
+
+
+@exercise("sample")
+def test_sample_goes_on_until_every_sequence_has_ended(impl):
+    # Sequence r ends after r + 1 letters: stopping at the first boundary of any sequence
+    # cuts the others short.
+    got = _sample(impl, _staggered(8), "a model whose sequence r ends after r + 1 letters", 4, 8, 96, 0.0)
+    _expect_list(
+        got,
+        ["a", "ab", "abc", "abca"],
+        what="go on until every sequence has produced the boundary (or block_size steps)",
+        mistakes={
+            # the step on which sequence 0 ends still gives the others their second letter
+            "stop as soon as any sequence produces the boundary (instead of all)": ["a", "ab", "ab", "ab"],
+        },
+    )
+
+
 @exercise("sample")
 def test_sample_low_temperature_is_greedy(impl):
     got = _sample(impl, _counter(8, stop_after=2), "counting model", 50, 8, 92, 0.005, strict=True)
@@ -860,4 +918,14 @@ def test_sample_uses_the_given_rng(impl):
     expect(
         other.value != first.value,
         f"{other}: another seed gave the same 60 names as rng(94); draw with the given rng",
+    )
+    # The generator itself, not a copy or a new one seeded from it: two calls with one
+    # generator go on where the first left off, so they give other names.
+    g = rng(97)
+    one = impl.sample(model, _VOCAB, 60, 6, g, 1.0)
+    two = impl.sample(model, _VOCAB, 60, 6, g, 1.0)
+    expect(
+        one != two,
+        "sample(bigram model, ..., rng=g) twice with the same generator g gave the same 60 names: draw "
+        "from g itself (it moves on with every draw); do not copy or re-seed it",
     )

@@ -417,7 +417,8 @@ def sample(
 
     Every sequence starts as [boundary]. At each step, feed all sequences so far, divide
     the last logits by the temperature, and draw each sequence's next token from the
-    softmax of that (stably: temperature 0.01 must not overflow), using `rng` only, the
+    softmax of that (stably: temperature 0.01 must not overflow, and each row's softmax is
+    exact whatever the scale of the other rows' logits), using `rng` only, the
     generator itself (not a copy, not re-seeded: two calls with one generator differ).
     temperature == 0 means greedy: take the argmax. Append the tokens and repeat,
     block_size times at most (so the model never sees more than block_size tokens), or

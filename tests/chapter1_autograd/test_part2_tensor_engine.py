@@ -891,12 +891,13 @@ def test_softmax_value_and_gradient(impl, shape, axis):
 
 @exercise("softmax")
 def test_softmax_large_logits(impl):
-    x = np.array([[1000.0, 999.0, -1000.0], [-1000.0, -1000.0, -1000.0]])
-    u = np.array([[0.5, -1.0, 2.0], [1.0, 0.2, -0.6]])
+    # Row 3: shifting by the row's mean (-333) instead of its max leaves exp(1333): overflow.
+    x = np.array([[1000.0, 999.0, -1000.0], [-1000.0, -1000.0, -1000.0], [1000.0, -1000.0, -1000.0]])
+    u = np.array([[0.5, -1.0, 2.0], [1.0, 0.2, -0.6], [0.3, -0.4, 1.1]])
     got = _through_without_warnings(impl, "softmax", x, u)
     value, grad = got.value
     e = np.exp(-1.0)
-    s = np.array([[1 / (1 + e), e / (1 + e), 0.0], [1 / 3, 1 / 3, 1 / 3]])
+    s = np.array([[1 / (1 + e), e / (1 + e), 0.0], [1 / 3, 1 / 3, 1 / 3], [1.0, 0.0, 0.0]])
     expect_close(Call(value, got.text), s)
     want = s * (u - (u * s).sum(axis=1, keepdims=True))
     expect_close(Call(grad, f"backward of {got.text}"), want)

@@ -870,6 +870,23 @@ def test_sample_goes_on_until_every_sequence_has_ended(impl):
 
 
 @exercise("sample")
+def test_sample_rows_on_very_different_scales(impl):
+    # Each row's logits carry an offset of its own (softmax ignores it): 0, -3000 and +3000.
+    # The stable softmax subtracts each row's own max; one shift for the whole batch (its
+    # overall max, or a mean) overflows or leaves a row of zeros. Every row writes "ab".
+    offsets = np.array([0.0, -3000.0, 3000.0])
+
+    def logits_fn(tokens):
+        n, t = tokens.shape
+        logits = np.zeros((n, t, 4))
+        logits[:, -1, (t - 1) % 3 + 1 if t <= 2 else 0] = 30.0
+        return logits + offsets[:, None, None]
+
+    got = _sample(impl, logits_fn, "a model with row offsets 0, -3000, 3000", 3, 6, 98, 1.0, strict=True)
+    _expect_list(got, ["ab"] * 3, what="the softmax of each row shifted by that row's own max")
+
+
+@exercise("sample")
 def test_sample_low_temperature_is_greedy(impl):
     got = _sample(impl, _counter(8, stop_after=2), "counting model", 50, 8, 92, 0.005, strict=True)
     _expect_list(

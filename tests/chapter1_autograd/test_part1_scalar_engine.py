@@ -438,7 +438,8 @@ def test_relu_accumulates(impl):
 
 @exercise("relu")
 def test_relu_blocks_gradient_at_negative_inputs(impl):
-    for x in [-3.0, -0.5, -1e-3]:
+    # and at 0, as the docstring says (PyTorch's convention)
+    for x in [-3.0, -0.5, -1e-3, 0.0]:
         (leaf,), out, text = _apply(impl, "relu", (x,))
         expect_close(Call(out.data, text), 0.0, atol=0, what="relu of a negative number")
         leaf.grad = 0.5
@@ -447,7 +448,7 @@ def test_relu_blocks_gradient_at_negative_inputs(impl):
             Call(leaf.grad, f"{text}, then its backward"),
             0.5,
             atol=0,
-            what="a negative input gets no gradient (relu is flat there); its grad must stay 0.5",
+            what="an input <= 0 gets no gradient (relu is flat there; 0 at the kink); its grad must stay 0.5",
         )
 
 

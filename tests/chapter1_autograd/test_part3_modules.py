@@ -256,6 +256,13 @@ def test_parameter_copies_its_data_as_float64(impl):
     )
     a[0, 0] = 100
     expect(p.data[0, 0] == 1.0, "changing the array a Parameter was made from changed the Parameter: copy it")
+    b = np.array([[0.1, -2.5], [3.0, 0.7]], dtype=np.float32)
+    q = impl.Parameter(b)
+    expect(
+        q.data.dtype == np.float64 and q.data is not b,
+        f"Parameter(float32[2, 2]).data has dtype {q.data.dtype}, expected float64 (a new array)",
+    )
+    expect_close(Call(q.data, "Parameter(float32[2, 2]).data"), b.astype(np.float64), rtol=0, atol=0)
 
 
 @exercise("Parameter")

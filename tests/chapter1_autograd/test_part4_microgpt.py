@@ -326,7 +326,15 @@ def test_rmsnorm_values(impl, shape):
     x = rng(4).normal(size=shape) * 3 + 1.5  # a nonzero mean: RMSNorm does not subtract it
     out, text = _call(impl.rmsnorm, impl.Tensor(x))
     expect(isinstance(out, impl.Tensor), f"{text}: returned {type(out).__name__}, expected a Tensor")
-    expect_close(Call(out.data, text), _rmsnorm(x), rtol=1e-9)
+    expect_close(
+        Call(out.data, text),
+        _rmsnorm(x),
+        rtol=1e-9,
+        mistakes={
+            "subtract the mean first (that is LayerNorm)": lambda: _rmsnorm(x - x.mean(-1, keepdims=True)),
+            "normalise over the first axis instead of the last": lambda: _rmsnorm(x.T).T,
+        },
+    )
 
 
 @exercise("rmsnorm")
@@ -334,11 +342,18 @@ def test_rmsnorm_eps_inside_the_root(impl):
     # at a scale of 1e-3, mean(x²) ~ 1e-6 is comparable to eps = 1e-5: where eps goes matters
     x = rng(5).normal(size=(3, 4)) * 1e-3
     out, text = _call(impl.rmsnorm, impl.Tensor(x))
+    ms = (x**2).mean(-1, keepdims=True)
     expect_close(
         Call(out.data, text),
-        x / np.sqrt((x**2).mean(-1, keepdims=True) + 1e-5),
+        x / np.sqrt(ms + 1e-5),
         rtol=1e-9,
         what="with the default eps = 1e-5",
+        mistakes={
+            "add eps outside the square root, sqrt(mean(x²)) + eps": x / (np.sqrt(ms) + 1e-5),
+            "leave eps out": x / np.sqrt(ms),
+            "take the sum of squares instead of their mean": x
+            / np.sqrt((x**2).sum(-1, keepdims=True) + 1e-5),
+        },
     )
     out, text = _call(impl.rmsnorm, impl.Tensor(x), eps=0.1)
     expect_close(Call(out.data, text), x / np.sqrt((x**2).mean(-1, keepdims=True) + 0.1), rtol=1e-9)
@@ -601,7 +616,15 @@ def test_gpt_loss_uniform_logits(impl):
     targets = np.array([[1, 2, 3, 4], [5, 0, 0, 0]])
     mask = np.array([[True, True, True, True], [True, False, False, False]])
     out, text = _call(impl.gpt_loss, impl.Tensor(logits), targets, mask)
-    expect_close(Call(_loss_result(impl, out, text), text), math.log(6), rtol=1e-12)
+    expect_close(
+        Call(_loss_result(impl, out, text), text),
+        math.log(6),
+        rtol=1e-12,
+        mistakes={
+            "divide the sum over the real positions by the number of all positions": math.log(6) * 5 / 8,
+            "sum over the real positions instead of taking their mean": 5 * math.log(6),
+        },
+    )
 
 
 @exercise("gpt_loss")
@@ -609,12 +632,27 @@ def test_gpt_loss_uniform_logits(impl):
 def test_gpt_loss_mean_over_real_positions(impl, seed):
     logits, targets, mask = _padded_batch(seed)
     out, text = _call(impl.gpt_loss, impl.Tensor(logits), targets, mask)
+
     # a mean over the 10 real positions: not over all 15, and not a mean of per-sequence means
+    def per_position(b, t):
+        row = logits[b, t]
+        top = row.max()
+        return top + np.log(np.exp(row - top).sum()) - row[targets[b, t]]
+
+    every = np.array([[per_position(b, t) for t in range(mask.shape[1])] for b in range(mask.shape[0])])
     expect_close(
         Call(_loss_result(impl, out, text), text),
         _loss_loops(logits, targets, mask),
         rtol=1e-9,
         what="the mean cross-entropy over the real positions",
+        mistakes={
+            "take the mean over every position, padding included": every.mean(),
+            "divide the sum over the real positions by the number of all positions": every[mask].sum()
+            / mask.size,
+            "take the mean of each sequence's mean (short names weigh as much as long ones)": np.mean(
+                [every[b][mask[b]].mean() for b in range(mask.shape[0])]
+            ),
+        },
     )
 
 
@@ -690,7 +728,15 @@ def test_adam_first_step(impl):
     for k, gr in grads.items():
         want = arrays[k] - 0.1 * gr / (np.abs(gr) + 1e-8)
         expect_close(
-            Call(params[k].data, f"{text} with lr=0.1"), want, rtol=1e-9, what=f"{k} after the first step"
+            Call(params[k].data, f"{text} with lr=0.1"),
+            want,
+            rtol=1e-9,
+            what=f"{k} after the first step",
+            mistakes={
+                "leave out the bias correction (m̂ = m, v̂ = v)": arrays[k]
+                - 0.1 * (0.2 * gr) / (np.sqrt(0.05 * gr**2) + 1e-8),
+                "put eps inside the square root, sqrt(v̂ + eps)": arrays[k] - 0.1 * gr / np.sqrt(gr**2 + 1e-8),
+            },
         )
         expect_close(Call(m[k], text), 0.2 * gr, rtol=1e-12, what=f"m[{k!r}] = (1 - beta1) g")
         expect_close(Call(v[k], text), 0.05 * gr**2, rtol=1e-12, what=f"v[{k!r}] = (1 - beta2) g²")

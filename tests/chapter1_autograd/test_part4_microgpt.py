@@ -42,18 +42,21 @@ def _rmsnorm(x: np.ndarray, eps: float = 1e-5) -> np.ndarray:
     return x / np.sqrt((x**2).mean(axis=-1, keepdims=True) + eps)
 
 
-def _attention_loops(x, wq, wk, wv, wo, n_head: int) -> np.ndarray:
+def _attention_loops(x, wq, wk, wv, wo, n_head: int, scale=None, causal=True) -> np.ndarray:
     """Head by head and query by query: query t of head h (columns h*D:(h+1)*D) weighs the
-    values of positions 0..t by the softmax of its scaled dot products with their keys."""
+    values of positions 0..t by the softmax of its scaled dot products with their keys.
+    (Mistakes: another `scale` than sqrt(D), or causal=False to let every query see all keys.)"""
     batch, seq, d_model = x.shape
     d = d_model // n_head
+    scale = math.sqrt(d) if scale is None else scale
     q, k, v = x @ wq, x @ wk, x @ wv
     heads = np.zeros((batch, seq, d_model))
     for h in range(n_head):
         cols = slice(h * d, (h + 1) * d)
         for t in range(seq):
-            scores = np.einsum("bd,bsd->bs", q[:, t, cols], k[:, : t + 1, cols]) / math.sqrt(d)
-            heads[:, t, cols] = np.einsum("bs,bsd->bd", _softmax(scores), v[:, : t + 1, cols])
+            end = t + 1 if causal else seq
+            scores = np.einsum("bd,bsd->bs", q[:, t, cols], k[:, :end, cols]) / scale
+            heads[:, t, cols] = np.einsum("bs,bsd->bd", _softmax(scores), v[:, :end, cols])
     return heads @ wo
 
 
@@ -402,6 +405,7 @@ def test_attention_matches_loops(impl, batch, seq, d_model, n_head):
     t = {k: impl.Tensor(a) for k, a in arrays.items()}
     out, text = _call(impl.causal_self_attention, t["x"], *(t[w] for w in _W), n_head)
     expect(isinstance(out, impl.Tensor), f"{text}: returned {type(out).__name__}, expected a Tensor")
+    w = [arrays[k] for k in _W]
     expect_close(
         Call(out.data, text),
         _attention_reference(n_head)(arrays),
@@ -409,6 +413,20 @@ def test_attention_matches_loops(impl, batch, seq, d_model, n_head):
         atol=1e-9,
         what="versus heads and queries looped in NumPy (head h = columns h*head_dim:(h+1)*head_dim, "
         "scores / sqrt(head_dim), softmax over keys 0..t)",
+        mistakes={
+            "leave out the causal mask (every query sees every key)": lambda: _attention_loops(
+                arrays["x"], *w, n_head, causal=False
+            ),
+            "divide the scores by sqrt(d_model) instead of sqrt(head_dim)": lambda: _attention_loops(
+                arrays["x"], *w, n_head, scale=math.sqrt(d_model)
+            ),
+            "forget to divide the scores by sqrt(head_dim)": lambda: _attention_loops(
+                arrays["x"], *w, n_head, scale=1.0
+            ),
+            "divide the scores by head_dim instead of its square root": lambda: _attention_loops(
+                arrays["x"], *w, n_head, scale=d_model // n_head
+            ),
+        },
     )
 
 
@@ -464,7 +482,15 @@ def test_mlp_block_values(impl, shape):
     x, fc1, fc2 = g.normal(size=shape), g.normal(size=(4, 10)), g.normal(size=(10, 4))
     out, text = _call(impl.mlp_block, impl.Tensor(x), impl.Tensor(fc1), impl.Tensor(fc2))
     expect(isinstance(out, impl.Tensor), f"{text}: returned {type(out).__name__}, expected a Tensor")
-    expect_close(Call(out.data, text), _mlp(x, fc1, fc2), what="relu(x @ fc1) @ fc2")
+    expect_close(
+        Call(out.data, text),
+        _mlp(x, fc1, fc2),
+        what="relu(x @ fc1) @ fc2",
+        mistakes={
+            "leave out the ReLU": x @ fc1 @ fc2,
+            "apply the ReLU after fc2 instead of between the two": np.maximum(x @ fc1 @ fc2, 0.0),
+        },
+    )
 
 
 @exercise("mlp_block")

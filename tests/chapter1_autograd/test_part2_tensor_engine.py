@@ -249,13 +249,23 @@ def test_unbroadcast_sums_leading_axes(impl):
     # Square on purpose: summing the last axis instead of the first gives the right shape.
     grad = np.array([[1.0, 2.0, 3.0], [10.0, 20.0, 30.0], [100.0, 200.0, 300.0]])
     got = run(impl.unbroadcast, grad, (3,))
-    expect_close(got, np.array([111.0, 222.0, 333.0]), what="the sum over the added leading axis 0")
+    expect_close(
+        got,
+        np.array([111.0, 222.0, 333.0]),
+        what="the sum over the added leading axis 0",
+        mistakes={"sum over the last axis instead of the leading one": np.array([6.0, 60.0, 600.0])},
+    )
 
 
 @exercise("unbroadcast")
 def test_unbroadcast_keeps_stretched_axes(impl):
     grad = np.arange(8.0).reshape(2, 4)
-    expect_close(run(impl.unbroadcast, grad, (2, 1)), np.array([[6.0], [22.0]]), what="keepdims on axis 1")
+    expect_close(
+        run(impl.unbroadcast, grad, (2, 1)),
+        np.array([[6.0], [22.0]]),
+        what="keepdims on axis 1",
+        mistakes={"sum the stretched axis without keepdims (its length 1 is lost)": np.array([6.0, 22.0])},
+    )
     expect_close(run(impl.unbroadcast, grad, (1, 4)), np.array([[4.0, 6.0, 8.0, 10.0]]))
     grad3 = _normal(1, 3, 2, 4)
     expect_close(run(impl.unbroadcast, grad3, (2, 1)), grad3.sum(axis=(0, 2))[:, None])

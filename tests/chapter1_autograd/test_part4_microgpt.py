@@ -64,13 +64,24 @@ def _mlp(x, fc1, fc2) -> np.ndarray:
     return np.maximum(x @ fc1, 0.0) @ fc2
 
 
-def _gpt(p: dict, tokens: np.ndarray, n_layer: int, n_head: int) -> np.ndarray:
+def _gpt(p: dict, tokens: np.ndarray, n_layer: int, n_head: int, mistake: str = "") -> np.ndarray:
+    """The GPT in NumPy; `mistake` names a wrong version: "no final norm", "no residual"
+    (x = f(rmsnorm(x))), "post-norm" (x = rmsnorm(x + f(x)))."""
     x = p["wte"][tokens] + p["wpe"][: tokens.shape[1]]
     for i in range(n_layer):
         w = [p[f"layer{i}.{n}"] for n in ("wq", "wk", "wv", "wo")]
-        x = x + _attention_loops(_rmsnorm(x), *w, n_head)
-        x = x + _mlp(_rmsnorm(x), p[f"layer{i}.fc1"], p[f"layer{i}.fc2"])
-    return _rmsnorm(x) @ p["lm_head"]
+        blocks = [
+            lambda h, w=w: _attention_loops(h, *w, n_head),
+            lambda h, i=i: _mlp(h, p[f"layer{i}.fc1"], p[f"layer{i}.fc2"]),
+        ]
+        for f in blocks:
+            if mistake == "no residual":
+                x = f(_rmsnorm(x))
+            elif mistake == "post-norm":
+                x = _rmsnorm(x + f(x))
+            else:
+                x = x + f(_rmsnorm(x))
+    return (x if mistake == "no final norm" else _rmsnorm(x)) @ p["lm_head"]
 
 
 def _loss_loops(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> float:
@@ -290,7 +301,14 @@ def test_embed_values(impl):
     out, text = _call(impl.embed, tokens, impl.Tensor(wte), impl.Tensor(wpe))
     expect(isinstance(out, impl.Tensor), f"{text}: returned {type(out).__name__}, expected a Tensor")
     # position t uses row t of wpe, whatever the token: wpe[:4], not wpe[tokens]
-    expect_close(Call(out.data, text), wte[tokens] + wpe[:4])
+    expect_close(
+        Call(out.data, text),
+        wte[tokens] + wpe[:4],
+        mistakes={
+            "leave out the position embeddings": wte[tokens],
+            "index wpe by the token ids instead of the positions": lambda: wte[tokens] + wpe[tokens],
+        },
+    )
 
 
 @exercise("embed")
@@ -534,6 +552,17 @@ def test_gpt_forward_matches_numpy(impl, n_layer, n_head, batch, seq):
         rtol=1e-7,
         atol=1e-9,
         what="the logits (pre-norm residual blocks, a final rmsnorm, lm_head)",
+        mistakes={
+            "leave out the final rmsnorm before lm_head": lambda: _gpt(
+                arrays, tokens, n_layer, n_head, "no final norm"
+            ),
+            "replace x by each block's output, x = f(rmsnorm(x)), instead of adding it": lambda: _gpt(
+                arrays, tokens, n_layer, n_head, "no residual"
+            ),
+            "normalise after adding, x = rmsnorm(x + f(x)), instead of before": lambda: _gpt(
+                arrays, tokens, n_layer, n_head, "post-norm"
+            ),
+        },
     )
 
 

@@ -258,10 +258,10 @@ def train_mlp(
     MLP([features, *hidden, n_classes], rng) draws the weights, then every epoch draws a
     new order of the training set with rng.permutation(n) (a new one each epoch, not one
     order reused; rng.shuffle of the previous epoch's order, or shuffling the arrays
-    themselves each epoch, is as good and passes too). The epoch walks through that order in batches of `batch_size`, the last
-    one smaller when batch_size does not divide n (it is trained on, not dropped): one
-    Adam step per batch, ceil(n / batch_size) steps per epoch. For each batch: loss,
-    zero_grad, backward, step.
+    themselves each epoch, is as good and passes too). The epoch walks through that order
+    in batches of `batch_size`, the last one smaller when batch_size does not divide n (it
+    is trained on, not dropped): one Adam step per batch, ceil(n / batch_size) steps per
+    epoch. For each batch: loss, zero_grad, backward, step.
 
     At the end of each epoch, history["loss"] gets the plain mean of the epoch's batch
     losses (each batch's loss as computed before its step; the smaller last batch counts

@@ -1074,6 +1074,12 @@ def test_train_mlp_model_and_history(impl):
             f"{got}: history[{key!r}] should be a list of 4 floats (one per epoch), got {values!r}",
         )
     expect(history["loss"][-1] < history["loss"][0], f"{got}: the loss did not fall: {history['loss']}")
+    probe = impl.Tensor(np.ones(2), requires_grad=True) * 2.0
+    expect(
+        probe.requires_grad,
+        f"after {got}, ops no longer record a graph: grad mode was left off; evaluate inside "
+        "`with no_grad():`, which switches it back on when the block ends",
+    )
     expect_close(
         Call(history["test_accuracy"][-1], str(got)),
         _held_out_accuracy(model, x_test, y_test),

@@ -226,13 +226,28 @@ def test_build_vocab_ignores_order_and_repeats(impl):
 # make_batch
 
 
-def _expect_batch(got, inputs, targets, mask) -> None:
+def _expect_batch(got, inputs, targets, mask, mistakes=None) -> None:
+    """The three arrays; mistakes: {phrase: (inputs, targets, mask) of that wrong version}."""
     expect(
         isinstance(got.value, tuple) and len(got.value) == 3,
         f"{got}: expected a tuple (inputs, targets, mask)",
     )
+    # A mistake is named only when all three arrays are that mistake's.
+    whole = {
+        phrase: wrong
+        for phrase, wrong in (mistakes or {}).items()
+        if all(_same_array(got.value[j], wrong[j]) for j in range(3))
+    }
     for i, (label, want) in enumerate([("inputs", inputs), ("targets", targets), ("mask", mask)]):
-        expect_equal(Call(got.value[i], got.text), np.array(want), what=label)
+        named = {phrase: np.array(wrong[i]) for phrase, wrong in whole.items()}
+        expect_equal(Call(got.value[i], got.text), np.array(want), what=label, mistakes=named)
+
+
+def _same_array(got, want) -> bool:
+    try:
+        return bool(np.array_equal(np.asarray(got), np.array(want)))
+    except (TypeError, ValueError):
+        return False
 
 
 @exercise("make_batch")
@@ -240,7 +255,22 @@ def test_make_batch_example(impl):
     got = run(impl.make_batch, ["ab", "c"], [".", "a", "b", "c"], 4)
     t, f = True, False
     _expect_batch(
-        got, [[0, 1, 2, 0], [0, 3, 0, 0]], [[1, 2, 0, 0], [3, 0, 0, 0]], [[t, t, t, f], [t, t, f, f]]
+        got,
+        [[0, 1, 2, 0], [0, 3, 0, 0]],
+        [[1, 2, 0, 0], [3, 0, 0, 0]],
+        [[t, t, t, f], [t, t, f, f]],
+        mistakes={
+            "leave out the boundary token at the start of each name": (
+                [[1, 2, 0, 0], [3, 0, 0, 0]],
+                [[2, 0, 0, 0], [0, 0, 0, 0]],
+                [[t, t, f, f], [t, f, f, f]],
+            ),
+            "mark the position whose target is the closing boundary as padding": (
+                [[0, 1, 2, 0], [0, 3, 0, 0]],
+                [[1, 2, 0, 0], [3, 0, 0, 0]],
+                [[t, t, f, f], [t, f, f, f]],
+            ),
+        },
     )
 
 

@@ -253,6 +253,8 @@ def sigmoid(a: Value) -> Value:
     """The logistic function s = 1 / (1 + e ** -a). Local derivative: s * (1 - s).
 
     Must work for any float a, including ±1000 (math.exp(1000) raises OverflowError).
+    The value must be within 1e-9 relative or 1e-15 absolute of σ(a): any stable form
+    passes, including (1 + tanh(a/2)) / 2 and 1 - σ(-a), which round σ(-40) ≈ 4e-18 to 0.
     """
     raise NotImplementedError("sigmoid")
 
@@ -327,7 +329,9 @@ def numerical_gradient(f: Callable[[list[float]], float], xs: list[float], eps: 
         df/dx_i ≈ (f(xs + eps e_i) - f(xs - eps e_i)) / (2 eps),
 
     one coordinate at a time (e_i is the i-th unit vector). f takes a list of floats
-    as long as xs and returns a float. xs is not modified. Returns a list of floats.
+    as long as xs and returns a float. xs is not modified, not even by a rounding residue
+    (x + eps - 2 eps + eps is not always x): each call of f sees xs exactly, with one
+    coordinate moved. Returns a list of floats.
     """
     raise NotImplementedError("numerical_gradient")
 

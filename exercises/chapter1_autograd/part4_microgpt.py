@@ -221,7 +221,10 @@ def gpt_forward(
             x = x + mlp_block(rmsnorm(x), layer{i}.fc1, layer{i}.fc2)
         logits = rmsnorm(x) @ lm_head           a final norm, then the unembedding
 
-    params: as made by init_params(config, ...). seq <= config.block_size.
+    params: as made by init_params(config, ...). seq <= config.block_size: a longer
+    sequence has positions without an embedding, and raises ValueError with a message that
+    names both numbers, e.g. "a sequence of length 17 is longer than block_size 16" (as
+    nanoGPT does; an assert would vanish under python -O).
     """
     raise NotImplementedError("gpt_forward")
 
@@ -352,7 +355,9 @@ def sample(
 
     Every sequence starts as [boundary]. At each step, feed all sequences so far, divide
     the last logits by the temperature, and draw each sequence's next token from the
-    softmax of that (stably: temperature 0.01 must not overflow), using `rng` only.
+    softmax of that (stably: temperature 0.01 must not overflow, and each row's softmax is
+    exact whatever the scale of the other rows' logits), using `rng` only, the
+    generator itself (not a copy, not re-seeded: two calls with one generator differ).
     temperature == 0 means greedy: take the argmax. Append the tokens and repeat,
     block_size times at most (so the model never sees more than block_size tokens), or
     until every sequence has produced the boundary token. A name is the characters

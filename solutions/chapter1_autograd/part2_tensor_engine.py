@@ -662,6 +662,8 @@ def backward(tensor: Float[Tensor, "*shape"], grad: Float[np.ndarray, "*shape"] 
     recursion, so deep graphs work). Before that, every node needing a gradient gets one:
     results get a fresh array of zeros, and leaves keep the gradient they already have
     (so gradients of leaves ACCUMULATE over backward calls), or get zeros if it is None.
+    `grad` is added into tensor.grad, never stored as it: the caller's array is not changed,
+    now or by a later backward.
 
     Afterwards, results have grad None again (their gradients were scratch buffers; as in
     PyTorch, only leaves keep theirs), but they keep parents and backward_fn, so

@@ -124,7 +124,8 @@ class Linear(Module):
         U(-b, b) with b = sqrt(6 / in_features), whose variance 2 / in_features keeps the
         scale of activations steady through ReLU layers.
     bias: Parameter of shape (out_features,), zeros; or None when bias=False.
-    rng: the generator the weights are drawn from.
+    rng: the generator the weights are drawn from, as it is (not re-seeded, not copied): two
+        layers made one after the other from the same generator get different weights.
     """
 
     def __init__(
@@ -153,7 +154,8 @@ class MLP(Module):
     """A multi-layer perceptron: Linear layers with ReLU between them.
 
     sizes: [d_in, h_1, ..., h_k, d_out]; layer i is Linear(sizes[i], sizes[i + 1], rng), all
-    drawn from the same rng in order, stored in the list `self.layers`. Every layer but the
+    drawn from the same rng in order (layer 0 first), stored in the list `self.layers`: the
+    layers are exactly those that consecutive Linear(..., rng) calls would make. Every layer but the
     last is followed by ReLU; the last returns raw scores (logits), which may be negative.
     """
 
@@ -215,9 +217,11 @@ class SGD:
     """Stochastic gradient descent with momentum, in PyTorch's form.
 
     params: the Parameters to update (e.g. model.parameters()), kept as a list in order.
-    Each step, for every parameter p whose p.grad is not None (the others are skipped):
+    Each step, for every parameter p whose p.grad is not None:
         v = momentum * v + p.grad      (v starts at zeros; with momentum 0, v = p.grad)
         p.data = p.data - lr * v
+    A parameter whose p.grad is None is skipped entirely: neither it nor its v changes
+    (its velocity does not decay on that step).
     The update reads p.grad as it is at the time of the step and must not change it.
     """
 
@@ -258,13 +262,18 @@ if MAIN:
 class Adam:
     """Adam (Kingma & Ba, 2015), as torch.optim.Adam (no weight decay).
 
-    For every parameter p whose p.grad is not None, with g = p.grad and t the number of
-    steps taken so far including this one (t = 1 on the first step):
+    One counter t for the optimizer: the number of calls to step() so far, this one
+    included (t = 1 on the first step), the same for every parameter. For every parameter
+    p whose p.grad is not None, with g = p.grad:
         m = beta1 * m + (1 - beta1) * g            (m and v start at zeros)
         v = beta2 * v + (1 - beta2) * g**2
         m_hat = m / (1 - beta1**t),  v_hat = v / (1 - beta2**t)     (bias correction)
         p.data = p.data - lr * m_hat / (sqrt(v_hat) + eps)
-    Parameters with p.grad None are skipped. The update does not change p.grad.
+    Parameters with p.grad None are skipped entirely (p, m and v unchanged), but t still
+    counts that step for them: a parameter that first gets a gradient on step 3 is
+    corrected with t = 3. (torch.optim.Adam counts steps per parameter instead, only those
+    where it had a gradient; the two agree whenever every parameter has a gradient.)
+    The update does not change p.grad.
     """
 
     def __init__(
@@ -328,12 +337,20 @@ def train_mlp(
     """Train MLP([features, *hidden, n_classes]) with Adam(lr) on minibatches of the
     cross-entropy, and return (model, history).
 
-    rng = np.random.default_rng(seed) initialises the model, then reshuffles the training
-    set at the start of every epoch; the epoch walks through that order in batches of
-    `batch_size` (the last one may be smaller). For each batch: loss, zero_grad, backward,
-    step. At the end of each epoch, history["loss"] gets the mean of the epoch's batch
-    losses and history["test_accuracy"] the accuracy on (x_test, y_test), evaluated
-    under no_grad. Both are lists of Python floats, one per epoch.
+    One generator, rng = np.random.default_rng(seed), and nothing else random: first
+    MLP([features, *hidden, n_classes], rng) draws the weights, then every epoch draws a
+    new order of the training set with rng.permutation(n) (a new one each epoch, not one
+    order reused; rng.shuffle of the previous epoch's order, or shuffling the arrays
+    themselves each epoch, is as good and passes too). The epoch walks through that order
+    in batches of `batch_size`, the last one smaller when batch_size does not divide n (it
+    is trained on, not dropped): one Adam step per batch, ceil(n / batch_size) steps per
+    epoch. For each batch: loss, zero_grad, backward, step.
+
+    At the end of each epoch, history["loss"] gets the plain mean of the epoch's batch
+    losses (each batch's loss as computed before its step; the smaller last batch counts
+    as one batch like the others, so this is not the loss of the whole training set) and
+    history["test_accuracy"] the accuracy on (x_test, y_test), evaluated under no_grad.
+    Both are lists of Python floats, one per epoch.
     """
     # BEGIN SOLUTION
     rng = np.random.default_rng(seed)

@@ -112,6 +112,30 @@ _SPECS = {
 }
 
 
+# Wrong partial derivatives a learner writes, per op (same form as _SPECS' partials).
+_GRAD_MISTAKES = {
+    "sub": {"forget the minus sign of d/db": lambda a, b: [1.0, 1.0]},
+    "div": {
+        "forget the minus sign in d/db = -a/b²": lambda a, b: [1 / b, a / b**2],
+        "use d/db = -1/b² (without the a)": lambda a, b: [1 / b, -1 / b**2],
+    },
+    "mul": {"give each input its own value instead of the other's": lambda a, b: [a, b]},
+    "power": {"use n·a^n (the exponent not lowered by one)": lambda a, n: [n * a**n]},
+    "exp": {"use the input a instead of e^a": lambda a: [a]},
+    "log": {"use log(a) instead of 1/a": lambda a: [math.log(a)]},
+    "neg": {"pass the gradient through unchanged (+1 instead of -1)": lambda a: [1.0]},
+    "relu": {"let the gradient through for every input": lambda a: [1.0]},
+    "tanh": {
+        "use 1 - a² (the input) instead of 1 - tanh(a)² (the output)": lambda a: [1 - a**2],
+        "use 1 - tanh(a) (not squared)": lambda a: [1 - math.tanh(a)],
+    },
+    "sigmoid": {
+        "use a(1 - a) (the input) instead of s(1 - s) (the output)": lambda a: [a * (1 - a)],
+        "use s (the output) instead of s(1 - s)": lambda a: [1 / (1 + math.exp(-a))],
+    },
+}
+
+
 def _split(name: str, case: tuple) -> tuple[tuple, tuple]:
     """(Value arguments, constant arguments) of one case of an op."""
     k = len(_SPECS[name][1](*case))
@@ -154,6 +178,14 @@ def _check_grads(impl, name: str, seed: int, held_before: bool) -> None:
                 rtol=1e-9,
                 atol=1e-12,
                 what=what,
+                mistakes={
+                    "set the grad (=) instead of adding to it (+=)": upstream * d,
+                    "forget to multiply by out.grad": b + d,
+                }
+                | {
+                    phrase: b + upstream * wrong(*case)[i]
+                    for phrase, wrong in _GRAD_MISTAKES.get(name, {}).items()
+                },
             )
 
 
@@ -406,7 +438,8 @@ def test_relu_accumulates(impl):
 
 @exercise("relu")
 def test_relu_blocks_gradient_at_negative_inputs(impl):
-    for x in [-3.0, -0.5, -1e-3]:
+    # and at 0, as the docstring says (PyTorch's convention)
+    for x in [-3.0, -0.5, -1e-3, 0.0]:
         (leaf,), out, text = _apply(impl, "relu", (x,))
         expect_close(Call(out.data, text), 0.0, atol=0, what="relu of a negative number")
         leaf.grad = 0.5
@@ -415,7 +448,7 @@ def test_relu_blocks_gradient_at_negative_inputs(impl):
             Call(leaf.grad, f"{text}, then its backward"),
             0.5,
             atol=0,
-            what="a negative input gets no gradient (relu is flat there); its grad must stay 0.5",
+            what="an input <= 0 gets no gradient (relu is flat there; 0 at the kink); its grad must stay 0.5",
         )
 
 
@@ -469,10 +502,11 @@ def test_sigmoid_accumulates(impl):
 @exercise("sigmoid")
 @pytest.mark.parametrize("x", [-1000.0, -40.0, 40.0, 1000.0])
 def test_sigmoid_large_inputs(impl, x):
-    # math.exp(1000) raises OverflowError: compute with e^-|a| on both sides of 0
+    # math.exp(1000) raises OverflowError: compute with e^-|a| on both sides of 0. The
+    # docstring allows 1e-15 absolute: (1 + tanh(a/2))/2 and 1 - σ(-a) give σ(-40) ≈ 4e-18 as 0.
     (leaf,), out, text = _apply(impl, "sigmoid", (x,))
     want = 1 / (1 + math.exp(-x)) if x > 0 else math.exp(x) / (1 + math.exp(x))
-    expect_close(Call(out.data, text), want, rtol=1e-9, atol=0, what="out.data")
+    expect_close(Call(out.data, text), want, rtol=1e-9, atol=1e-15, what="out.data")
     _run_closures(out, 1.5)
     # σ(40)·(1 - σ(40)) rounds to 0 while e^-40/(1 + e^-40)² is 4e-18: both are fine
     expect_close(
@@ -637,7 +671,7 @@ def _expect_topological(call: Call, root) -> None:
             )
 
 
-def _expect_backward(impl, root, leaves, want, about: str, extra: str = "") -> None:
+def _expect_backward(impl, root, leaves, want, about: str, extra: str = "", mistakes=None) -> None:
     try:
         impl.backward(root)
     except RecursionError:
@@ -646,7 +680,14 @@ def _expect_backward(impl, root, leaves, want, about: str, extra: str = "") -> N
             "recursive? walk the graph with an explicit stack"
         ) from None
     grads = Call(np.array([leaf.grad for leaf in leaves], dtype=float), f"backward(root of {about})")
-    expect_close(grads, np.asarray(want, dtype=float), rtol=1e-6, atol=1e-8, what=f"the leaves' grads{extra}")
+    expect_close(
+        grads,
+        np.asarray(want, dtype=float),
+        rtol=1e-6,
+        atol=1e-8,
+        what=f"the leaves' grads{extra}",
+        mistakes={phrase: np.asarray(wrong, dtype=float) for phrase, wrong in (mistakes or {}).items()},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -710,7 +751,18 @@ def test_backward_worked_example(impl):
     u = _node(impl, -6.0, (x, y), (-3.0, 2.0))
     v = _node(impl, -2.0, (u, z), (1.0, 1.0))
     loss = _node(impl, -4.0, (v, x), (2.0, -2.0))
-    _expect_backward(impl, loss, [x, y, z], [-8.0, 4.0, 2.0], "L = (x·y + z)·x at (2, -3, 4)")
+    _expect_backward(
+        impl,
+        loss,
+        [x, y, z],
+        [-8.0, 4.0, 2.0],
+        "L = (x·y + z)·x at (2, -3, 4)",
+        mistakes={
+            # parents first: u and v run while their grads are still 0, only L's closure counts
+            "run the closures parents first (the topological order itself, not reversed)": [-2.0, 0.0, 0.0],
+            "forget to seed the root's grad with 1": [0.0, 0.0, 0.0],
+        },
+    )
     inner = Call(np.array([loss.grad, v.grad, u.grad], dtype=float), "backward(L)")
     expect_close(
         inner,
@@ -759,6 +811,7 @@ def test_backward_accumulates_across_calls(impl):
         2 * once + np.array([0.5, 0, 0]),
         "a random expression",
         " after two calls (x0 held 0.5 before)",
+        mistakes={"reset every grad to 0 first, the leaves' too (they must accumulate)": once},
     )
     expect_close(
         Call(float(slots[-1].grad), "backward(root), called twice"),
@@ -792,7 +845,14 @@ def test_backward_on_a_leaf(impl):
     # d x / d x = 1, added to what x held
     x = impl.Value(3.0)
     x.grad = 0.25
-    _expect_backward(impl, x, [x], [1.25], "a single Value x that held grad 0.25")
+    _expect_backward(
+        impl,
+        x,
+        [x],
+        [1.25],
+        "a single Value x that held grad 0.25",
+        mistakes={"set root.grad = 1 instead of adding 1 to it": [1.0]},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -851,6 +911,7 @@ def test_zero_grad_between_two_backward_passes(impl):
         rtol=1e-6,
         atol=1e-8,
         what="the inputs' grads: one step's gradient, not two",
+        mistakes={"leave the grads as they were (zero_grad changed nothing)": 2 * want},
     )
 
 
@@ -867,6 +928,10 @@ def test_numerical_gradient_cubic_at_large_x(impl):
         np.array([30000.0 + 1e-6]),
         rtol=1e-10,
         what="central difference (f(x+eps) - f(x-eps)) / (2 eps)",
+        mistakes={
+            "take a one-sided difference (f(x+eps) - f(x)) / eps": np.array([30000.0 + 0.3 + 1e-6]),
+            "divide by eps instead of 2 eps": np.array([2 * (30000.0 + 1e-6)]),
+        },
     )
 
 
@@ -926,3 +991,34 @@ def test_numerical_gradient_returns_floats_and_keeps_xs(impl):
     expect(xs == [1.0, -2.0, 0.5, 4.0, -0.25], f"{text} changed xs to {xs}; perturb a copy")
     expect(set(lengths) == {5}, f"{text} called f with lists of lengths {sorted(set(lengths))}, not 5")
     expect_close(Call(np.array(got), text), 2 * np.array(xs), rtol=1e-9)
+
+
+@exercise("numerical_gradient")
+def test_numerical_gradient_moves_one_coordinate_and_leaves_xs_exact(impl):
+    # x + eps - 2 eps + eps is not x in floating point for 0.7, 1/3 or -2.9 with eps = 1e-6:
+    # perturbing xs in place and "restoring" it arithmetically leaves residue, in xs and in
+    # the coordinates f sees next. Work on copies (or put the saved value back).
+    xs = [0.1, 0.7, 1 / 3, -2.9, 1e3]
+    saved = list(xs)
+    calls = []
+
+    def f(v):
+        calls.append(list(v))
+        return sum(t * t for t in v)
+
+    impl.numerical_gradient(f, xs)
+    text = "numerical_gradient(Σ x², [0.1, 0.7, 1/3, -2.9, 1000.0]) with the default eps"
+    changed = [i for i, (a, b) in enumerate(zip(xs, saved)) if a != b]
+    expect(
+        not changed,
+        f"{text} left xs[{changed[0] if changed else ''}] = {xs[changed[0]] if changed else ''!r}, "
+        f"not {saved[changed[0]] if changed else ''!r}: x + eps - 2 eps + eps is not exactly x in "
+        "floating point; perturb a copy of xs (or put the saved value back), do not undo arithmetically",
+    )
+    for v in calls:
+        moved = [i for i, (a, b) in enumerate(zip(v, saved)) if a != b]
+        expect(
+            len(moved) <= 1,
+            f"{text} called f with coordinates {moved} moved at once ({v}); each call must move "
+            "one coordinate and pass every other one exactly as it is in xs",
+        )

@@ -48,11 +48,17 @@ def _backprop(out, upstream: np.ndarray) -> None:
             t.backward_fn(t.grad)
 
 
-def _check_op(impl, text: str, f, reference, *arrays, constants=(), seed=0, rtol=1e-5, atol=1e-7):
+def _check_op(
+    impl, text: str, f, reference, *arrays, constants=(), seed=0, rtol=1e-5, atol=1e-7, mistakes=None
+):
     """f(*tensors) must return a Tensor equal to reference(*arrays) that records its graph;
     backpropagating a random G through it must ADD d/dx sum(G * reference(...)) (central
     differences) to x.grad for each operand x, and leave the operands listed in
-    `constants` (made with requires_grad=False) with grad None."""
+    `constants` (made with requires_grad=False) with grad None.
+
+    mistakes: {phrase: wrong forward function of the arrays}, named when the forward value
+    matches one. A gradient that is the right one with the upstream G left out, or with the
+    wrong sign, is named too."""
     g = rng(seed)
     arrays = [np.array(a, dtype=np.float64) for a in arrays]
     names = "abcd"
@@ -64,7 +70,12 @@ def _check_op(impl, text: str, f, reference, *arrays, constants=(), seed=0, rtol
     out = f(*tensors)
     expect(isinstance(out, impl.Tensor), f"{text}: returned {type(out).__name__}, expected a Tensor")
     want = np.asarray(reference(*arrays))
-    expect_close(Call(out.data, text), want, what="the forward value")
+    expect_close(
+        Call(out.data, text),
+        want,
+        what="the forward value",
+        mistakes={phrase: lambda wrong=wrong: wrong(*arrays) for phrase, wrong in (mistakes or {}).items()},
+    )
     expect(
         out.requires_grad and len(out.parents) > 0,
         f"{text}: the result has requires_grad={out.requires_grad} and {len(out.parents)} parents; "
@@ -92,6 +103,9 @@ def _check_op(impl, text: str, f, reference, *arrays, constants=(), seed=0, rtol
         def loss(x, i=i):
             return float(np.sum(upstream * reference(*arrays[:i], x, *arrays[i + 1 :])))
 
+        def without_upstream(i=i, a=a):
+            return numeric_grad(lambda x: float(np.sum(reference(*arrays[:i], x, *arrays[i + 1 :]))), a)
+
         numeric = numeric_grad(loss, a)
         expect(
             np.shape(t.grad) == a.shape,
@@ -112,6 +126,10 @@ def _check_op(impl, text: str, f, reference, *arrays, constants=(), seed=0, rtol
             rtol=rtol,
             atol=atol,
             what=f"the gradient added to {name}.grad (want: central differences)",
+            mistakes={
+                "leave out the upstream gradient (the chain rule's factor grad)": without_upstream,
+                "get the sign of the gradient wrong": -numeric,
+            },
         )
 
 
@@ -231,13 +249,23 @@ def test_unbroadcast_sums_leading_axes(impl):
     # Square on purpose: summing the last axis instead of the first gives the right shape.
     grad = np.array([[1.0, 2.0, 3.0], [10.0, 20.0, 30.0], [100.0, 200.0, 300.0]])
     got = run(impl.unbroadcast, grad, (3,))
-    expect_close(got, np.array([111.0, 222.0, 333.0]), what="the sum over the added leading axis 0")
+    expect_close(
+        got,
+        np.array([111.0, 222.0, 333.0]),
+        what="the sum over the added leading axis 0",
+        mistakes={"sum over the last axis instead of the leading one": np.array([6.0, 60.0, 600.0])},
+    )
 
 
 @exercise("unbroadcast")
 def test_unbroadcast_keeps_stretched_axes(impl):
     grad = np.arange(8.0).reshape(2, 4)
-    expect_close(run(impl.unbroadcast, grad, (2, 1)), np.array([[6.0], [22.0]]), what="keepdims on axis 1")
+    expect_close(
+        run(impl.unbroadcast, grad, (2, 1)),
+        np.array([[6.0], [22.0]]),
+        what="keepdims on axis 1",
+        mistakes={"sum the stretched axis without keepdims (its length 1 is lost)": np.array([6.0, 22.0])},
+    )
     expect_close(run(impl.unbroadcast, grad, (1, 4)), np.array([[4.0, 6.0, 8.0, 10.0]]))
     grad3 = _normal(1, 3, 2, 4)
     expect_close(run(impl.unbroadcast, grad3, (2, 1)), grad3.sum(axis=(0, 2))[:, None])
@@ -873,12 +901,13 @@ def test_softmax_value_and_gradient(impl, shape, axis):
 
 @exercise("softmax")
 def test_softmax_large_logits(impl):
-    x = np.array([[1000.0, 999.0, -1000.0], [-1000.0, -1000.0, -1000.0]])
-    u = np.array([[0.5, -1.0, 2.0], [1.0, 0.2, -0.6]])
+    # Row 3: shifting by the row's mean (-333) instead of its max leaves exp(1333): overflow.
+    x = np.array([[1000.0, 999.0, -1000.0], [-1000.0, -1000.0, -1000.0], [1000.0, -1000.0, -1000.0]])
+    u = np.array([[0.5, -1.0, 2.0], [1.0, 0.2, -0.6], [0.3, -0.4, 1.1]])
     got = _through_without_warnings(impl, "softmax", x, u)
     value, grad = got.value
     e = np.exp(-1.0)
-    s = np.array([[1 / (1 + e), e / (1 + e), 0.0], [1 / 3, 1 / 3, 1 / 3]])
+    s = np.array([[1 / (1 + e), e / (1 + e), 0.0], [1 / 3, 1 / 3, 1 / 3], [1.0, 0.0, 0.0]])
     expect_close(Call(value, got.text), s)
     want = s * (u - (u * s).sum(axis=1, keepdims=True))
     expect_close(Call(grad, f"backward of {got.text}"), want)
@@ -1013,7 +1042,11 @@ def test_backward_explicit_grad(impl):
     upstream = g.normal(size=(3, 2))
     y = _scale(impl, _scale(impl, x, 0.5), 3.0)
     run(impl.backward, y, upstream)
-    expect_close(Call(x.grad, "backward(y, G) for y = 1.5 x"), 1.5 * upstream)
+    expect_close(
+        Call(x.grad, "backward(y, G) for y = 1.5 x"),
+        1.5 * upstream,
+        mistakes={"seed with ones instead of the grad given": np.full((3, 2), 1.5)},
+    )
 
 
 @exercise("backward")
@@ -1027,6 +1060,12 @@ def test_backward_accumulates_in_leaves(impl):
         Call(x.grad, "x.grad after two backward(out) calls"),
         previous + 64 * w,
         what="the old gradient plus two new ones",
+        mistakes={
+            "give the leaves fresh zeros at every call (they must keep, and add to, what they hold)": 32 * w,
+            "keep the results' gradients from the first call (the second call pushes them again)": lambda: (
+                previous + 32 * w + 2 * 32 * w
+            ),
+        },
     )
 
 
@@ -1040,6 +1079,17 @@ def test_backward_from_a_leaf(impl):
     run(impl.backward, x, upstream)
     run(impl.backward, x, upstream)
     expect_close(Call(x.grad, "x.grad after backward(x, G) twice"), previous + 2 * upstream)
+    # A leaf whose grad is None gets zeros, then G added: storing G itself as its grad would
+    # make the next backward add into the caller's array.
+    fresh = impl.Tensor(g.normal(size=(2, 3)), requires_grad=True)
+    run(impl.backward, fresh, upstream)
+    expect(
+        fresh.grad is not upstream and not np.shares_memory(fresh.grad, upstream),
+        "backward(x, G) on a leaf whose grad was None stored G itself as x.grad: the next backward "
+        "would add into the caller's G; give the leaf zeros and add G into them",
+    )
+    run(impl.backward, fresh, upstream)
+    expect_close(Call(fresh.grad, "x.grad after backward(x, G) twice, from grad None"), 2 * upstream)
 
 
 @exercise("backward")

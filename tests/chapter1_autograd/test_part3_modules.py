@@ -15,17 +15,29 @@ import numpy as np
 import pytest
 
 from coursedata import load_digits, train_test_split
-from grader.testkit import Call, exercise, expect, expect_close, numeric_grad, rng, run, run_without_warnings
+from grader.testkit import (
+    Call,
+    exercise,
+    expect,
+    expect_close,
+    expect_equal,
+    numeric_grad,
+    rng,
+    run,
+    run_without_warnings,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
 
 
-def _np_mlp(layers, x: np.ndarray) -> np.ndarray:
-    """The MLP in NumPy: x @ W + b for each (W, b), ReLU after every layer but the last."""
+def _np_mlp(layers, x: np.ndarray, relu: bool = True, relu_layers: int | None = None) -> np.ndarray:
+    """The MLP in NumPy: x @ W + b for each (W, b), ReLU after every layer but the last
+    (after none with relu=False, after the first relu_layers only if given: mistakes)."""
+    last = len(layers) - 1 if relu_layers is None else relu_layers
     for i, (w, b) in enumerate(layers):
         x = x @ w + (0.0 if b is None else b)
-        if i < len(layers) - 1:
+        if relu and i < last:
             x = np.maximum(x, 0.0)
     return x
 
@@ -56,6 +68,30 @@ def _named(params, names: dict[int, str]) -> list[str]:
     return [names.get(id(p), f"<{type(p).__name__} not among the module's parameters>") for p in params]
 
 
+def _walk(impl, module, once=True, sequences=True, sorted_names=False) -> list:
+    """What parameters() returns under a mistake: each Parameter every time it is met
+    (once=False), lists and tuples not looked into, or attributes taken in sorted order."""
+    found, seen = [], set()
+
+    def visit(value):
+        if isinstance(value, (impl.Parameter, impl.Module)):
+            if once and id(value) in seen:
+                return
+            seen.add(id(value))
+        if isinstance(value, impl.Parameter):
+            found.append(value)
+        elif isinstance(value, impl.Module):
+            items = sorted(vars(value).items()) if sorted_names else vars(value).items()
+            for _, attribute in items:
+                visit(attribute)
+        elif sequences and isinstance(value, (list, tuple)):
+            for item in value:
+                visit(item)
+
+    visit(module)
+    return found
+
+
 def _expect_parameters(impl, module, want: list, names: dict[int, str], text: str) -> None:
     """module.parameters() must be exactly the Parameters `want`, in that order, each once."""
     got = module.parameters()
@@ -66,11 +102,22 @@ def _expect_parameters(impl, module, want: list, names: dict[int, str], text: st
         f"{text}.parameters() returned a {type(bad[0]).__name__ if bad else ''} that is not a Parameter",
     )
     got_names, want_names = _named(got, names), _named(want, names)
-    expect(
-        got_names == want_names,
-        f"{text}.parameters() returned [{', '.join(got_names)}], expected [{', '.join(want_names)}] "
-        "(attributes in the order they were set, sub-modules and lists looked into recursively, "
-        "each Parameter once)",
+    expect_equal(
+        Call(got_names, f"{text}.parameters()"),
+        want_names,
+        what="the Parameters found (attributes in the order they were set, sub-modules and lists "
+        "looked into recursively, each Parameter once)",
+        mistakes={
+            "list a Parameter every time it is met (a shared weight, a module listed twice)": lambda: _named(
+                _walk(impl, module, once=False), names
+            ),
+            "skip lists and tuples (they can hold modules and Parameters)": lambda: _named(
+                _walk(impl, module, sequences=False), names
+            ),
+            "take the attributes in alphabetical order instead of the order they were set": lambda: _named(
+                _walk(impl, module, sorted_names=True), names
+            ),
+        },
     )
 
 
@@ -142,9 +189,43 @@ def _grad_steps(seed: int, shapes, steps: int, skip: int | None = None):
     ]
 
 
-def _expect_params_close(got: list, want: list, text: str, what: str, rtol=1e-9, atol=1e-12) -> None:
+def _with_gaps(steps, gaps: dict[int, set[int]]):
+    """steps with parameter j's gradient None on the steps (1-based) in gaps[j]."""
+    return [
+        [None if k in gaps.get(j, ()) else gr for j, gr in enumerate(grads)]
+        for k, grads in enumerate(steps, 1)
+    ]
+
+
+def _expect_params_close(
+    got: list, want: list, text: str, what: str, rtol=1e-9, atol=1e-12, mistakes: dict | None = None
+) -> None:
+    """Each parameter against its expected value; mistakes maps a phrase to each parameter's
+    value under that mistake (a list in the order of the parameters, or a function of no
+    arguments returning it, computed only after a failure)."""
     for j, (a, b) in enumerate(zip(got, want)):
-        expect_close(Call(a, text), b, rtol=rtol, atol=atol, what=f"parameter {j} {what}")
+        named = {
+            phrase: lambda values=values, j=j: (values() if callable(values) else values)[j]
+            for phrase, values in (mistakes or {}).items()
+        }
+        expect_close(Call(a, text), b, rtol=rtol, atol=atol, what=f"parameter {j} {what}", mistakes=named)
+
+
+def _sgd_loop(initial, steps, lr, momentum, missing="skip"):
+    """SGD in NumPy. missing: what happens to a parameter whose grad is None on a step,
+    "skip" (the rule: nothing), "decay" (v = momentum v only) or "zero" (as a zero grad)."""
+    params = [a.copy() for a in initial]
+    velocity = [np.zeros_like(a) for a in initial]
+    for grads in steps:
+        for j, gr in enumerate(grads):
+            if gr is None and missing == "skip":
+                continue
+            if gr is None and missing == "decay":
+                velocity[j] = momentum * velocity[j]
+                continue
+            velocity[j] = momentum * velocity[j] + (0.0 if gr is None else gr)
+            params[j] = params[j] - lr * velocity[j]
+    return params
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,6 +256,13 @@ def test_parameter_copies_its_data_as_float64(impl):
     )
     a[0, 0] = 100
     expect(p.data[0, 0] == 1.0, "changing the array a Parameter was made from changed the Parameter: copy it")
+    b = np.array([[0.1, -2.5], [3.0, 0.7]], dtype=np.float32)
+    q = impl.Parameter(b)
+    expect(
+        q.data.dtype == np.float64 and q.data is not b,
+        f"Parameter(float32[2, 2]).data has dtype {q.data.dtype}, expected float64 (a new array)",
+    )
+    expect_close(Call(q.data, "Parameter(float32[2, 2]).data"), b.astype(np.float64), rtol=0, atol=0)
 
 
 @exercise("Parameter")
@@ -365,6 +453,20 @@ def test_linear_init_is_he_uniform(impl):
 
 
 @exercise("Linear")
+def test_linear_draws_from_the_generator_given(impl):
+    # A layer that re-seeds, copies the generator or makes one of its own gives two layers
+    # made one after the other the same weights.
+    g = rng(60)
+    first = impl.Linear(6, 4, g).weight.data.copy()
+    second = impl.Linear(6, 4, g).weight.data.copy()
+    expect(
+        not np.array_equal(first, second),
+        "Linear(6, 4, g) twice with the same generator g gave the same weights: draw them from "
+        "g itself (rng.uniform), which moves on after each draw; do not re-seed or copy it",
+    )
+
+
+@exercise("Linear")
 @pytest.mark.parametrize("batch_shape", [(6,), (1,), (2, 3)])
 def test_linear_forward_matches_numpy(impl, batch_shape):
     g = rng(9)
@@ -375,7 +477,12 @@ def test_linear_forward_matches_numpy(impl, batch_shape):
     text = f"Linear(4, 3)(Tensor[{', '.join(map(str, x.shape))}])"
     expect(isinstance(out, impl.Tensor), f"{text} returned {type(out).__name__}, expected a Tensor")
     want = x @ layer.weight.data + layer.bias.data
-    expect_close(Call(out.data, text), want, what="x @ weight + bias")
+    expect_close(
+        Call(out.data, text),
+        want,
+        what="x @ weight + bias",
+        mistakes={"leave out the bias": x @ layer.weight.data},
+    )
 
 
 @exercise("Linear")
@@ -442,6 +549,30 @@ def test_mlp_layers_match_sizes(impl):
 
 
 @exercise("MLP")
+def test_mlp_draws_its_layers_in_order_from_the_rng(impl):
+    # Layers of equal shapes show an MLP that gives each layer a fresh generator seeded the
+    # same way (all equal), and the comparison with Linear calls one that draws out of order.
+    sizes = [4, 4, 4, 3]
+    mlp = impl.MLP(sizes, rng(61))
+    g = rng(61)
+    layers = [impl.Linear(m, n, g) for m, n in zip(sizes[:-1], sizes[1:])]
+    w0, w1 = mlp.layers[0].weight.data, mlp.layers[1].weight.data
+    expect(
+        not np.array_equal(w0, w1),
+        "MLP([4, 4, 4, 3], g): layers 0 and 1 (both 4 × 4) have the same weights; draw every "
+        "layer from the one generator given, which moves on after each layer",
+    )
+    for i, (got, want) in enumerate(zip(mlp.layers, layers)):
+        expect_close(
+            Call(got.weight.data, "MLP([4, 4, 4, 3], rng(61))"),
+            want.weight.data,
+            rtol=0,
+            atol=0,
+            what=f"layers[{i}].weight (want: layer {i} of consecutive Linear(m, n, g) with g = rng(61))",
+        )
+
+
+@exercise("MLP")
 @pytest.mark.parametrize("batch", [1, 6])
 def test_mlp_forward_matches_numpy(impl, batch):
     g = rng(15)
@@ -457,7 +588,16 @@ def test_mlp_forward_matches_numpy(impl, batch):
     got = mlp(impl.Tensor(x))
     text = f"MLP([4, 6, 5, 3])(x[{batch}, 4])"
     expect(isinstance(got, impl.Tensor), f"{text} returned {type(got).__name__}, expected a Tensor")
-    expect_close(Call(got.data, text), want, what="ReLU between layers, none after the last")
+    expect_close(
+        Call(got.data, text),
+        want,
+        what="ReLU between layers, none after the last",
+        mistakes={
+            "apply ReLU after the last layer too": np.maximum(want, 0.0),
+            "leave out the ReLUs": lambda: _np_mlp([(w, b) for w, b in layers], x, relu=False),
+            "apply ReLU after the first layer only": lambda: _np_mlp(layers, x, relu_layers=1),
+        },
+    )
 
 
 @exercise("MLP")
@@ -509,7 +649,19 @@ def test_cross_entropy_hand_values(impl):
     expect(
         isinstance(got.value, impl.Tensor), f"{got} returned {type(got.value).__name__}, expected a Tensor"
     )
-    expect_close(Call(got.value.data, str(got)), np.array(math.log(12) / 2), what="mean over the batch")
+    expect_close(
+        Call(got.value.data, str(got)),
+        np.array(math.log(12) / 2),
+        what="mean over the batch",
+        mistakes={
+            "sum over the batch instead of taking the mean": np.array(math.log(12)),
+            "forget the minus sign": np.array(-math.log(12) / 2),
+            # log softmax of the rows: [log 1/8, log 2/8, log 5/8] and log 1/3 three times
+            "index log_probs[:, labels] (an N × N block), not log_probs[np.arange(N), labels]": np.array(
+                -(math.log(2 / 8) + math.log(1 / 8) + 2 * math.log(1 / 3)) / 4
+            ),
+        },
+    )
 
 
 @exercise("cross_entropy")
@@ -524,7 +676,25 @@ def test_cross_entropy_matches_loops(impl, shape):
         isinstance(got.value, impl.Tensor) and got.value.shape == () and got.value.requires_grad,
         f"{got}: expected a 0-d Tensor that requires grad, got {got.value!r}",
     )
-    expect_close(Call(got.value.data, str(got)), np.array(_cross_entropy_loops(logits, labels)))
+    n = shape[0]
+    log_probs = logits - logits.max(1, keepdims=True)
+    log_probs -= np.log(np.exp(log_probs).sum(1, keepdims=True))
+    expect_close(
+        Call(got.value.data, str(got)),
+        np.array(_cross_entropy_loops(logits, labels)),
+        mistakes={
+            "sum over the batch instead of taking the mean": np.array(
+                n * _cross_entropy_loops(logits, labels)
+            ),
+            "forget the minus sign": np.array(-_cross_entropy_loops(logits, labels)),
+            "index log_probs[:, labels] (an N × N block), not log_probs[np.arange(N), labels]": lambda: (
+                -log_probs[:, labels].mean()
+            ),
+            "index log_probs[labels, np.arange(N)] (rows and columns swapped)": lambda: (
+                -log_probs[labels, np.arange(n)].mean()
+            ),
+        },
+    )
 
 
 @exercise("cross_entropy")
@@ -575,15 +745,17 @@ def test_accuracy_hand_values(impl):
     expect(
         isinstance(got.value, float), f"{got}: returned {type(got.value).__name__}, expected a Python float"
     )
-    expect_close(got, 0.6)
+    expect_close(got, 0.6, mistakes={"count the correct predictions instead of taking their fraction": 3.0})
 
 
 @exercise("accuracy")
 def test_accuracy_argmax_over_classes(impl):
     # Square on purpose: the argmax of each row (classes) is [1, 2, 0]; of each column, [2, 0, 1].
     logits = np.array([[0.0, 9.0, 1.0], [1.0, 0.0, 8.0], [7.0, 2.0, 0.0]])
-    expect_close(run(impl.accuracy, impl.Tensor(logits), np.array([1, 2, 0])), 1.0)
-    expect_close(run(impl.accuracy, impl.Tensor(logits), np.array([2, 0, 1])), 0.0)
+    axis0 = {"take the argmax over axis 0 (the examples) instead of the classes": 0.0}
+    expect_close(run(impl.accuracy, impl.Tensor(logits), np.array([1, 2, 0])), 1.0, mistakes=axis0)
+    axis0 = {"take the argmax over axis 0 (the examples) instead of the classes": 1.0}
+    expect_close(run(impl.accuracy, impl.Tensor(logits), np.array([2, 0, 1])), 0.0, mistakes=axis0)
 
 
 @exercise("accuracy")
@@ -684,6 +856,29 @@ def test_sgd_momentum_matches_numpy_loop(impl, momentum):
 
 
 @exercise("SGD")
+def test_sgd_skips_a_parameter_without_grad_entirely(impl):
+    # Parameter 0 has no gradient on steps 2 and 4, parameter 1 none until step 3: on those
+    # steps neither the parameter nor its velocity changes.
+    initial = [rng(37).normal(size=s) for s in _SHAPES]
+    steps = _with_gaps(_grad_steps(38, _SHAPES, 5), {0: {2, 4}, 1: {1, 2}})
+    got = _optimizer_run(_Maker(impl, "SGD", lr=0.1, momentum=0.9), initial, steps)
+    _expect_params_close(
+        got,
+        _sgd_loop(initial, steps, 0.1, 0.9),
+        "SGD(params, lr=0.1, momentum=0.9): 5 steps, some grads None",
+        "(a parameter whose grad is None is skipped: p and its velocity stay as they are)",
+        mistakes={
+            "let the velocity decay (v = momentum * v) on a step where the grad is None": lambda: _sgd_loop(
+                initial, steps, 0.1, 0.9, missing="decay"
+            ),
+            "treat a grad of None as zeros (the parameter keeps moving with its velocity)": lambda: _sgd_loop(
+                initial, steps, 0.1, 0.9, missing="zero"
+            ),
+        },
+    )
+
+
+@exercise("SGD")
 def test_sgd_momentum_buffer_is_its_own_array(impl):
     # backward adds into .grad in place: a velocity that IS the grad array would change too.
     g = rng(36)
@@ -708,18 +903,27 @@ def test_sgd_momentum_buffer_is_its_own_array(impl):
 # Adam
 
 
-def _adam_loop(initial, steps, lr, beta1, beta2, eps):
+def _adam_loop(initial, steps, lr, beta1, beta2, eps, count="step", corrected=True, eps_inside=False):
+    """Adam in NumPy. count: how t advances, "step" (the rule: once per step), "own" (per
+    parameter, only on its steps with a grad, as torch), "each" (once for every parameter
+    visited) or "each_with_grad" (once for every parameter with a grad)."""
     params = [a.copy() for a in initial]
     m = [np.zeros_like(a) for a in initial]
     v = [np.zeros_like(a) for a in initial]
-    for t, grads in enumerate(steps, start=1):
+    own, t = [0] * len(initial), 0
+    for k, grads in enumerate(steps, start=1):
         for j, gr in enumerate(grads):
+            t += count == "each"
             if gr is None:
                 continue
+            own[j] += 1
+            t += count == "each_with_grad"
+            tj = {"step": k, "own": own[j]}.get(count, t)
             m[j] = beta1 * m[j] + (1 - beta1) * gr
             v[j] = beta2 * v[j] + (1 - beta2) * gr**2
-            m_hat, v_hat = m[j] / (1 - beta1**t), v[j] / (1 - beta2**t)
-            params[j] = params[j] - lr * m_hat / (np.sqrt(v_hat) + eps)
+            m_hat, v_hat = (m[j] / (1 - beta1**tj), v[j] / (1 - beta2**tj)) if corrected else (m[j], v[j])
+            root = np.sqrt(v_hat + eps) if eps_inside else np.sqrt(v_hat) + eps
+            params[j] = params[j] - lr * m_hat / root
     return params
 
 
@@ -735,9 +939,51 @@ def test_adam_matches_numpy_loop(impl, hyper):
     maker = _Maker(impl, "Adam", **hyper)
     got = _optimizer_run(maker, initial, steps)
     full = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8} | hyper
-    want = _adam_loop(initial, steps, full["lr"], *full["betas"], full["eps"])
+    args = (initial, steps, full["lr"], *full["betas"], full["eps"])
     _expect_params_close(
-        got, want, f"{maker.text}: 6 steps", "(the update with bias correction, eps outside the sqrt)"
+        got,
+        _adam_loop(*args),
+        f"{maker.text}: 6 steps",
+        "(the update with bias correction, eps outside the sqrt)",
+        mistakes={
+            "leave out the bias correction (m_hat = m, v_hat = v)": lambda: _adam_loop(
+                *args, corrected=False
+            ),
+            "put eps inside the square root, sqrt(v_hat + eps)": lambda: _adam_loop(*args, eps_inside=True),
+            "increase t once for every parameter instead of once per step()": lambda: _adam_loop(
+                *args, count="each"
+            ),
+            "increase t once for every parameter with a gradient instead of once per step()": lambda: (
+                _adam_loop(*args, count="each_with_grad")
+            ),
+        },
+    )
+
+
+@exercise("Adam")
+def test_adam_counts_steps_once_for_all_parameters(impl):
+    # Parameter 1 gets its first gradient on step 3 (so it is corrected with t = 3, not 1);
+    # parameter 0 has none on step 4. The docstring fixes t as the number of step() calls.
+    initial = [rng(46).normal(size=s) for s in _SHAPES]
+    steps = _with_gaps(_grad_steps(47, _SHAPES, 5), {0: {4}, 1: {1, 2}})
+    args = (initial, steps, 0.05, 0.8, 0.95, 1e-8)
+    got = _optimizer_run(_Maker(impl, "Adam", lr=0.05, betas=(0.8, 0.95)), initial, steps)
+    _expect_params_close(
+        got,
+        _adam_loop(*args),
+        "Adam(params, lr=0.05, betas=(0.8, 0.95)): 5 steps, some grads None",
+        "(t = the number of step() calls, the same for every parameter)",
+        mistakes={
+            "count t per parameter, only the steps where it has a gradient (as torch.optim.Adam)": lambda: (
+                _adam_loop(*args, count="own")
+            ),
+            "increase t once for every parameter instead of once per step()": lambda: _adam_loop(
+                *args, count="each"
+            ),
+            "increase t once for every parameter with a gradient instead of once per step()": lambda: (
+                _adam_loop(*args, count="each_with_grad")
+            ),
+        },
     )
 
 
@@ -803,6 +1049,236 @@ def _held_out_accuracy(model, x: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(_np_mlp(_weights_of(model), x).argmax(axis=1) == labels))
 
 
+def _blobs(seed: int, n: int, classes: int, features: int):
+    g = rng(seed)
+    centres = g.normal(size=(classes, features)) * 3
+    labels = np.arange(n) % classes
+    return centres[labels] + g.normal(size=(n, features)) * 0.5, labels
+
+
+@exercise("train_mlp")
+def test_train_mlp_model_and_history(impl):
+    x, labels = _blobs(50, 40, 3, 5)
+    x_test, y_test = _blobs(50, 21, 3, 5)  # the same seed: the same centres, other points
+    got = run(impl.train_mlp, x, labels, x_test, y_test, [8, 6], 4, 16, 0.05, 3, n_classes=3)
+    model, history = got.value
+    shapes = [tuple(layer.weight.shape) for layer in model.layers]
+    expect(
+        isinstance(model, impl.MLP) and shapes == [(5, 8), (8, 6), (6, 3)],
+        f"{got}: returned a model with weights of shapes {shapes}, expected MLP([5, 8, 6, 3])",
+    )
+    for key in ("loss", "test_accuracy"):
+        values = history.get(key) if isinstance(history, dict) else None
+        expect(
+            isinstance(values, list) and len(values) == 4 and all(isinstance(v, float) for v in values),
+            f"{got}: history[{key!r}] should be a list of 4 floats (one per epoch), got {values!r}",
+        )
+    expect(history["loss"][-1] < history["loss"][0], f"{got}: the loss did not fall: {history['loss']}")
+    probe = impl.Tensor(np.ones(2), requires_grad=True) * 2.0
+    expect(
+        probe.requires_grad,
+        f"after {got}, ops no longer record a graph: grad mode was left off; evaluate inside "
+        "`with no_grad():`, which switches it back on when the block ends",
+    )
+    expect_close(
+        Call(history["test_accuracy"][-1], str(got)),
+        _held_out_accuracy(model, x_test, y_test),
+        rtol=0,
+        atol=1e-12,
+        what="history['test_accuracy'][-1]",
+    )
+
+
+def _orders(impl, sizes, seed: int, n: int, epochs: int):
+    """The model train_mlp(..., seed) starts from and each epoch's order, drawn as the
+    docstring says: one generator, the MLP first, then one permutation per epoch."""
+    g = np.random.default_rng(seed)
+    start = _weights_of(impl.MLP(sizes, g))
+    return start, [g.permutation(n) for _ in range(epochs)]
+
+
+def _reshuffled(orders):
+    """The epochs' orders when each epoch rng.shuffle()s the previous epoch's order in place
+    (as correct as a new rng.permutation(n), and the docstring allows it): shuffling an
+    array applies the permutation that rng.permutation(n) would have drawn."""
+    out = [orders[0]]
+    for order in orders[1:]:
+        out.append(out[-1][order])
+    return out
+
+
+def _either(got, first, second, rtol: float):
+    """`first`, or `second` when the result matches that one instead (both are correct)."""
+    try:
+        got = np.asarray(got, dtype=float)
+        if not np.allclose(got, first, rtol=rtol) and np.allclose(got, second, rtol=rtol):
+            return second
+    except (TypeError, ValueError):
+        pass
+    return first
+
+
+def _np_train(layers, x, labels, orders, batch_size, lr, accumulate=False, drop_last=False, whole=False):
+    """train_mlp in NumPy from the weights `layers` and the epochs' orders: the epoch
+    losses and the final weights. The flags are mistakes: gradients summed over the steps
+    (no zero_grad), the last smaller batch dropped, the loss reported on the whole set."""
+    layers = [(w.copy(), b.copy()) for w, b in layers]
+    flat = [a for wb in layers for a in wb]
+    m, v = [np.zeros_like(a) for a in flat], [np.zeros_like(a) for a in flat]
+    held = [np.zeros_like(a) for a in flat]
+    history, t = [], 0
+    for order in orders:
+        losses, sizes = [], []
+        stop = len(order) - len(order) % batch_size if drop_last else len(order)
+        for start in range(0, stop, batch_size):
+            batch = order[start : start + batch_size]
+            xs, ys, n = x[batch], labels[batch], len(batch)
+            acts = [xs]
+            for i, (w, b) in enumerate(layers):
+                z = acts[-1] @ w + b
+                acts.append(np.maximum(z, 0.0) if i < len(layers) - 1 else z)
+            z = acts[-1]
+            top = z.max(axis=1, keepdims=True)
+            log_probs = z - top - np.log(np.exp(z - top).sum(axis=1, keepdims=True))
+            losses.append(float(-log_probs[np.arange(n), ys].mean()))
+            sizes.append(n)
+            delta = np.exp(log_probs)
+            delta[np.arange(n), ys] -= 1.0
+            delta /= n
+            grads = []
+            for i in range(len(layers) - 1, -1, -1):
+                w, _ = layers[i]
+                grads[:0] = [acts[i].T @ delta, delta.sum(axis=0)]
+                delta = (delta @ w.T) * (acts[i] > 0)
+            t += 1
+            for k, g in enumerate(grads):
+                held[k] = held[k] + g if accumulate else g
+                m[k] = 0.9 * m[k] + 0.1 * held[k]
+                v[k] = 0.999 * v[k] + 0.001 * held[k] ** 2
+                m_hat, v_hat = m[k] / (1 - 0.9**t), v[k] / (1 - 0.999**t)
+                flat[k] = flat[k] - lr * m_hat / (np.sqrt(v_hat) + 1e-8)
+            layers = list(zip(flat[::2], flat[1::2]))
+        history.append(float(np.average(losses, weights=sizes)) if whole else float(np.mean(losses)))
+    return history, layers
+
+
+@exercise("train_mlp")
+def test_train_mlp_history_with_lr_zero(impl):
+    # With lr = 0 the model never moves, and 40 examples in batches of 16 make batches of 16,
+    # 16 and 8: each epoch's loss is the plain mean of those three batch losses, which depends
+    # on the epoch's order (so the epochs differ), and is not the loss of the whole set.
+    x, labels = _blobs(52, 40, 4, 3)
+    got = run(impl.train_mlp, x, labels, x[:13], labels[:13], [5], 3, 16, 0.0, 4, n_classes=4)
+    model, history = got.value
+    start, orders = _orders(impl, [3, 5, 4], 4, 40, 3)
+    expect(
+        all(
+            np.array_equal(w, w0) and np.array_equal(b, b0)
+            for (w, b), (w0, b0) in zip(_weights_of(model), start)
+        ),
+        f"{got}: the returned model (lr = 0, so never moved) is not MLP([3, 5, 4], rng) with "
+        "rng = np.random.default_rng(seed): build the model from that generator before anything else",
+    )
+
+    def epochs(orders, **mistake):
+        return np.array(_np_train(start, x, labels, orders, 16, 0.0, **mistake)[0])
+
+    want = _either(history["loss"], epochs(orders), epochs(_reshuffled(orders)), 1e-9)
+    expect_close(
+        Call(np.array(history["loss"]), str(got)),
+        want,
+        rtol=1e-9,
+        what="history['loss'] (each epoch: the plain mean of its 3 batch losses, in its own order)",
+        mistakes={
+            "report the loss of the whole training set (a mean weighted by batch size) instead of "
+            "the plain mean of the batch losses": lambda: epochs(orders, whole=True),
+            "drop the last, smaller batch": lambda: epochs(orders, drop_last=True),
+            "shuffle once and reuse that order every epoch": lambda: epochs([orders[0]] * 3),
+            "draw each epoch's order from a new np.random.default_rng(seed) instead of the generator "
+            "that made the model": lambda: epochs([np.random.default_rng(4).permutation(40)] * 3),
+            "never shuffle (the training set in its own order)": lambda: epochs([np.arange(40)] * 3),
+        },
+    )
+    held_out = _held_out_accuracy(model, x[:13], labels[:13])
+    expect_close(
+        Call(np.array(history["test_accuracy"]), str(got)),
+        np.full(3, held_out),
+        rtol=0,
+        atol=1e-12,
+        what="history['test_accuracy']",
+    )
+
+
+@exercise("train_mlp")
+def test_train_mlp_matches_a_numpy_training_loop(impl):
+    # 50 examples in batches of 16 (16, 16, 16, 2): 4 Adam steps per epoch, 3 epochs, the
+    # same steps written in NumPy, from the model and the orders the seed gives.
+    x, labels = _blobs(53, 50, 3, 4)
+    got = run(impl.train_mlp, x, labels, x[:10], labels[:10], [6], 3, 16, 0.05, 5, n_classes=3)
+    model, history = got.value
+    start, orders = _orders(impl, [4, 6, 3], 5, 50, 3)
+
+    reshuffled = _reshuffled(orders)  # each epoch shuffles the previous order: also correct
+    first = np.array(_np_train(start, x, labels, orders, 16, 0.05)[0])
+    second = np.array(_np_train(start, x, labels, reshuffled, 16, 0.05)[0])
+    if _either(history["loss"], first, second, 1e-7) is second:
+        orders = reshuffled
+
+    def train(**mistake):
+        return _np_train(start, x, labels, orders, 16, 0.05, **mistake)
+
+    want_history, want_layers = train()
+    mistakes = {
+        "forget zero_grad (each step uses the sum of every gradient so far)": lambda: train(accumulate=True),
+        "drop the last, smaller batch": lambda: train(drop_last=True),
+    }
+    expect_close(
+        Call(np.array(history["loss"]), str(got)),
+        np.array(want_history),
+        rtol=1e-7,
+        what="history['loss'] (want: the same loop in NumPy, 4 steps per epoch)",
+        mistakes={k: lambda f=f: np.array(f()[0]) for k, f in mistakes.items()}
+        | {
+            "report the loss of the whole training set (a mean weighted by batch size) instead of "
+            "the plain mean of the batch losses": lambda: np.array(train(whole=True)[0])
+        },
+    )
+    for i, ((w, b), (w_want, b_want)) in enumerate(zip(_weights_of(model), want_layers)):
+        expect_close(
+            Call(w, str(got)),
+            w_want,
+            rtol=1e-7,
+            atol=1e-10,
+            what=f"layers[{i}].weight after 12 steps",
+            mistakes={k: lambda f=f, i=i: f()[1][i][0] for k, f in mistakes.items()},
+        )
+        expect_close(
+            Call(b, str(got)),
+            b_want,
+            rtol=1e-7,
+            atol=1e-10,
+            what=f"layers[{i}].bias after 12 steps",
+            mistakes={k: lambda f=f, i=i: f()[1][i][1] for k, f in mistakes.items()},
+        )
+
+
+@exercise("train_mlp")
+def test_train_mlp_is_seeded(impl):
+    x, labels = _blobs(51, 30, 3, 4)
+    args = (x, labels, x, labels, [6], 2, 8, 0.05)
+    first = run(impl.train_mlp, *args, 7, n_classes=3)
+    again = run(impl.train_mlp, *args, 7, n_classes=3).value[1]
+    other = run(impl.train_mlp, *args, 8, n_classes=3).value[1]
+    expect(
+        first.value[1]["loss"] == again["loss"],
+        f"{first} twice gave different losses: take all randomness from np.random.default_rng(seed)",
+    )
+    expect(first.value[1]["loss"] != other["loss"], f"{first} and seed 8 gave the same losses: use the seed")
+
+
+# The digits last: a mistake the small exact tests above name is reported by them first.
+
+
 @exercise("train_mlp", timeout=60)
 @pytest.mark.parametrize("source", ["auto", "generated"])
 def test_train_mlp_learns_the_digits(impl, source):
@@ -844,76 +1320,3 @@ def test_train_mlp_shuffles_the_training_set(impl):
         f"{got} with the training set sorted by label: held-out accuracy {held_out:.1%}, expected at least "
         f"{threshold:.0%}; shuffle the training set every epoch (rng.permutation)",
     )
-
-
-def _blobs(seed: int, n: int, classes: int, features: int):
-    g = rng(seed)
-    centres = g.normal(size=(classes, features)) * 3
-    labels = np.arange(n) % classes
-    return centres[labels] + g.normal(size=(n, features)) * 0.5, labels
-
-
-@exercise("train_mlp")
-def test_train_mlp_model_and_history(impl):
-    x, labels = _blobs(50, 40, 3, 5)
-    x_test, y_test = _blobs(50, 21, 3, 5)  # the same seed: the same centres, other points
-    got = run(impl.train_mlp, x, labels, x_test, y_test, [8, 6], 4, 16, 0.05, 3, n_classes=3)
-    model, history = got.value
-    shapes = [tuple(layer.weight.shape) for layer in model.layers]
-    expect(
-        isinstance(model, impl.MLP) and shapes == [(5, 8), (8, 6), (6, 3)],
-        f"{got}: returned a model with weights of shapes {shapes}, expected MLP([5, 8, 6, 3])",
-    )
-    for key in ("loss", "test_accuracy"):
-        values = history.get(key) if isinstance(history, dict) else None
-        expect(
-            isinstance(values, list) and len(values) == 4 and all(isinstance(v, float) for v in values),
-            f"{got}: history[{key!r}] should be a list of 4 floats (one per epoch), got {values!r}",
-        )
-    expect(history["loss"][-1] < history["loss"][0], f"{got}: the loss did not fall: {history['loss']}")
-    expect_close(
-        Call(history["test_accuracy"][-1], str(got)),
-        _held_out_accuracy(model, x_test, y_test),
-        rtol=0,
-        atol=1e-12,
-        what="history['test_accuracy'][-1]",
-    )
-
-
-@exercise("train_mlp")
-def test_train_mlp_history_with_lr_zero(impl):
-    # With lr = 0 the model never moves, so each epoch's mean batch loss (5 equal batches) is
-    # the cross-entropy of the returned model on the whole training set, in every epoch.
-    x, labels = _blobs(52, 40, 4, 3)
-    got = run(impl.train_mlp, x, labels, x[:13], labels[:13], [5], 3, 8, 0.0, 4, n_classes=4)
-    model, history = got.value
-    logits = _np_mlp(_weights_of(model), x)
-    loss = _cross_entropy_loops(logits, labels)
-    expect_close(
-        Call(np.array(history["loss"]), str(got)),
-        np.full(3, loss),
-        rtol=1e-9,
-        what="history['loss'] (each epoch: the mean of its batch losses)",
-    )
-    held_out = _held_out_accuracy(model, x[:13], labels[:13])
-    expect_close(
-        Call(np.array(history["test_accuracy"]), str(got)),
-        np.full(3, held_out),
-        rtol=0,
-        atol=1e-12,
-        what="history['test_accuracy']",
-    )
-
-
-@exercise("train_mlp")
-def test_train_mlp_is_seeded(impl):
-    x, labels = _blobs(51, 30, 3, 4)
-    args = (x, labels, x, labels, [6], 2, 8, 0.05)
-    first = run(impl.train_mlp, *args, 7, n_classes=3)
-    again = run(impl.train_mlp, *args, 7, n_classes=3).value[1]
-    other = run(impl.train_mlp, *args, 8, n_classes=3).value[1]
-    expect(
-        first.value[1]["loss"] == again["loss"],
-        f"{first} twice gave different losses: take all randomness from np.random.default_rng(seed)",
-    )
-    expect(first.value[1]["loss"] != other["loss"], f"{first} and seed 8 gave the same losses: use the seed")

@@ -42,18 +42,21 @@ def _rmsnorm(x: np.ndarray, eps: float = 1e-5) -> np.ndarray:
     return x / np.sqrt((x**2).mean(axis=-1, keepdims=True) + eps)
 
 
-def _attention_loops(x, wq, wk, wv, wo, n_head: int) -> np.ndarray:
+def _attention_loops(x, wq, wk, wv, wo, n_head: int, scale=None, causal=True) -> np.ndarray:
     """Head by head and query by query: query t of head h (columns h*D:(h+1)*D) weighs the
-    values of positions 0..t by the softmax of its scaled dot products with their keys."""
+    values of positions 0..t by the softmax of its scaled dot products with their keys.
+    (Mistakes: another `scale` than sqrt(D), or causal=False to let every query see all keys.)"""
     batch, seq, d_model = x.shape
     d = d_model // n_head
+    scale = math.sqrt(d) if scale is None else scale
     q, k, v = x @ wq, x @ wk, x @ wv
     heads = np.zeros((batch, seq, d_model))
     for h in range(n_head):
         cols = slice(h * d, (h + 1) * d)
         for t in range(seq):
-            scores = np.einsum("bd,bsd->bs", q[:, t, cols], k[:, : t + 1, cols]) / math.sqrt(d)
-            heads[:, t, cols] = np.einsum("bs,bsd->bd", _softmax(scores), v[:, : t + 1, cols])
+            end = t + 1 if causal else seq
+            scores = np.einsum("bd,bsd->bs", q[:, t, cols], k[:, :end, cols]) / scale
+            heads[:, t, cols] = np.einsum("bs,bsd->bd", _softmax(scores), v[:, :end, cols])
     return heads @ wo
 
 
@@ -61,13 +64,24 @@ def _mlp(x, fc1, fc2) -> np.ndarray:
     return np.maximum(x @ fc1, 0.0) @ fc2
 
 
-def _gpt(p: dict, tokens: np.ndarray, n_layer: int, n_head: int) -> np.ndarray:
+def _gpt(p: dict, tokens: np.ndarray, n_layer: int, n_head: int, mistake: str = "") -> np.ndarray:
+    """The GPT in NumPy; `mistake` names a wrong version: "no final norm", "no residual"
+    (x = f(rmsnorm(x))), "post-norm" (x = rmsnorm(x + f(x)))."""
     x = p["wte"][tokens] + p["wpe"][: tokens.shape[1]]
     for i in range(n_layer):
         w = [p[f"layer{i}.{n}"] for n in ("wq", "wk", "wv", "wo")]
-        x = x + _attention_loops(_rmsnorm(x), *w, n_head)
-        x = x + _mlp(_rmsnorm(x), p[f"layer{i}.fc1"], p[f"layer{i}.fc2"])
-    return _rmsnorm(x) @ p["lm_head"]
+        blocks = [
+            lambda h, w=w: _attention_loops(h, *w, n_head),
+            lambda h, i=i: _mlp(h, p[f"layer{i}.fc1"], p[f"layer{i}.fc2"]),
+        ]
+        for f in blocks:
+            if mistake == "no residual":
+                x = f(_rmsnorm(x))
+            elif mistake == "post-norm":
+                x = _rmsnorm(x + f(x))
+            else:
+                x = x + f(_rmsnorm(x))
+    return (x if mistake == "no final norm" else _rmsnorm(x)) @ p["lm_head"]
 
 
 def _loss_loops(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> float:
@@ -177,11 +191,12 @@ def _param_arrays(config, seed: int, std: float = 0.4) -> dict:
 # build_vocab
 
 
-def _expect_list(call: Call, want: list, what: str = "") -> None:
-    """A list result equal to `want`, showing both when it is not."""
+def _expect_list(call: Call, want: list, what: str = "", mistakes=None) -> None:
+    """A list result equal to `want`, showing both when it is not (and naming a mistake
+    whose answer it is, from `mistakes`)."""
     got = call.value
     expect(isinstance(got, list), f"{call}: returned {type(got).__name__}, expected a list")
-    expect(got == want, f"{call}{': ' + what if what else ''}: got {got}, expected {want}")
+    expect_equal(Call(got, f"{call}{': ' + what if what else ''}"), want, mistakes=mistakes)
 
 
 @exercise("build_vocab")
@@ -211,13 +226,28 @@ def test_build_vocab_ignores_order_and_repeats(impl):
 # make_batch
 
 
-def _expect_batch(got, inputs, targets, mask) -> None:
+def _expect_batch(got, inputs, targets, mask, mistakes=None) -> None:
+    """The three arrays; mistakes: {phrase: (inputs, targets, mask) of that wrong version}."""
     expect(
         isinstance(got.value, tuple) and len(got.value) == 3,
         f"{got}: expected a tuple (inputs, targets, mask)",
     )
+    # A mistake is named only when all three arrays are that mistake's.
+    whole = {
+        phrase: wrong
+        for phrase, wrong in (mistakes or {}).items()
+        if all(_same_array(got.value[j], wrong[j]) for j in range(3))
+    }
     for i, (label, want) in enumerate([("inputs", inputs), ("targets", targets), ("mask", mask)]):
-        expect_equal(Call(got.value[i], got.text), np.array(want), what=label)
+        named = {phrase: np.array(wrong[i]) for phrase, wrong in whole.items()}
+        expect_equal(Call(got.value[i], got.text), np.array(want), what=label, mistakes=named)
+
+
+def _same_array(got, want) -> bool:
+    try:
+        return bool(np.array_equal(np.asarray(got), np.array(want)))
+    except (TypeError, ValueError):
+        return False
 
 
 @exercise("make_batch")
@@ -225,7 +255,22 @@ def test_make_batch_example(impl):
     got = run(impl.make_batch, ["ab", "c"], [".", "a", "b", "c"], 4)
     t, f = True, False
     _expect_batch(
-        got, [[0, 1, 2, 0], [0, 3, 0, 0]], [[1, 2, 0, 0], [3, 0, 0, 0]], [[t, t, t, f], [t, t, f, f]]
+        got,
+        [[0, 1, 2, 0], [0, 3, 0, 0]],
+        [[1, 2, 0, 0], [3, 0, 0, 0]],
+        [[t, t, t, f], [t, t, f, f]],
+        mistakes={
+            "leave out the boundary token at the start of each name": (
+                [[1, 2, 0, 0], [3, 0, 0, 0]],
+                [[2, 0, 0, 0], [0, 0, 0, 0]],
+                [[t, t, f, f], [t, f, f, f]],
+            ),
+            "mark the position whose target is the closing boundary as padding": (
+                [[0, 1, 2, 0], [0, 3, 0, 0]],
+                [[1, 2, 0, 0], [3, 0, 0, 0]],
+                [[t, t, f, f], [t, f, f, f]],
+            ),
+        },
     )
 
 
@@ -286,7 +331,14 @@ def test_embed_values(impl):
     out, text = _call(impl.embed, tokens, impl.Tensor(wte), impl.Tensor(wpe))
     expect(isinstance(out, impl.Tensor), f"{text}: returned {type(out).__name__}, expected a Tensor")
     # position t uses row t of wpe, whatever the token: wpe[:4], not wpe[tokens]
-    expect_close(Call(out.data, text), wte[tokens] + wpe[:4])
+    expect_close(
+        Call(out.data, text),
+        wte[tokens] + wpe[:4],
+        mistakes={
+            "leave out the position embeddings": wte[tokens],
+            "index wpe by the token ids instead of the positions": lambda: wte[tokens] + wpe[tokens],
+        },
+    )
 
 
 @exercise("embed")
@@ -325,7 +377,15 @@ def test_rmsnorm_values(impl, shape):
     x = rng(4).normal(size=shape) * 3 + 1.5  # a nonzero mean: RMSNorm does not subtract it
     out, text = _call(impl.rmsnorm, impl.Tensor(x))
     expect(isinstance(out, impl.Tensor), f"{text}: returned {type(out).__name__}, expected a Tensor")
-    expect_close(Call(out.data, text), _rmsnorm(x), rtol=1e-9)
+    expect_close(
+        Call(out.data, text),
+        _rmsnorm(x),
+        rtol=1e-9,
+        mistakes={
+            "subtract the mean first (that is LayerNorm)": lambda: _rmsnorm(x - x.mean(-1, keepdims=True)),
+            "normalise over the first axis instead of the last": lambda: _rmsnorm(x.T).T,
+        },
+    )
 
 
 @exercise("rmsnorm")
@@ -333,11 +393,18 @@ def test_rmsnorm_eps_inside_the_root(impl):
     # at a scale of 1e-3, mean(x²) ~ 1e-6 is comparable to eps = 1e-5: where eps goes matters
     x = rng(5).normal(size=(3, 4)) * 1e-3
     out, text = _call(impl.rmsnorm, impl.Tensor(x))
+    ms = (x**2).mean(-1, keepdims=True)
     expect_close(
         Call(out.data, text),
-        x / np.sqrt((x**2).mean(-1, keepdims=True) + 1e-5),
+        x / np.sqrt(ms + 1e-5),
         rtol=1e-9,
         what="with the default eps = 1e-5",
+        mistakes={
+            "add eps outside the square root, sqrt(mean(x²)) + eps": x / (np.sqrt(ms) + 1e-5),
+            "leave eps out": x / np.sqrt(ms),
+            "take the sum of squares instead of their mean": x
+            / np.sqrt((x**2).sum(-1, keepdims=True) + 1e-5),
+        },
     )
     out, text = _call(impl.rmsnorm, impl.Tensor(x), eps=0.1)
     expect_close(Call(out.data, text), x / np.sqrt((x**2).mean(-1, keepdims=True) + 0.1), rtol=1e-9)
@@ -386,6 +453,7 @@ def test_attention_matches_loops(impl, batch, seq, d_model, n_head):
     t = {k: impl.Tensor(a) for k, a in arrays.items()}
     out, text = _call(impl.causal_self_attention, t["x"], *(t[w] for w in _W), n_head)
     expect(isinstance(out, impl.Tensor), f"{text}: returned {type(out).__name__}, expected a Tensor")
+    w = [arrays[k] for k in _W]
     expect_close(
         Call(out.data, text),
         _attention_reference(n_head)(arrays),
@@ -393,6 +461,20 @@ def test_attention_matches_loops(impl, batch, seq, d_model, n_head):
         atol=1e-9,
         what="versus heads and queries looped in NumPy (head h = columns h*head_dim:(h+1)*head_dim, "
         "scores / sqrt(head_dim), softmax over keys 0..t)",
+        mistakes={
+            "leave out the causal mask (every query sees every key)": lambda: _attention_loops(
+                arrays["x"], *w, n_head, causal=False
+            ),
+            "divide the scores by sqrt(d_model) instead of sqrt(head_dim)": lambda: _attention_loops(
+                arrays["x"], *w, n_head, scale=math.sqrt(d_model)
+            ),
+            "forget to divide the scores by sqrt(head_dim)": lambda: _attention_loops(
+                arrays["x"], *w, n_head, scale=1.0
+            ),
+            "divide the scores by head_dim instead of its square root": lambda: _attention_loops(
+                arrays["x"], *w, n_head, scale=d_model // n_head
+            ),
+        },
     )
 
 
@@ -448,7 +530,15 @@ def test_mlp_block_values(impl, shape):
     x, fc1, fc2 = g.normal(size=shape), g.normal(size=(4, 10)), g.normal(size=(10, 4))
     out, text = _call(impl.mlp_block, impl.Tensor(x), impl.Tensor(fc1), impl.Tensor(fc2))
     expect(isinstance(out, impl.Tensor), f"{text}: returned {type(out).__name__}, expected a Tensor")
-    expect_close(Call(out.data, text), _mlp(x, fc1, fc2), what="relu(x @ fc1) @ fc2")
+    expect_close(
+        Call(out.data, text),
+        _mlp(x, fc1, fc2),
+        what="relu(x @ fc1) @ fc2",
+        mistakes={
+            "leave out the ReLU": x @ fc1 @ fc2,
+            "apply the ReLU after fc2 instead of between the two": np.maximum(x @ fc1 @ fc2, 0.0),
+        },
+    )
 
 
 @exercise("mlp_block")
@@ -492,6 +582,17 @@ def test_gpt_forward_matches_numpy(impl, n_layer, n_head, batch, seq):
         rtol=1e-7,
         atol=1e-9,
         what="the logits (pre-norm residual blocks, a final rmsnorm, lm_head)",
+        mistakes={
+            "leave out the final rmsnorm before lm_head": lambda: _gpt(
+                arrays, tokens, n_layer, n_head, "no final norm"
+            ),
+            "replace x by each block's output, x = f(rmsnorm(x)), instead of adding it": lambda: _gpt(
+                arrays, tokens, n_layer, n_head, "no residual"
+            ),
+            "normalise after adding, x = rmsnorm(x + f(x)), instead of before": lambda: _gpt(
+                arrays, tokens, n_layer, n_head, "post-norm"
+            ),
+        },
     )
 
 
@@ -512,6 +613,32 @@ def test_gpt_forward_residual_stream(impl):
         want,
         what="rmsnorm(embeddings) @ lm_head (x = x + block(x))",
     )
+
+
+@exercise("gpt_forward")
+def test_gpt_forward_rejects_a_sequence_longer_than_the_block(impl):
+    config = impl.GPTConfig(vocab_size=5, block_size=6, n_embd=8, n_head=2, n_layer=1)
+    params = impl.init_params(config, rng(70))
+    tokens = rng(71).integers(0, 5, size=(2, 7))
+    text = "gpt_forward(params, tokens of shape (2, 7), config with block_size=6)"
+    try:
+        impl.gpt_forward(params, tokens, config)
+    except ValueError as exc:
+        message = str(exc)
+        expect(
+            "7" in message and "6" in message and "block" in message.lower(),
+            f"{text} raised ValueError({message!r}); say what is wrong: the sequence length 7 and "
+            "the block_size 6",
+        )
+        return
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # any other exception is the wrong one
+        raise AssertionError(
+            f"{text} raised {type(exc).__name__} ({exc}); check the length first and raise ValueError "
+            "naming both the sequence length and block_size"
+        ) from None
+    raise AssertionError(f"{text} returned; raise ValueError naming the sequence length 7 and block_size 6")
 
 
 @exercise("gpt_forward")
@@ -574,7 +701,15 @@ def test_gpt_loss_uniform_logits(impl):
     targets = np.array([[1, 2, 3, 4], [5, 0, 0, 0]])
     mask = np.array([[True, True, True, True], [True, False, False, False]])
     out, text = _call(impl.gpt_loss, impl.Tensor(logits), targets, mask)
-    expect_close(Call(_loss_result(impl, out, text), text), math.log(6), rtol=1e-12)
+    expect_close(
+        Call(_loss_result(impl, out, text), text),
+        math.log(6),
+        rtol=1e-12,
+        mistakes={
+            "divide the sum over the real positions by the number of all positions": math.log(6) * 5 / 8,
+            "sum over the real positions instead of taking their mean": 5 * math.log(6),
+        },
+    )
 
 
 @exercise("gpt_loss")
@@ -582,12 +717,27 @@ def test_gpt_loss_uniform_logits(impl):
 def test_gpt_loss_mean_over_real_positions(impl, seed):
     logits, targets, mask = _padded_batch(seed)
     out, text = _call(impl.gpt_loss, impl.Tensor(logits), targets, mask)
+
     # a mean over the 10 real positions: not over all 15, and not a mean of per-sequence means
+    def per_position(b, t):
+        row = logits[b, t]
+        top = row.max()
+        return top + np.log(np.exp(row - top).sum()) - row[targets[b, t]]
+
+    every = np.array([[per_position(b, t) for t in range(mask.shape[1])] for b in range(mask.shape[0])])
     expect_close(
         Call(_loss_result(impl, out, text), text),
         _loss_loops(logits, targets, mask),
         rtol=1e-9,
         what="the mean cross-entropy over the real positions",
+        mistakes={
+            "take the mean over every position, padding included": every.mean(),
+            "divide the sum over the real positions by the number of all positions": every[mask].sum()
+            / mask.size,
+            "take the mean of each sequence's mean (short names weigh as much as long ones)": np.mean(
+                [every[b][mask[b]].mean() for b in range(mask.shape[0])]
+            ),
+        },
     )
 
 
@@ -663,7 +813,15 @@ def test_adam_first_step(impl):
     for k, gr in grads.items():
         want = arrays[k] - 0.1 * gr / (np.abs(gr) + 1e-8)
         expect_close(
-            Call(params[k].data, f"{text} with lr=0.1"), want, rtol=1e-9, what=f"{k} after the first step"
+            Call(params[k].data, f"{text} with lr=0.1"),
+            want,
+            rtol=1e-9,
+            what=f"{k} after the first step",
+            mistakes={
+                "leave out the bias correction (m̂ = m, v̂ = v)": arrays[k]
+                - 0.1 * (0.2 * gr) / (np.sqrt(0.05 * gr**2) + 1e-8),
+                "put eps inside the square root, sqrt(v̂ + eps)": arrays[k] - 0.1 * gr / np.sqrt(gr**2 + 1e-8),
+            },
         )
         expect_close(Call(m[k], text), 0.2 * gr, rtol=1e-12, what=f"m[{k!r}] = (1 - beta1) g")
         expect_close(Call(v[k], text), 0.05 * gr**2, rtol=1e-12, what=f"v[{k!r}] = (1 - beta2) g²")
@@ -811,6 +969,54 @@ def test_sample_without_boundary_fills_the_block(impl):
     _expect_list(got, ["abcab"] * 2, what="block_size characters, the model fed at most block_size tokens")
 
 
+def _staggered(block_size: int):
+    """A model for greedy sampling in which sequence r of the batch writes r + 1 letters
+    ('a', 'b', 'c', 'a', ...) and then the boundary: the sequences end at different steps."""
+
+    def logits_fn(tokens):
+        n, t = tokens.shape
+        expect(1 <= t <= block_size, f"sample fed the model {t} tokens; block_size is {block_size}")
+        logits = np.zeros((n, t, 4))
+        for r in range(n):
+            logits[r, -1, 0 if t > r + 1 else (t - 1) % 3 + 1] = 5.0
+        return logits
+
+    return logits_fn
+
+
+@exercise("sample")
+def test_sample_goes_on_until_every_sequence_has_ended(impl):
+    # Sequence r ends after r + 1 letters: stopping at the first boundary of any sequence
+    # cuts the others short.
+    got = _sample(impl, _staggered(8), "a model whose sequence r ends after r + 1 letters", 4, 8, 96, 0.0)
+    _expect_list(
+        got,
+        ["a", "ab", "abc", "abca"],
+        what="go on until every sequence has produced the boundary (or block_size steps)",
+        mistakes={
+            # the step on which sequence 0 ends still gives the others their second letter
+            "stop as soon as any sequence produces the boundary (instead of all)": ["a", "ab", "ab", "ab"],
+        },
+    )
+
+
+@exercise("sample")
+def test_sample_rows_on_very_different_scales(impl):
+    # Each row's logits carry an offset of its own (softmax ignores it): 0, -3000 and +3000.
+    # The stable softmax subtracts each row's own max; one shift for the whole batch (its
+    # overall max, or a mean) overflows or leaves a row of zeros. Every row writes "ab".
+    offsets = np.array([0.0, -3000.0, 3000.0])
+
+    def logits_fn(tokens):
+        n, t = tokens.shape
+        logits = np.zeros((n, t, 4))
+        logits[:, -1, (t - 1) % 3 + 1 if t <= 2 else 0] = 30.0
+        return logits + offsets[:, None, None]
+
+    got = _sample(impl, logits_fn, "a model with row offsets 0, -3000, 3000", 3, 6, 98, 1.0, strict=True)
+    _expect_list(got, ["ab"] * 3, what="the softmax of each row shifted by that row's own max")
+
+
 @exercise("sample")
 def test_sample_low_temperature_is_greedy(impl):
     got = _sample(impl, _counter(8, stop_after=2), "counting model", 50, 8, 92, 0.005, strict=True)
@@ -860,4 +1066,14 @@ def test_sample_uses_the_given_rng(impl):
     expect(
         other.value != first.value,
         f"{other}: another seed gave the same 60 names as rng(94); draw with the given rng",
+    )
+    # The generator itself, not a copy or a new one seeded from it: two calls with one
+    # generator go on where the first left off, so they give other names.
+    g = rng(97)
+    one = impl.sample(model, _VOCAB, 60, 6, g, 1.0)
+    two = impl.sample(model, _VOCAB, 60, 6, g, 1.0)
+    expect(
+        one != two,
+        "sample(bigram model, ..., rng=g) twice with the same generator g gave the same 60 names: draw "
+        "from g itself (it moves on with every draw); do not copy or re-seed it",
     )

@@ -6,7 +6,10 @@
 # Fill in each function, then run the cell below it: `check(fn)` runs that exercise's
 # tests here and prints a verdict. `python -m grader chapter2/part1` grades the file.
 #
-# Conventions: float64 arrays of any shape; softmax works over the last axis. Each
+# Conventions: float arrays of any shape (float64 in the tests, unless said otherwise);
+# softmax works over the last axis. float32 inputs give float32 results: nothing is
+# turned into float64 on the way (Python floats like 0.5 keep float32, a NumPy float64
+# constant such as np.sqrt(2.0) or an array of Python floats from np.where does not). Each
 # activation is a pair of pure functions:
 #   name(x, [hyper-parameters])                      -> y
 #   name_backward(x, [hyper-parameters], grad_out)   -> grad_x = dL/dx
@@ -85,7 +88,7 @@ def leaky_relu_backward(
     The local derivative is 1 where x > 0 and slope where x <= 0 (slope at x == 0).
     """
     # BEGIN SOLUTION
-    return grad_out * np.where(x > 0, 1.0, slope)
+    return np.where(x > 0, grad_out, slope * grad_out)  # keeps grad_out's dtype
     # END SOLUTION
 
 

@@ -132,6 +132,25 @@ def _expect_relative(call: Call, x: np.ndarray, want: np.ndarray, rtol: float) -
     )
 
 
+def _expect_keeps_float32(fn, *hyper) -> None:
+    """fn on float32 inputs returns float32 (the forward gets x, a backward x and grad_out)."""
+    g = rng(900)
+    x = (g.normal(size=(3, 5)) * 2).astype(np.float32)
+    args = (
+        (x, *hyper)
+        if not fn.__name__.endswith("_backward")
+        else (x, *hyper, g.normal(size=(3, 5)).astype(np.float32))
+    )
+    got = run(fn, *args)
+    dtype = getattr(got.value, "dtype", type(got.value).__name__)
+    expect(
+        dtype == np.float32,
+        f"{got}: dtype {dtype}, expected float32 (float32 in, float32 out: a NumPy float64 "
+        "constant, or an array of Python floats built with np.where or np.ones, turns the result "
+        "into float64)",
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # relu
 
@@ -169,6 +188,11 @@ def test_relu_keeps_float64(impl):
     got = run(impl.relu, x)
     expect(got.value.dtype == np.float64, f"{got}: dtype {got.value.dtype}, expected float64")
     expect_close(got, np.array([[0.0, 2.0, 0.0], [3.5, 0.0, 1e-300]]), rtol=0, atol=0)
+
+
+@exercise("relu")
+def test_relu_keeps_float32(impl):
+    _expect_keeps_float32(impl.relu)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,6 +248,11 @@ def test_relu_backward_uses_the_sign_not_the_size(impl):
     expect_close(run(impl.relu_backward, x, grad_out), want, rtol=0, atol=0)
 
 
+@exercise("relu_backward")
+def test_relu_backward_keeps_float32(impl):
+    _expect_keeps_float32(impl.relu_backward)
+
+
 # ---------------------------------------------------------------------------------------------
 # leaky_relu
 
@@ -258,6 +287,11 @@ def test_leaky_relu_matches_definition(impl, shape, slope):
 def test_leaky_relu_slope_as_keyword(impl):
     x = rng(21).normal(size=(2, 6))
     expect_close(run(impl.leaky_relu, x, slope=0.3), _elementwise(_leaky(0.3), x), rtol=1e-12)
+
+
+@exercise("leaky_relu")
+def test_leaky_relu_keeps_float32(impl):
+    _expect_keeps_float32(impl.leaky_relu, 0.1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,6 +346,11 @@ def test_leaky_relu_backward_slope_zero_is_relu(impl):
     )
 
 
+@exercise("leaky_relu_backward")
+def test_leaky_relu_backward_keeps_float32(impl):
+    _expect_keeps_float32(impl.leaky_relu_backward, 0.1)
+
+
 # ---------------------------------------------------------------------------------------------
 # elu
 
@@ -353,6 +392,11 @@ def test_elu_is_continuous_at_zero(impl):
     # both branches meet at 0 with slope 1 when alpha = 1: elu(h) ≈ h on either side
     h = np.array([-1e-7, -1e-9, 1e-9, 1e-7])
     expect_close(run(impl.elu, h, 1.0), h, rtol=1e-6, atol=0, what="elu(h) ≈ h for tiny h")
+
+
+@exercise("elu")
+def test_elu_keeps_float32(impl):
+    _expect_keeps_float32(impl.elu, 1.5)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,6 +444,11 @@ def test_elu_backward_extremes_without_warnings(impl):
     expect_close(_run_quietly(impl.elu_backward, EXTREMES, 0.5, grad_out), want, rtol=1e-12, atol=1e-15)
 
 
+@exercise("elu_backward")
+def test_elu_backward_keeps_float32(impl):
+    _expect_keeps_float32(impl.elu_backward, 1.5)
+
+
 # ---------------------------------------------------------------------------------------------
 # gelu
 
@@ -439,6 +488,11 @@ def test_gelu_odd_part_and_extremes(impl):
     diff = run(impl.gelu, x).value - run(impl.gelu, -x).value
     expect_close(Call(diff, "gelu(x) - gelu(-x) for x=float64[3, 4]"), x, rtol=1e-10, atol=1e-12)
     expect_close(_run_quietly(impl.gelu, EXTREMES), _elementwise(_gelu, EXTREMES), rtol=1e-12, atol=1e-300)
+
+
+@exercise("gelu")
+def test_gelu_keeps_float32(impl):
+    _expect_keeps_float32(impl.gelu)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -493,6 +547,11 @@ def test_gelu_backward_symmetry(impl):
     )
 
 
+@exercise("gelu_backward")
+def test_gelu_backward_keeps_float32(impl):
+    _expect_keeps_float32(impl.gelu_backward)
+
+
 # ---------------------------------------------------------------------------------------------
 # sigmoid
 
@@ -522,6 +581,11 @@ def test_sigmoid_symmetry(impl):
     x = rng(82).normal(size=(2, 3, 4)) * 10
     total = run(impl.sigmoid, x).value + run(impl.sigmoid, -x).value
     expect_close(Call(total, "sigmoid(x) + sigmoid(-x)"), np.ones(x.shape), rtol=1e-12)
+
+
+@exercise("sigmoid")
+def test_sigmoid_keeps_float32(impl):
+    _expect_keeps_float32(impl.sigmoid)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -564,6 +628,11 @@ def test_sigmoid_backward_is_even(impl):
     )
 
 
+@exercise("sigmoid_backward")
+def test_sigmoid_backward_keeps_float32(impl):
+    _expect_keeps_float32(impl.sigmoid_backward)
+
+
 # ---------------------------------------------------------------------------------------------
 # tanh
 
@@ -595,6 +664,11 @@ def test_tanh_is_a_rescaled_sigmoid(impl):
     got = run(impl.tanh, x)
     expect_close(got, _elementwise(lambda v: 2.0 * _sigmoid(2.0 * v) - 1.0, x), rtol=1e-9, atol=1e-15)
     expect_close(run(impl.tanh, -x), -got.value, rtol=1e-15, atol=0, what="tanh(-x) = -tanh(x)")
+
+
+@exercise("tanh")
+def test_tanh_keeps_float32(impl):
+    _expect_keeps_float32(impl.tanh)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -636,6 +710,11 @@ def test_tanh_backward_is_even(impl):
     )
 
 
+@exercise("tanh_backward")
+def test_tanh_backward_keeps_float32(impl):
+    _expect_keeps_float32(impl.tanh_backward)
+
+
 # ---------------------------------------------------------------------------------------------
 # softmax
 
@@ -649,9 +728,14 @@ def test_softmax_matches_loops(impl, shape):
 
 @exercise("softmax")
 def test_softmax_large_logits(impl):
-    x = np.array([[1000.0, 999.0, -1000.0, 1000.0], [-1000.0, -1000.0, -1000.0, -1000.0]])
+    # the last row: subtracting the mean (-500) instead of the max still overflows
+    x = np.array(
+        [[1000.0, 999.0, -1000.0, 1000.0], [-1000.0, -1000.0, -1000.0, -1000.0], [1000.0] + [-1000.0] * 3]
+    )
     e = math.exp(-1.0)
-    want = np.array([[1 / (2 + e), e / (2 + e), 0.0, 1 / (2 + e)], [0.25, 0.25, 0.25, 0.25]])
+    want = np.array(
+        [[1 / (2 + e), e / (2 + e), 0.0, 1 / (2 + e)], [0.25, 0.25, 0.25, 0.25], [1.0, 0.0, 0.0, 0.0]]
+    )
     expect_close(_run_quietly(impl.softmax, x), want, rtol=1e-12)
 
 
@@ -674,6 +758,11 @@ def test_softmax_is_shift_invariant_per_slice(impl):
         rtol=1e-10,
         what="adding a constant to a row of logits changes nothing",
     )
+
+
+@exercise("softmax")
+def test_softmax_keeps_float32(impl):
+    _expect_keeps_float32(impl.softmax)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -726,3 +815,8 @@ def test_softmax_backward_large_logits(impl):
     grad_out = np.array([[1.0, 3.0, 5.0], [2.0, -1.0, 7.0]])
     want = np.array([[-0.5, 0.5, 0.0], [0.0, 0.0, 0.0]])
     expect_close(_run_quietly(impl.softmax_backward, x, grad_out), want, rtol=1e-12, atol=1e-300)
+
+
+@exercise("softmax_backward")
+def test_softmax_backward_keeps_float32(impl):
+    _expect_keeps_float32(impl.softmax_backward)

@@ -94,6 +94,19 @@ def _expect_gradient(call: Call, loss, at: np.ndarray, what: str = "") -> None:
     expect_close(call, numeric_grad(loss, at), rtol=1e-5, atol=1e-8, what=what or "the gradient")
 
 
+def _expect_keeps_float32(fn, *args) -> None:
+    """fn on float32 arrays (integer labels stay as they are) returns float32 arrays only."""
+    args32 = [a.astype(np.float32) if a.dtype.kind == "f" else a for a in args]
+    got = run(fn, *args32)
+    results = got.value if isinstance(got.value, tuple) else (got.value,)
+    dtypes = [getattr(r, "dtype", type(r).__name__) for r in results]
+    expect(
+        all(d == np.float32 for d in dtypes),
+        f"{got}: dtype {', '.join(map(str, dtypes))}, expected float32 (float32 in, float32 out: "
+        "a NumPy float64 constant or an array made with np.zeros or np.ones turns it into float64)",
+    )
+
+
 def _labels(seed: int, batch: int, classes: int) -> np.ndarray:
     return rng(seed).integers(0, classes, size=batch)
 
@@ -142,6 +155,12 @@ def test_linear_is_affine_in_x(impl):
     w, b = g.normal(size=(5, 2)), g.normal(size=2)
     diff = run(impl.linear, x1 + x2, w, b).value - run(impl.linear, x2, w, b).value
     expect_close(Call(diff, "linear(x1 + x2, w, b) - linear(x2, w, b)"), x1 @ w, atol=1e-12)
+
+
+@exercise("linear")
+def test_linear_keeps_float32(impl):
+    g = rng(900)
+    _expect_keeps_float32(impl.linear, g.normal(size=(4, 3)), g.normal(size=(3, 2)), g.normal(size=2))
 
 
 # --- linear_backward ----------------------------------------------------------------------------
@@ -215,6 +234,14 @@ def test_linear_backward_hand_case(impl):
     expect_close(Call(grad_x, str(call)), np.array([[-1.0, 0.0]]), what="grad_x = grad_out @ w.T")
     expect_close(Call(grad_w, str(call)), np.array([[1.0, -1.0, 2.0], [2.0, -2.0, 4.0]]), what="grad_w")
     expect_close(Call(grad_b, str(call)), np.array([1.0, -1.0, 2.0]), what="grad_b")
+
+
+@exercise("linear_backward")
+def test_linear_backward_keeps_float32(impl):
+    g = rng(901)
+    _expect_keeps_float32(
+        impl.linear_backward, g.normal(size=(4, 3)), g.normal(size=(3, 2)), g.normal(size=(4, 2))
+    )
 
 
 # --- mse_loss -----------------------------------------------------------------------------------
@@ -292,6 +319,12 @@ def test_mse_loss_backward_newton_step_lands_on_target(impl):
     got = run(impl.mse_loss_backward, pred, target)
     landed = Call(pred - (pred.size / 2) * got.value, f"pred - (N/2) * {got}")
     expect_close(landed, target, atol=1e-12, what="one Newton step should land on the target")
+
+
+@exercise("mse_loss_backward")
+def test_mse_loss_backward_keeps_float32(impl):
+    g = rng(902)
+    _expect_keeps_float32(impl.mse_loss_backward, g.normal(size=(4, 3)), g.normal(size=(4, 3)))
 
 
 # --- bce_with_logits ----------------------------------------------------------------------------
@@ -377,6 +410,12 @@ def test_bce_with_logits_backward_recovers_sigmoid(impl):
         1 / (1 + np.exp(-z)),
         what="N * grad + y should be sigmoid(z)",
     )
+
+
+@exercise("bce_with_logits_backward")
+def test_bce_with_logits_backward_keeps_float32(impl):
+    g = rng(903)
+    _expect_keeps_float32(impl.bce_with_logits_backward, g.normal(size=(4, 3)), g.uniform(size=(4, 3)))
 
 
 # --- cross_entropy_with_logits ------------------------------------------------------------------
@@ -477,6 +516,13 @@ def test_softmax_cross_entropy_backward_rows_sum_to_zero(impl):
     )
 
 
+@exercise("softmax_cross_entropy_backward")
+def test_softmax_cross_entropy_backward_keeps_float32(impl):
+    _expect_keeps_float32(
+        impl.softmax_cross_entropy_backward, rng(904).normal(size=(4, 3)), _labels(905, 4, 3)
+    )
+
+
 # --- cross_entropy_with_soft_targets ------------------------------------------------------------
 
 
@@ -519,9 +565,10 @@ def test_cross_entropy_with_soft_targets_minimum_is_the_entropy(impl):
 @exercise("cross_entropy_with_soft_targets")
 def test_cross_entropy_with_soft_targets_extreme_logits(impl):
     # the -1000 class has log-probability -2000, finite; with target 0 it adds exactly 0.
-    logits = np.array([[1000.0, -1000.0, 1000.0], [-1000.0, -1000.0, -1000.0]])
-    targets = np.array([[0.5, 0.0, 0.5], [0.1, 0.2, 0.7]])
-    want = (math.log(2) + math.log(3)) / 2
+    # the last row: subtracting the row mean (-500) instead of the max still overflows
+    logits = np.array([[1000.0, -1000.0, 1000.0], [-1000.0, -1000.0, -1000.0], [1000.0, -1000.0, -1000.0]])
+    targets = np.array([[0.5, 0.0, 0.5], [0.1, 0.2, 0.7], [1.0, 0.0, 0.0]])
+    want = (math.log(2) + math.log(3)) / 3
     expect_close(
         run_without_warnings(impl.cross_entropy_with_soft_targets, logits, targets), want, rtol=1e-12
     )

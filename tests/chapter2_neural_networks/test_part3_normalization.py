@@ -110,6 +110,33 @@ BN_NAMES = ("out", "x_hat", "inv_std")
 GRAD3 = ("grad_x", "grad_gamma", "grad_beta")
 
 
+def _expect_keeps_float32(fn, *args) -> None:
+    """fn on float32 arrays (other arguments as they are) returns float32 arrays only."""
+    args32 = [a.astype(np.float32) if isinstance(a, np.ndarray) else a for a in args]
+    got = run(fn, *args32)
+    results = got.value if isinstance(got.value, tuple) else (got.value,)
+    dtypes = [getattr(r, "dtype", type(r).__name__) for r in results]
+    expect(
+        all(d == np.float32 for d in dtypes),
+        f"{got}: dtypes {', '.join(map(str, dtypes))}, expected float32 throughout (float32 in, "
+        "float32 out: a NumPy float64 constant, a bool array divided by a float, or an array made "
+        "with np.zeros or np.ones turns it into float64)",
+    )
+
+
+def _expect_new_array(call: Call, got: np.ndarray, given: np.ndarray, name: str, what: str) -> None:
+    expect(
+        not np.shares_memory(got, given),
+        f"{call}: {what} is the caller's {name} itself (or a view of it); return a new array "
+        f"({name}.copy()), so that changing one later does not change the other",
+    )
+
+
+def _far_from_zero(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Features near 1e5 with a spread of about 1: mean(x**2) - mean(x)**2 loses every digit."""
+    return 1e5 + rng(seed).normal(size=shape) * rng(seed + 1).uniform(0.5, 2.0, size=shape[-1])
+
+
 # --- dropout -------------------------------------------------------------------------------------
 
 BIG = (400, 500)  # 2 * 10^5 entries: one standard error of a kept fraction is about 0.001
@@ -183,6 +210,13 @@ def test_dropout_is_the_identity_in_eval_mode_and_for_p_0(impl):
         out, mask = _parts(call, ("out", "mask"), [x.shape, x.shape])
         expect_equal(Call(out, str(call)), x, what="out (nothing is dropped or scaled)")
         expect_equal(Call(mask, str(call)), np.ones_like(x), what="mask")
+        _expect_new_array(call, out, x, "x", "out")
+
+
+@exercise("dropout")
+def test_dropout_keeps_float32(impl):
+    _expect_keeps_float32(impl.dropout, rng(12).normal(size=(4, 5)), 0.3, rng(13))
+    _expect_keeps_float32(impl.dropout, rng(12).normal(size=(4, 5)), 0.3, rng(13), False)
 
 
 @exercise("dropout")
@@ -261,6 +295,13 @@ def test_dropout_backward_in_eval_mode_passes_the_gradient_through(impl):
         rtol=1e-12,
         what="with an all-ones mask (eval mode) the layer is the identity",
     )
+    call = run(impl.dropout_backward, np.ones((3, 2, 4)), grad_out)
+    _expect_new_array(call, call.value, grad_out, "grad_out", "the result")
+
+
+@exercise("dropout_backward")
+def test_dropout_backward_keeps_float32(impl):
+    _expect_keeps_float32(impl.dropout_backward, _mask(25, (3, 4), 0.5), rng(26).normal(size=(3, 4)))
 
 
 @exercise("dropout_backward")
@@ -335,6 +376,20 @@ def test_batchnorm_train_each_feature_on_its_own(impl):
 
 
 @exercise("batchnorm_train")
+def test_batchnorm_train_features_far_from_zero(impl):
+    x = _far_from_zero(33, (6, 3))
+    gamma, beta = np.array([1.0, 2.0, 0.5]), np.array([0.0, 1.0, -1.0])
+    call = run(impl.batchnorm_train, x, gamma, beta)
+    _expect_parts_close(call, BN_NAMES, _bn_loops(x, gamma, beta, 1e-5), rtol=1e-8, atol=1e-9)
+
+
+@exercise("batchnorm_train")
+def test_batchnorm_train_keeps_float32(impl):
+    x, gamma, beta, _ = _sample(34, (5, 3))
+    _expect_keeps_float32(impl.batchnorm_train, x, gamma, beta)
+
+
+@exercise("batchnorm_train")
 def test_batchnorm_train_constant_feature_uses_eps(impl):
     # A column with variance 0 normalises to 0 (eps keeps the division finite): out = beta there.
     x, gamma, beta, _ = _sample(32, (4, 3))
@@ -388,6 +443,11 @@ def test_batchnorm_eval_treats_each_example_alone(impl):
         rtol=1e-12,
         what="out for the batch vs each example alone (eval mode uses no batch statistics)",
     )
+
+
+@exercise("batchnorm_eval")
+def test_batchnorm_eval_keeps_float32(impl):
+    _expect_keeps_float32(impl.batchnorm_eval, *_eval_problem(51, 4))
 
 
 @exercise("batchnorm_eval")
@@ -447,6 +507,20 @@ def test_update_running_stats_momentum_is_the_weight_of_the_new_batch(impl):
 
 
 @exercise("update_running_stats")
+def test_update_running_stats_features_far_from_zero(impl):
+    x = _far_from_zero(64, (5, 3))
+    mean, var = np.array([1e5, 0.0, 1.0]), np.ones(3)
+    call = run(impl.update_running_stats, mean, var, x, 0.5)
+    _expect_parts_close(call, RUN_NAMES, _running_loops(mean, var, x, 0.5), rtol=1e-8)
+
+
+@exercise("update_running_stats")
+def test_update_running_stats_keeps_float32(impl):
+    x, _, _, _ = _sample(65, (5, 3))
+    _expect_keeps_float32(impl.update_running_stats, np.zeros(3), np.ones(3), x)
+
+
+@exercise("update_running_stats")
 def test_update_running_stats_settle_on_the_statistics_of_a_repeated_batch(impl):
     # Fed the same batch 200 times, the running statistics forget their start (0.9^200 ≈ 7e-10)
     # and settle on the batch mean and its unbiased variance.
@@ -474,6 +548,13 @@ def test_batchnorm_backward_matches_central_differences(impl, shape):
         lambda b_: np.sum(grad_out * _bn_loops(x, gamma, b_, eps)[0]),
     ]
     _expect_gradients(call, GRAD3, losses, [x, gamma, beta])
+
+
+@exercise("batchnorm_backward")
+def test_batchnorm_backward_keeps_float32(impl):
+    x, gamma, beta, grad_out = _sample(75, (5, 3))
+    _, x_hat, inv_std = _bn_loops(x, gamma, beta, 1e-5)
+    _expect_keeps_float32(impl.batchnorm_backward, x_hat, gamma, inv_std, grad_out)
 
 
 @exercise("batchnorm_backward")
@@ -587,6 +668,20 @@ def test_layernorm_treats_each_example_alone(impl):
 
 
 @exercise("layernorm")
+def test_layernorm_rows_far_from_zero(impl):
+    x = _far_from_zero(83, (4, 5))
+    gamma, beta = np.linspace(0.5, 2.0, 5), np.linspace(-1.0, 1.0, 5)
+    call = run(impl.layernorm, x, gamma, beta)
+    _expect_parts_close(call, BN_NAMES, _ln_loops(x, gamma, beta, 1e-5), rtol=1e-8, atol=1e-9)
+
+
+@exercise("layernorm")
+def test_layernorm_keeps_float32(impl):
+    x, gamma, beta, _ = _sample(84, (2, 3, 4))
+    _expect_keeps_float32(impl.layernorm, x, gamma, beta)
+
+
+@exercise("layernorm")
 def test_layernorm_constant_row_uses_eps(impl):
     x, gamma, beta, _ = _sample(94, (3, 5))
     x[1] = -4.0
@@ -634,6 +729,13 @@ def test_layernorm_backward_grad_x_is_orthogonal_to_shifts_and_scalings(impl):
         atol=1e-10,
         what="each row of grad_x * x_hat summed (the path through the variance?)",
     )
+
+
+@exercise("layernorm_backward")
+def test_layernorm_backward_keeps_float32(impl):
+    x, gamma, beta, grad_out = _sample(95, (2, 3, 4))
+    _, x_hat, inv_std = _ln_loops(x, gamma, beta, 1e-5)
+    _expect_keeps_float32(impl.layernorm_backward, x_hat, gamma, inv_std, grad_out)
 
 
 @exercise("layernorm_backward")
@@ -720,6 +822,12 @@ def test_rmsnorm_ignores_scale_but_not_shift(impl):
 
 
 @exercise("rmsnorm")
+def test_rmsnorm_keeps_float32(impl):
+    x, gain, _, _ = _sample(105, (2, 3, 4))
+    _expect_keeps_float32(impl.rmsnorm, x, gain)
+
+
+@exercise("rmsnorm")
 def test_rmsnorm_zero_row_without_warnings(impl):
     x, gain, _, _ = _sample(112, (3, 4))
     x[2] = 0.0
@@ -758,6 +866,13 @@ def test_rmsnorm_backward_grad_x_is_orthogonal_to_scalings(impl):
         atol=1e-10,
         what="each row of grad_x * x summed (the path through the mean square?)",
     )
+
+
+@exercise("rmsnorm_backward")
+def test_rmsnorm_backward_keeps_float32(impl):
+    x, gain, _, grad_out = _sample(115, (2, 3, 4))
+    _, x_hat, inv_rms = _rms_loops(x, gain, 1e-6)
+    _expect_keeps_float32(impl.rmsnorm_backward, x_hat, gain, inv_rms, grad_out)
 
 
 @exercise("rmsnorm_backward")

@@ -564,6 +564,15 @@ def _expect_arrays(call: Call, got: list, want: list, what: str, rtol: float = 1
         expect_close(Call(got_i, str(call)), want_i, rtol=rtol, atol=1e-12, what=f"{what} [{i}]")
 
 
+def _expect_new_arrays(call: Call, got: list, given: list) -> None:
+    for i, (a, g) in enumerate(zip(got, given)):
+        expect(
+            not np.shares_memory(a, g),
+            f"{call}: array [{i}] of the result is the caller's array [{i}] itself; return a new "
+            "array (a copy) even when nothing needs to change",
+        )
+
+
 def _clip_loop(grads: list[np.ndarray], c: float) -> list[np.ndarray]:
     return [np.array([min(max(float(x), -c), c) for x in g.ravel()]).reshape(g.shape) for g in grads]
 
@@ -595,6 +604,7 @@ def test_clip_by_value_leaves_small_entries_alone(impl):
     _expect_arrays(
         call, _list_result(call, grads, call.value), grads, "unchanged (all inside the range)", rtol=0
     )
+    _expect_new_arrays(call, call.value, grads)
 
 
 def _global_norm_call(impl, grads, max_norm) -> tuple[Call, list, Call]:
@@ -624,6 +634,7 @@ def test_clip_by_global_norm_under_the_limit_changes_nothing(impl):
     call, clipped, norm = _global_norm_call(impl, grads, 2.0)
     _expect_arrays(call, clipped, grads, "unchanged (total norm 1 is under max_norm 2)", rtol=1e-12)
     expect_close(norm, 1.0, what="total_norm")
+    _expect_new_arrays(call, clipped, grads)
 
 
 @exercise("clip_by_global_norm")
@@ -665,3 +676,78 @@ def test_clip_by_global_norm_tames_a_steep_loss(impl):
         f"the loss must fall at every step; got {losses[:6]} …",
     )
     expect(losses[-1] < 1e-3, f"loss {losses[-1]:.3g} after 300 clipped steps, from {losses[0]:.3g}")
+
+
+# ---------------------------------------------------------------------------------------------
+# float32 in, float32 out
+
+
+def _expect_keeps_float32(fn, n_arrays: int, *hyper, **kwargs) -> None:
+    """fn(param, grad, *state, *hyper) on float32 arrays returns float32 arrays only."""
+    g = rng(900)
+    arrays = [g.normal(size=(3, 4)).astype(np.float32) for _ in range(n_arrays)]
+    arrays[2:] = [np.abs(a) for a in arrays[2:]]  # states: AdaGrad's and RMSProp's sums are >= 0
+    got = run(fn, *arrays, *hyper, **kwargs)
+    results = got.value if isinstance(got.value, tuple) else (got.value,)
+    dtypes = [getattr(r, "dtype", type(r).__name__) for r in results]
+    expect(
+        all(d == np.float32 for d in dtypes),
+        f"{got}: dtypes {', '.join(map(str, dtypes))}, expected float32 throughout (float32 in, "
+        "float32 out: a NumPy float64 constant or an array made with np.zeros turns it into float64)",
+    )
+
+
+@exercise("sgd_step")
+def test_sgd_step_keeps_float32(impl):
+    _expect_keeps_float32(impl.sgd_step, 2, 0.1, 0.01)
+
+
+@exercise("momentum_step")
+def test_momentum_step_keeps_float32(impl):
+    _expect_keeps_float32(impl.momentum_step, 3, 0.1, 0.9)
+
+
+@exercise("nesterov_step")
+def test_nesterov_step_keeps_float32(impl):
+    _expect_keeps_float32(impl.nesterov_step, 3, 0.1, 0.9)
+
+
+@exercise("adagrad_step")
+def test_adagrad_step_keeps_float32(impl):
+    _expect_keeps_float32(impl.adagrad_step, 3, 0.1)
+
+
+@exercise("rmsprop_step")
+def test_rmsprop_step_keeps_float32(impl):
+    _expect_keeps_float32(impl.rmsprop_step, 3, 0.01)
+
+
+@exercise("adam_step")
+def test_adam_step_keeps_float32(impl):
+    _expect_keeps_float32(impl.adam_step, 4, 3, lr=0.01)
+
+
+@exercise("adamw_step")
+def test_adamw_step_keeps_float32(impl):
+    _expect_keeps_float32(impl.adamw_step, 4, 3, lr=0.01)
+
+
+@exercise("clip_by_value")
+def test_clip_by_value_keeps_float32(impl):
+    grads = [rng(901).normal(size=(3, 4)).astype(np.float32), np.array([0.5, -2.0], dtype=np.float32)]
+    got = run(impl.clip_by_value, grads, 1.0)
+    dtypes = [getattr(a, "dtype", type(a).__name__) for a in _list_result(got, grads, got.value)]
+    expect(all(d == np.float32 for d in dtypes), f"{got}: dtypes {dtypes}, expected float32 (as given)")
+
+
+@exercise("clip_by_global_norm")
+def test_clip_by_global_norm_keeps_float32(impl):
+    grads = [rng(902).normal(size=(3, 4)).astype(np.float32), np.array([0.5, -2.0], dtype=np.float32)]
+    for max_norm in (1.0, 100.0):  # clipped, and returned as they are
+        got, clipped, norm = _global_norm_call(impl, grads, max_norm)
+        dtypes = [getattr(a, "dtype", type(a).__name__) for a in clipped]
+        expect(all(d == np.float32 for d in dtypes), f"{got}: dtypes {dtypes}, expected float32 (as given)")
+        expect(
+            isinstance(norm.value, float),
+            f"{got}: total_norm is {type(norm.value).__name__}, expected a Python float (float(...))",
+        )

@@ -300,7 +300,15 @@ def _expect_normal_shape(call: Call, std: float) -> None:
 
 
 def _expect_uses_rng(fn, *args) -> None:
-    """Same seed -> the same array; another seed -> another array (all randomness from rng)."""
+    """Same seed -> the same array; another seed -> another array (all randomness from rng);
+    two calls on one generator -> two different arrays (the generator itself moves on)."""
+    g = rng(6)
+    first, second = run(fn, *args, g), run(fn, *args, g)
+    expect(
+        not np.array_equal(first.value, second.value),
+        f"{first} twice on the same generator gave the same array; draw from that generator itself "
+        "(not a new default_rng or a copy of it), so that it moves on",
+    )
     a = run(fn, *args, rng(7))
     b = run(fn, *args, rng(7))
     expect(

@@ -113,18 +113,34 @@ def _expect_layers_close(call, got, want, what, rtol=1e-7, atol=1e-10):
 BATCHINGS = [(10, 3), (12, 4), (7, 10), (1, 1), (50, 7)]
 
 
+def _batches(impl, n, batch_size, g):
+    """iterate_minibatches(n, batch_size, g) gone through once, right away: a list of batches.
+
+    A list, a tuple or a generator that yields the batches are all fine."""
+    got = run(impl.iterate_minibatches, n, batch_size, g)
+    expect(
+        hasattr(got.value, "__iter__") and not isinstance(got.value, np.ndarray),
+        f"{got}: returned {type(got.value).__name__}; expected the batches, one int array each, "
+        "in a list (or yielded one by one)",
+    )
+    batches = list(got.value)
+    expect(
+        all(isinstance(b, np.ndarray) and b.ndim == 1 and b.dtype.kind in "iu" for b in batches),
+        f"{got}: every batch should be a 1-D integer array of indices",
+    )
+    return Call(batches, str(got)), batches
+
+
 @exercise("iterate_minibatches")
 @pytest.mark.parametrize("n, batch_size", BATCHINGS)
 def test_iterate_minibatches_every_index_exactly_once(impl, n, batch_size):
-    got = run(impl.iterate_minibatches, n, batch_size, rng(0))
-    expect(
-        all(isinstance(b, np.ndarray) and b.dtype.kind in "iu" for b in got.value),
-        f"{got}: every batch should be an integer array of indices",
-    )
-    seen = np.sort(np.concatenate(got.value))
+    got, batches = _batches(impl, n, batch_size, rng(0))
+    seen = np.sort(np.concatenate(batches)) if batches else np.zeros(0, dtype=int)
+    dropped = n % batch_size and [len(b) for b in batches] == [batch_size] * (n // batch_size)
+    named = "This is what you get if you drop the last, smaller batch.\n" if dropped else ""
     expect(
         seen.shape == (n,) and np.array_equal(seen, np.arange(n)),
-        f"{got}: the batches hold {len(seen)} indices, {len(set(seen.tolist()))} of them distinct; "
+        f"{named}{got}: the batches hold {len(seen)} indices, {len(set(seen.tolist()))} of them distinct; "
         f"an epoch must visit each of 0..{n - 1} exactly once",
     )
 
@@ -132,20 +148,22 @@ def test_iterate_minibatches_every_index_exactly_once(impl, n, batch_size):
 @exercise("iterate_minibatches")
 @pytest.mark.parametrize("n, batch_size", BATCHINGS)
 def test_iterate_minibatches_keeps_the_last_partial_batch(impl, n, batch_size):
-    got = run(impl.iterate_minibatches, n, batch_size, rng(1))
-    sizes = [len(b) for b in got.value]
+    got, batches = _batches(impl, n, batch_size, rng(1))
+    sizes = [len(b) for b in batches]
     want = [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
+    dropped = [batch_size] * (n // batch_size)
+    named = "This is what you get if you drop the last, smaller batch.\n" if sizes == dropped != want else ""
     expect(
         sizes == want,
-        f"{got}: batch sizes {sizes}, expected {want} (full batches, then one smaller batch with "
-        "the remainder: never dropped, never empty)",
+        f"{named}{got}: batch sizes {sizes}, expected {want} (full batches, then one smaller batch "
+        "with the remainder: never dropped, never empty)",
     )
 
 
 @exercise("iterate_minibatches")
 def test_iterate_minibatches_shuffles(impl):
-    got = run(impl.iterate_minibatches, 40, 8, rng(2))
-    order = np.concatenate(got.value)
+    got, batches = _batches(impl, 40, 8, rng(2))
+    order = np.concatenate(batches)
     expect(
         not np.array_equal(order, np.arange(40)),
         f"{got}: the batches are 0..7, 8..15, … in order; shuffle the indices with rng.permutation(n)",
@@ -156,21 +174,26 @@ def test_iterate_minibatches_shuffles(impl):
 def test_iterate_minibatches_order_is_rng_permutation(impl):
     # The docstring fixes the order: one call of rng.permutation(n), cut into consecutive batches.
     for seed in (5, 6):
-        got = run(impl.iterate_minibatches, 23, 5, rng(seed))
+        got, batches = _batches(impl, 23, 5, rng(seed))
         want = rng(seed).permutation(23)
-        expect_equal(_of(got, np.concatenate(got.value)), want, what="the batches concatenated")
+        expect_equal(
+            _of(got, np.concatenate(batches)),
+            want,
+            what="the batches concatenated",
+            mistakes={"forget to shuffle (the indices in order)": np.arange(23)},
+        )
 
 
 @exercise("iterate_minibatches")
 def test_iterate_minibatches_new_order_each_epoch(impl):
     # The same generator, called twice, has moved on: two epochs see two different orders.
     g = rng(7)
-    first = run(impl.iterate_minibatches, 30, 6, g)
-    second = run(impl.iterate_minibatches, 30, 6, g)
+    first, first_batches = _batches(impl, 30, 6, g)
+    _, second_batches = _batches(impl, 30, 6, g)
     expect(
-        not np.array_equal(np.concatenate(first.value), np.concatenate(second.value)),
+        not np.array_equal(np.concatenate(first_batches), np.concatenate(second_batches)),
         f"{first}: two calls with the same generator gave the same order; draw from the rng you "
-        "are given (not a new default_rng or a fixed seed)",
+        "are given (not a new default_rng, a fixed seed, or a copy of the generator)",
     )
 
 
@@ -284,6 +307,13 @@ def test_init_mlp_draws_from_the_given_rng(impl):
         not np.array_equal(first[0][0], other[0][0]),
         "init_mlp gave the same weights for rng(24) and rng(25): draw from the rng argument",
     )
+    g = rng(26)
+    once, twice = run(impl.init_mlp, [6, 5, 4], g).value, run(impl.init_mlp, [6, 5, 4], g).value
+    expect(
+        not np.array_equal(once[0][0], twice[0][0]),
+        "init_mlp([6, 5, 4], g) twice on the same generator g gave the same weights: draw from g "
+        "itself (not a new default_rng or a copy of it), so that it moves on",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,6 +368,28 @@ def test_mlp_forward_cache_holds_layer_inputs(impl):
     )
     for i, (h, h_want) in enumerate(zip(cache, want)):
         expect_close(_of(got, h), h_want, what=f"cache[{i}] (the input of layer {i + 1}, after ReLU)")
+
+
+def _float32_case(seed):
+    params = [(w.astype(np.float32), b.astype(np.float32)) for w, b in _random_params([4, 6, 3], seed)]
+    x = rng(seed + 1).normal(size=(5, 4)).astype(np.float32)
+    return params, x
+
+
+def _expect_all_float32(got, arrays, what):
+    dtypes = [getattr(a, "dtype", type(a).__name__) for a in arrays]
+    expect(
+        all(d == np.float32 for d in dtypes),
+        f"{got}: {what} have dtypes {[str(d) for d in dtypes]}, expected float32 throughout "
+        "(float32 in, float32 out: a NumPy float64 constant or np.zeros turns it into float64)",
+    )
+
+
+@exercise("mlp_forward")
+def test_mlp_forward_keeps_float32(impl):
+    params, x = _float32_case(36)
+    got = run(impl.mlp_forward, params, x)
+    _expect_all_float32(got, [got.value[0], *got.value[1]], "the logits and the cache")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,6 +475,15 @@ def test_mlp_backward_batch_sums_examples(impl):
     ]
     want = [tuple(sum(s[layer][k] for s in singles) for k in (0, 1)) for layer in range(2)]
     _expect_layers_close(got, got.value, want, "the sum of one-example gradients")
+
+
+@exercise("mlp_backward")
+def test_mlp_backward_keeps_float32(impl):
+    params, x = _float32_case(45)
+    cache = [h.astype(np.float32) for h in _forward(params, x)[1]]
+    grad_logits = rng(47).normal(size=(5, 3)).astype(np.float32)
+    got = run(impl.mlp_backward, params, cache, grad_logits)
+    _expect_all_float32(got, [a for pair in got.value for a in pair], "the gradients")
 
 
 # ---------------------------------------------------------------------------------------------

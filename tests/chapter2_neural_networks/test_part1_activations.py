@@ -158,7 +158,11 @@ def _expect_keeps_float32(fn, *hyper) -> None:
 @exercise("relu")
 def test_relu_hand_values(impl):
     x = np.array([-2.0, -0.5, 0.0, 0.5, 3.0])
-    expect_close(run(impl.relu, x), np.array([0.0, 0.0, 0.0, 0.5, 3.0]), rtol=0, atol=0)
+    mistakes = {
+        "return the 0/1 mask x > 0 instead of x where x > 0": (x > 0).astype(float),
+        "keep the negative side instead of the positive one (min(x, 0))": np.minimum(x, 0.0),
+    }
+    expect_close(run(impl.relu, x), np.array([0.0, 0.0, 0.0, 0.5, 3.0]), rtol=0, atol=0, mistakes=mistakes)
 
 
 @exercise("relu")
@@ -213,8 +217,18 @@ def test_relu_backward_is_zero_at_zero(impl):
     x = np.array([[0.0, -1.0, 2.0], [0.0, 0.0, 0.5]])
     grad_out = np.array([[1.5, -2.0, 0.3], [-0.7, 4.0, -1.1]])
     want = np.array([[0.0, 0.0, 0.3], [0.0, 0.0, -1.1]])
+    mistakes = {
+        "take relu'(0) = 1 (x >= 0 instead of x > 0)": grad_out * (x >= 0),
+        "forget to multiply by grad_out": (x > 0).astype(float),
+        "multiply grad_out by relu(x) instead of by relu'(x)": grad_out * np.maximum(x, 0.0),
+    }
     expect_close(
-        run(impl.relu_backward, x, grad_out), want, rtol=0, atol=0, what="relu'(0) is 0 by convention"
+        run(impl.relu_backward, x, grad_out),
+        want,
+        rtol=0,
+        atol=0,
+        what="relu'(0) is 0 by convention",
+        mistakes=mistakes,
     )
 
 
@@ -261,7 +275,12 @@ def test_relu_backward_keeps_float32(impl):
 def test_leaky_relu_hand_values(impl):
     x = np.array([-2.0, -0.5, 0.0, 0.5, 3.0])
     want = np.array([-0.2, -0.05, 0.0, 0.5, 3.0])  # slope on the negative side only
-    expect_close(run(impl.leaky_relu, x, 0.1), want, rtol=1e-12)
+    mistakes = {
+        "apply the slope on the positive side instead of the negative one": np.where(x > 0, 0.1 * x, x),
+        "return 0 on the negative side (plain relu)": np.maximum(x, 0.0),
+        "put slope where slope * x belongs": np.where(x > 0, x, 0.1),
+    }
+    expect_close(run(impl.leaky_relu, x, 0.1), want, rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("leaky_relu")
@@ -313,7 +332,12 @@ def test_leaky_relu_backward_hand_values(impl):
     x = np.array([-3.0, 0.0, 2.0, -0.1])
     grad_out = np.array([2.0, -4.0, 5.0, 1.5])
     want = np.array([0.2, -0.4, 5.0, 0.15])
-    expect_close(run(impl.leaky_relu_backward, x, 0.1, grad_out), want, rtol=1e-12)
+    mistakes = {
+        "take the derivative 1 at x == 0 (x >= 0 instead of x > 0)": grad_out * np.where(x >= 0, 1.0, 0.1),
+        "forget to multiply by grad_out": np.where(x > 0, 1.0, 0.1),
+        "use 0 instead of slope where x <= 0 (relu's derivative)": grad_out * (x > 0),
+    }
+    expect_close(run(impl.leaky_relu_backward, x, 0.1, grad_out), want, rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("leaky_relu_backward")
@@ -365,6 +389,11 @@ def test_elu_hand_values(impl):
         np.array([2.0 * (e - 1.0), 0.0, 2.0, -1.0]),
         rtol=1e-12,
         what="alpha = 2 scales the negative side only",
+        mistakes={
+            "forget to multiply the negative side by alpha": np.array([e - 1.0, 0.0, 2.0, -0.5]),
+            "multiply both sides by alpha": np.array([2.0 * (e - 1.0), 0.0, 4.0, -1.0]),
+            "use alpha * exp(x), without the - 1": np.array([2.0 * e, 2.0, 2.0, 1.0]),
+        },
     )
 
 
@@ -418,7 +447,16 @@ def test_elu_backward_hand_values(impl):
     x = np.array([-1.0, 0.0, 2.0, -math.log(4.0)])
     grad_out = np.array([3.0, -1.0, 0.5, 2.0])
     want = np.array([3.0 * 2.0 * math.exp(-1.0), -2.0, 0.5, 2.0 * 2.0 * 0.25])
-    expect_close(run(impl.elu_backward, x, 2.0, grad_out), want, rtol=1e-12)
+    local_wrong = np.where(x > 0, 1.0, 2.0 * np.expm1(np.minimum(x, 0.0)))
+    mistakes = {
+        "use elu(x) = alpha (exp(x) - 1) as the derivative instead of elu(x) + alpha": grad_out * local_wrong,
+        "take the derivative 1 at x == 0 (x >= 0 instead of x > 0)": grad_out
+        * np.where(x >= 0, 1.0, 2.0 * np.exp(np.minimum(x, 0.0))),
+        "forget the factor alpha on the negative side": grad_out
+        * np.where(x > 0, 1.0, np.exp(np.minimum(x, 0.0))),
+        "forget to multiply by grad_out": np.where(x > 0, 1.0, 2.0 * np.exp(np.minimum(x, 0.0))),
+    }
+    expect_close(run(impl.elu_backward, x, 2.0, grad_out), want, rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("elu_backward")
@@ -458,7 +496,14 @@ def test_gelu_hand_values(impl):
     # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x³))) in Python floats
     x = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
     want = np.array([-0.04540230591222494, -0.15880800939172324, 0.0, 0.8411919906082768, 1.954597694087775])
-    expect_close(run(impl.gelu, x), want, rtol=1e-12, what="GELU's tanh form (see the docstring)")
+    mistakes = {
+        "compute the exact x Φ(x) with erf instead of the tanh form": _elementwise(_gelu_exact, x),
+        "forget the factor 0.5": 2 * want,
+        "leave out the cubic term 0.044715 x³": 0.5 * x * (1 + np.tanh(GELU_K * x)),
+    }
+    expect_close(
+        run(impl.gelu, x), want, rtol=1e-12, what="GELU's tanh form (see the docstring)", mistakes=mistakes
+    )
 
 
 @exercise("gelu")
@@ -515,7 +560,16 @@ def test_gelu_backward_hand_values(impl):
         [-0.08609925662361825, -0.08296408384578255, 0.5, 1.0829640838457826, 1.0860992566236183]
     )
     grad_out = np.array([1.0, -2.0, 3.0, 0.5, -1.5])
-    expect_close(run(impl.gelu_backward, x, grad_out), slopes * grad_out, rtol=1e-10)
+    t = np.tanh(GELU_K * (x + GELU_C * x**3))
+    mistakes = {
+        "leave out the term from differentiating tanh (0.5 x (1 - t²) du/dx)": 0.5 * (1 + t) * grad_out,
+        "forget the chain-rule factor du/dx = sqrt(2/pi) (1 + 3 * 0.044715 x²)": (
+            0.5 * (1 + t) + 0.5 * x * (1 - t**2)
+        )
+        * grad_out,
+        "forget to multiply by grad_out": slopes,
+    }
+    expect_close(run(impl.gelu_backward, x, grad_out), slopes * grad_out, rtol=1e-10, mistakes=mistakes)
 
 
 @exercise("gelu_backward")
@@ -566,7 +620,13 @@ def test_sigmoid_hand_values(impl):
 @pytest.mark.parametrize("shape", SHAPES[1:])
 def test_sigmoid_matches_definition(impl, shape):
     x = rng(80).normal(size=shape) * 4
-    expect_close(run(impl.sigmoid, x), _elementwise(_sigmoid, x), rtol=1e-12)
+    mistakes = {
+        "flip the sign of the exponent (1 / (1 + exp(x)) is sigmoid(-x))": _elementwise(_sigmoid, -x),
+        "return exp(-x) / (1 + exp(-x)) on the positive side (that is 1 - sigmoid(x))": _elementwise(
+            lambda v: _sigmoid(-v) if v >= 0 else _sigmoid(v), x
+        ),
+    }
+    expect_close(run(impl.sigmoid, x), _elementwise(_sigmoid, x), rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("sigmoid")
@@ -605,7 +665,15 @@ def test_sigmoid_backward_hand_values(impl):
     # s (1 - s): 1/4 at 0 (its maximum), 3/16 at ±log 3
     x = np.array([0.0, math.log(3.0), -math.log(3.0)])
     grad_out = np.array([2.0, -1.0, 4.0])
-    expect_close(run(impl.sigmoid_backward, x, grad_out), np.array([0.5, -0.1875, 0.75]), rtol=1e-12)
+    s = np.array([0.5, 0.75, 0.25])
+    mistakes = {
+        "forget to multiply by grad_out": s * (1 - s),
+        "multiply grad_out by sigmoid(x) instead of by its derivative": grad_out * s,
+        "use s (1 + s) instead of s (1 - s)": grad_out * s * (1 + s),
+    }
+    expect_close(
+        run(impl.sigmoid_backward, x, grad_out), np.array([0.5, -0.1875, 0.75]), rtol=1e-12, mistakes=mistakes
+    )
 
 
 @exercise("sigmoid_backward")
@@ -641,7 +709,13 @@ def test_sigmoid_backward_keeps_float32(impl):
 @pytest.mark.parametrize("shape", SHAPES[1:])
 def test_tanh_matches_definition(impl, shape):
     x = rng(100).normal(size=shape) * 2
-    expect_close(run(impl.tanh, x), _elementwise(math.tanh, x), rtol=1e-12)
+    mistakes = {
+        "compute 2 sigmoid(x) - 1, which is tanh(x / 2) (the identity needs sigmoid(2x))": _elementwise(
+            math.tanh, x / 2
+        ),
+        "return sigmoid(2x) itself instead of 2 sigmoid(2x) - 1": _elementwise(lambda v: _sigmoid(2 * v), x),
+    }
+    expect_close(run(impl.tanh, x), _elementwise(math.tanh, x), rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("tanh")
@@ -688,7 +762,15 @@ def test_tanh_backward_hand_values(impl):
     # 1 - tanh²: 1 at 0, 3/4 where tanh = ±1/2
     x = np.array([0.0, math.atanh(0.5), -math.atanh(0.5)])
     grad_out = np.array([-3.0, 2.0, 0.4])
-    expect_close(run(impl.tanh_backward, x, grad_out), np.array([-3.0, 1.5, 0.3]), rtol=1e-12)
+    t = np.array([0.0, 0.5, -0.5])
+    mistakes = {
+        "forget to multiply by grad_out": 1 - t**2,
+        "use 1 - tanh(x) instead of 1 - tanh(x)²": grad_out * (1 - t),
+        "multiply grad_out by tanh(x) instead of by its derivative": grad_out * t,
+    }
+    expect_close(
+        run(impl.tanh_backward, x, grad_out), np.array([-3.0, 1.5, 0.3]), rtol=1e-12, mistakes=mistakes
+    )
 
 
 @exercise("tanh_backward")
@@ -723,7 +805,19 @@ def test_tanh_backward_keeps_float32(impl):
 @pytest.mark.parametrize("shape", [(6,), (4, 7), (2, 3, 5)])
 def test_softmax_matches_loops(impl, shape):
     x = rng(120).normal(size=shape) * 2
-    expect_close(run(impl.softmax, x), _softmax_loops(x), rtol=1e-10, what="softmax over the LAST axis")
+    e = np.exp(x)
+    mistakes = {
+        "normalise over the first axis instead of the last": e / e.sum(axis=0, keepdims=True),
+        "normalise over the whole array instead of over each slice": e / e.sum(),
+        "forget to normalise (exp(x) alone)": e,
+    }
+    expect_close(
+        run(impl.softmax, x),
+        _softmax_loops(x),
+        rtol=1e-10,
+        what="softmax over the LAST axis",
+        mistakes=mistakes,
+    )
 
 
 @exercise("softmax")
@@ -787,7 +881,22 @@ def test_softmax_backward_matches_explicit_jacobian(impl, shape):
     s_rows = _softmax_loops(x).reshape(-1, n)
     g_rows = grad_out.reshape(-1, n)
     want = np.stack([(np.diag(s) - np.outer(s, s)).T @ gr for s, gr in zip(s_rows, g_rows)])
-    expect_close(run(impl.softmax_backward, x, grad_out), want.reshape(shape), rtol=1e-10, atol=1e-12)
+    s = _softmax_loops(x)
+    mistakes = {
+        "forget to subtract sum(grad_out * s) (s * grad_out alone)": s * grad_out,
+        "sum grad_out * s over the first axis instead of the last": s
+        * (grad_out - (grad_out * s).sum(axis=0, keepdims=True)),
+        "sum grad_out over the last axis without weighting it by s": s
+        * (grad_out - grad_out.sum(axis=-1, keepdims=True)),
+        "use the Jacobian's diagonal only, s (1 - s) grad_out": s * (1 - s) * grad_out,
+    }
+    expect_close(
+        run(impl.softmax_backward, x, grad_out),
+        want.reshape(shape),
+        rtol=1e-10,
+        atol=1e-12,
+        mistakes=mistakes,
+    )
 
 
 @exercise("softmax_backward")

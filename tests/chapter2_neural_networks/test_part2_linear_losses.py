@@ -135,7 +135,11 @@ def test_linear_hand_case(impl):
     b = np.array([10.0, 20.0, 30.0])
     want = np.array([[12.0, 18.0, 34.0], [9.5, 21.0, 29.0], [13.25, 19.5, 36.5]])
     got = run(impl.linear, x, w, b)
-    expect_close(got, want)
+    expect_close(
+        got,
+        want,
+        mistakes={"forget to add the bias b": x @ w, "subtract the bias instead of adding it": x @ w - b},
+    )
     expect(got.value.dtype == np.float64, f"{got}: dtype {got.value.dtype}, expected float64")
 
 
@@ -211,7 +215,12 @@ def test_linear_backward_grad_b_sums_over_the_batch(impl):
     call = run(impl.linear_backward, x, w, grad_out)
     _, _, grad_b = _expect_three_grads(call, [(4, 3), (3, 2), (2,)])
     # b is added to all 4 rows, so each row's upstream gradient reaches it: a sum, not a mean
-    expect_close(Call(grad_b, str(call)), np.array([3.5, 3.0]), what="grad_b (column sums of grad_out)")
+    expect_close(
+        Call(grad_b, str(call)),
+        np.array([3.5, 3.0]),
+        what="grad_b (column sums of grad_out)",
+        mistakes={"average grad_out over the batch instead of summing it": np.array([3.5, 3.0]) / 4},
+    )
 
 
 @exercise("linear_backward")
@@ -221,7 +230,12 @@ def test_linear_backward_grad_w_is_a_sum_of_outer_products(impl):
     _, grad_w, _ = _expect_three_grads(call, [(6, 4), (4, 3), (3,)])
     # each example i contributes outer(x[i], grad_out[i]), entry [k, j] = x[i, k] * grad_out[i, j]
     want = sum(np.outer(x[i], grad_out[i]) for i in range(6))
-    expect_close(Call(grad_w, str(call)), want, what="grad_w[k, j] = sum_i x[i, k] grad_out[i, j]")
+    expect_close(
+        Call(grad_w, str(call)),
+        want,
+        what="grad_w[k, j] = sum_i x[i, k] grad_out[i, j]",
+        mistakes={"average over the batch instead of summing (x.T @ grad_out / batch)": want / 6},
+    )
 
 
 @exercise("linear_backward")
@@ -254,7 +268,13 @@ def test_mse_loss_hand_case(impl):
     # squared errors 0, 4, 9, 1, 4, 0: sum 18 over 6 elements (not over the batch of 2)
     got = run(impl.mse_loss, pred, target)
     _expect_float(got)
-    expect_close(got, 3.0, what="mean over all 6 elements")
+    mistakes = {
+        "divide by the batch size instead of by every element (batch * n)": 9.0,
+        "sum the squared errors instead of averaging them": 18.0,
+        "take the root of the mean (RMSE)": math.sqrt(3.0),
+        "average pred - target without squaring it": float(np.mean(pred - target)),
+    }
+    expect_close(got, 3.0, what="mean over all 6 elements", mistakes=mistakes)
 
 
 @exercise("mse_loss")
@@ -307,7 +327,13 @@ def test_mse_loss_backward_hand_case(impl):
     target = np.array([[1.0, 0.0, 0.0], [1.0, 1.0, 5.0]])
     # 2 (pred - target) / 6: the 6 is every element, the 2 comes from the square
     want = np.array([[0.0, 4.0, 6.0], [-2.0, -4.0, 0.0]]) / 6
-    expect_close(run(impl.mse_loss_backward, pred, target), want)
+    mistakes = {
+        "forget the factor 2 from the square": want / 2,
+        "divide by the batch size instead of by every element (batch * n)": want * 3,
+        "forget to divide by the number of elements": want * 6,
+        "use target - pred (the sign flipped)": -want,
+    }
+    expect_close(run(impl.mse_loss_backward, pred, target), want, mistakes=mistakes)
 
 
 @exercise("mse_loss_backward")
@@ -338,7 +364,12 @@ def test_bce_with_logits_matches_loops(impl, batch, n):
     y = g.integers(0, 2, size=(batch, n)).astype(np.float64)
     got = run(impl.bce_with_logits, z, y)
     _expect_float(got)
-    expect_close(got, _bce_loops(z, y), what="mean over all batch * n entries")
+    mistakes = {
+        "sum over the entries instead of averaging": _bce_loops(z, y) * z.size,
+        "average over the batch only (sum over each row, then mean)": _bce_loops(z, y) * n,
+        "swap y and 1 - y": _bce_loops(z, 1 - y),
+    }
+    expect_close(got, _bce_loops(z, y), what="mean over all batch * n entries", mistakes=mistakes)
 
 
 @exercise("bce_with_logits")
@@ -386,7 +417,12 @@ def test_bce_with_logits_backward_hand_case(impl):
     z = np.zeros((2, 2))
     y = np.array([[1.0, 0.0], [0.25, 0.5]])
     want = np.array([[-0.5, 0.5], [0.25, 0.0]]) / 4
-    expect_close(run(impl.bce_with_logits_backward, z, y), want)
+    mistakes = {
+        "forget to divide by the number of entries N": want * 4,
+        "divide by the batch size instead of by every entry (batch * n)": want * 2,
+        "use y - sigmoid(z) (the sign flipped)": -want,
+    }
+    expect_close(run(impl.bce_with_logits_backward, z, y), want, mistakes=mistakes)
 
 
 @exercise("bce_with_logits_backward")
@@ -438,7 +474,12 @@ def test_cross_entropy_with_logits_hand_case(impl):
     logits = np.array([[0.5, 0.5, 0.5, 0.5], [0.0, 0.0, 1.0, 0.0]])
     labels = np.array([3, 2])
     want = (math.log(4) + math.log(3 + math.e) - 1.0) / 2
-    expect_close(run(impl.cross_entropy_with_logits, logits, labels), want, rtol=1e-12)
+    mistakes = {
+        "sum over the batch instead of averaging": want * 2,
+        "average over every entry (batch * classes) instead of over the batch": want / 4,
+        "forget the minus sign of -log softmax": -want,
+    }
+    expect_close(run(impl.cross_entropy_with_logits, logits, labels), want, rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("cross_entropy_with_logits")
@@ -489,7 +530,15 @@ def test_softmax_cross_entropy_backward_hand_case(impl):
     logits = np.array([[2.0, 2.0, 2.0], [-1.0, -1.0, -1.0]])
     labels = np.array([2, 0])
     want = np.array([[1 / 3, 1 / 3, -2 / 3], [-2 / 3, 1 / 3, 1 / 3]]) / 2
-    expect_close(run(impl.softmax_cross_entropy_backward, logits, labels), want, rtol=1e-12)
+    mistakes = {
+        "forget to divide by the batch size": want * 2,
+        "forget to subtract the one-hot of the labels": np.full((2, 3), 1 / 3) / 2,
+        "use one_hot - softmax (the sign flipped)": -want,
+        "divide by every entry (batch * classes) instead of by the batch size": want / 3,
+    }
+    expect_close(
+        run(impl.softmax_cross_entropy_backward, logits, labels), want, rtol=1e-12, mistakes=mistakes
+    )
 
 
 @exercise("softmax_cross_entropy_backward")
@@ -538,7 +587,13 @@ def test_cross_entropy_with_soft_targets_matches_loops(impl, batch, classes):
     targets = _distributions(91 + batch, batch, classes)
     got = run(impl.cross_entropy_with_soft_targets, logits, targets)
     _expect_float(got)
-    expect_close(got, _soft_ce_loops(logits, targets), what="mean over the batch")
+    want = _soft_ce_loops(logits, targets)
+    mistakes = {
+        "sum over the batch instead of averaging": want * batch,
+        "average over every entry (batch * classes) instead of over the batch": want / classes,
+        "forget the minus sign": -want,
+    }
+    expect_close(got, want, what="mean over the batch", mistakes=mistakes)
 
 
 @exercise("cross_entropy_with_soft_targets")

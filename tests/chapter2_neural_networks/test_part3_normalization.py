@@ -84,16 +84,18 @@ def _parts(call: Call, names: tuple[str, ...], shapes: list[tuple[int, ...]]) ->
     return value
 
 
-def _expect_parts_close(call, names, wants, rtol=1e-9, atol=1e-10) -> None:
+def _expect_parts_close(call, names, wants, rtol=1e-9, atol=1e-10, mistakes=None) -> None:
+    """Each part of the returned tuple close to its want; mistakes: {part name: {phrase: answer}}."""
     got = _parts(call, names, [np.shape(w) for w in wants])
     for name, part, want in zip(names, got, wants):
-        expect_close(Call(part, str(call)), want, rtol=rtol, atol=atol, what=name)
+        named = (mistakes or {}).get(name)
+        expect_close(Call(part, str(call)), want, rtol=rtol, atol=atol, what=name, mistakes=named)
 
 
-def _expect_gradients(call, names, losses, points) -> None:
+def _expect_gradients(call, names, losses, points, mistakes=None) -> None:
     """Each returned gradient matches the central differences of its loss at its point."""
     wants = [numeric_grad(loss, at) for loss, at in zip(losses, points)]
-    _expect_parts_close(call, names, wants, rtol=1e-6, atol=1e-7)
+    _expect_parts_close(call, names, wants, rtol=1e-6, atol=1e-7, mistakes=mistakes)
 
 
 def _sample(seed: int, shape: tuple[int, ...]):
@@ -177,6 +179,11 @@ def test_dropout_scales_kept_entries_by_1_over_1_minus_p(impl, p):
         np.where(kept, 1 / (1 - p), 0.0),
         rtol=1e-12,
         what=f"mask (0 where dropped, 1 / (1 - p) = {1 / (1 - p):.4g} where kept)",
+        mistakes={
+            "forget to divide the kept entries by 1 - p": np.where(kept, 1.0, 0.0),
+            "divide the kept entries by p instead of 1 - p": np.where(kept, 1 / p, 0.0),
+            "multiply the kept entries by 1 - p instead of dividing": np.where(kept, 1 - p, 0.0),
+        },
     )
     expect_close(
         Call(out, str(call)),
@@ -283,7 +290,14 @@ def test_dropout_backward_hand_case(impl):
     mask = np.array([[2.0, 0.0, 2.0], [0.0, 0.0, 2.0]])
     grad_out = np.array([[1.0, 1e6, -3.0], [-1e6, 7.0, 0.25]])
     want = np.array([[2.0, 0.0, -6.0], [0.0, 0.0, 0.5]])
-    expect_close(run(impl.dropout_backward, mask, grad_out), want, rtol=1e-12)
+    mistakes = {
+        "forget to multiply by the mask (grad_out alone)": grad_out,
+        "multiply by the 0/1 keep pattern, forgetting the 1 / (1 - p) in the mask": grad_out * (mask != 0),
+        "divide grad_out by the mask where it is not 0": np.where(
+            mask != 0, grad_out / np.where(mask != 0, mask, 1.0), 0.0
+        ),
+    }
+    expect_close(run(impl.dropout_backward, mask, grad_out), want, rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("dropout_backward")
@@ -337,7 +351,17 @@ def test_batchnorm_train_hand_case_batch_of_two(impl):
     gamma, beta = np.array([2.0, 0.5, 1.0]), np.array([0.1, -1.0, 3.0])
     x_hat = np.array([[-1.0, -1.0, 1.0], [1.0, 1.0, -1.0]])
     wants = (gamma * x_hat + beta, x_hat, np.array([1.0, 0.2, 1.0]))
-    _expect_parts_close(run(impl.batchnorm_train, x, gamma, beta, 0.0), BN_NAMES, wants)
+    rows = (x - x.mean(axis=1, keepdims=True)) / x.std(axis=1, keepdims=True)
+    x_hat_mistakes = {
+        "use the unbiased variance (divide by batch - 1)": x_hat / math.sqrt(2),
+        "normalise each row (over the features) instead of each column (over the batch)": rows,
+        "divide by the variance instead of the standard deviation": (x - x.mean(axis=0)) / x.var(axis=0),
+        "forget to subtract the mean": x / x.std(axis=0),
+    }
+    out_mistakes = {phrase: gamma * wrong + beta for phrase, wrong in x_hat_mistakes.items()}
+    out_mistakes["swap gamma and beta"] = beta * x_hat + gamma
+    call = run(impl.batchnorm_train, x, gamma, beta, 0.0)
+    _expect_parts_close(call, BN_NAMES, wants, mistakes={"out": out_mistakes, "x_hat": x_hat_mistakes})
 
 
 @exercise("batchnorm_train")
@@ -418,7 +442,14 @@ def test_batchnorm_eval_uses_the_running_statistics(impl, batch):
             for i in range(batch)
         ]
     )
-    expect_close(run(impl.batchnorm_eval, x, gamma, beta, mean, var), want, rtol=1e-10)
+    mistakes = {
+        "normalise with the batch's own statistics instead of the running ones": lambda: (
+            gamma * (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + 1e-5) + beta
+        ),
+        "divide by the running variance instead of its square root": gamma * (x - mean) / (var + 1e-5) + beta,
+        "forget gamma and beta": (x - mean) / np.sqrt(var + 1e-5),
+    }
+    expect_close(run(impl.batchnorm_eval, x, gamma, beta, mean, var), want, rtol=1e-10, mistakes=mistakes)
 
 
 @exercise("batchnorm_eval")
@@ -484,7 +515,15 @@ def test_update_running_stats_hand_case(impl):
     # 0.9 * old + 0.1 * batch: means (0.2, 1.3), variances (1.1, 1.7).
     x = np.array([[1.0, 2.0], [3.0, 6.0]])
     call = run(impl.update_running_stats, np.array([0.0, 1.0]), np.array([1.0, 1.0]), x)
-    _expect_parts_close(call, RUN_NAMES, (np.array([0.2, 1.3]), np.array([1.1, 1.7])), rtol=1e-12)
+    mistakes = {
+        "new_mean": {"swap momentum and 1 - momentum (0.1 old + 0.9 batch)": np.array([1.8, 3.7])},
+        "new_var": {
+            "use the biased variance of the batch (divide by batch, not batch - 1)": np.array([1.0, 1.3]),
+            "swap momentum and 1 - momentum (0.1 old + 0.9 batch)": np.array([1.9, 7.3]),
+        },
+    }
+    wants = (np.array([0.2, 1.3]), np.array([1.1, 1.7]))
+    _expect_parts_close(call, RUN_NAMES, wants, rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("update_running_stats")
@@ -547,7 +586,22 @@ def test_batchnorm_backward_matches_central_differences(impl, shape):
         lambda g_: np.sum(grad_out * _bn_loops(x, g_, beta, eps)[0]),
         lambda b_: np.sum(grad_out * _bn_loops(x, gamma, b_, eps)[0]),
     ]
-    _expect_gradients(call, GRAD3, losses, [x, gamma, beta])
+    n = shape[0]
+    full = lambda: gamma * inv_std / n * (n * grad_out - grad_out.sum(0) - x_hat * (grad_out * x_hat).sum(0))  # noqa: E731
+    mistakes = {
+        "grad_x": {
+            "leave out the paths through the batch mean and variance (gamma * inv_std * grad_out)": gamma
+            * inv_std
+            * grad_out,
+            "forget the factor gamma": lambda: full() / gamma,
+            "average over the batch where the formula sums": lambda: (
+                gamma * inv_std / n * (n * grad_out - grad_out.mean(0) - x_hat * (grad_out * x_hat).mean(0))
+            ),
+        },
+        "grad_gamma": {"sum grad_out without multiplying by x_hat": grad_out.sum(0)},
+        "grad_beta": {"average grad_out over the batch instead of summing": grad_out.mean(0)},
+    }
+    _expect_gradients(call, GRAD3, losses, [x, gamma, beta], mistakes=mistakes)
 
 
 @exercise("batchnorm_backward")
@@ -619,7 +673,19 @@ ROW_SHAPES = [((4, 6), None), ((2, 3, 5), 1e-3), ((1, 7), 1e-5)]  # eps None: th
 def test_layernorm_matches_loops(impl, shape, eps):
     x, gamma, beta, _ = _sample(90 + len(shape), shape)
     args = (x, gamma, beta) if eps is None else (x, gamma, beta, eps)
-    _expect_parts_close(run(impl.layernorm, *args), BN_NAMES, _ln_loops(x, gamma, beta, eps or 1e-5))
+    e = eps or 1e-5
+    centred = x - x.mean(axis=-1, keepdims=True)
+    x_hat_mistakes = {
+        "use the unbiased variance (divide by features - 1)": centred
+        / np.sqrt(centred.var(axis=-1, ddof=1, keepdims=True) + e),
+        "normalise over the first axis (the batch) instead of the last": (x - x.mean(axis=0))
+        / np.sqrt(x.var(axis=0) + e),
+        "add eps outside the square root": centred / (centred.std(axis=-1, keepdims=True) + e),
+    }
+    out_mistakes = {phrase: gamma * wrong + beta for phrase, wrong in x_hat_mistakes.items()}
+    wants = _ln_loops(x, gamma, beta, e)
+    mistakes = {"out": out_mistakes, "x_hat": x_hat_mistakes}
+    _expect_parts_close(run(impl.layernorm, *args), BN_NAMES, wants, mistakes=mistakes)
 
 
 @exercise("layernorm")
@@ -706,7 +772,23 @@ def test_layernorm_backward_matches_central_differences(impl, shape):
         lambda g_: np.sum(grad_out * _ln_loops(x, g_, beta, eps)[0]),
         lambda b_: np.sum(grad_out * _ln_loops(x, gamma, b_, eps)[0]),
     ]
-    _expect_gradients(call, GRAD3, losses, [x, gamma, beta])
+    d, lead = shape[-1], tuple(range(len(shape) - 1))
+
+    def with_g(g):  # the formula of the docstring, with g in place of grad_out * gamma
+        return inv_std / d * (d * g - g.sum(-1, keepdims=True) - x_hat * (g * x_hat).sum(-1, keepdims=True))
+
+    mistakes = {
+        "grad_x": {
+            "forget to multiply grad_out by gamma first": with_g(grad_out),
+            "take gamma out of the sums, as in batchnorm": gamma * with_g(grad_out),
+            "leave out the paths through the mean and variance (gamma * inv_std * grad_out)": gamma
+            * inv_std
+            * grad_out,
+        },
+        "grad_gamma": {"sum grad_out without multiplying by x_hat": grad_out.sum(lead)},
+        "grad_beta": {"average grad_out over the leading axes instead of summing": grad_out.mean(lead)},
+    }
+    _expect_gradients(call, GRAD3, losses, [x, gamma, beta], mistakes=mistakes)
 
 
 @exercise("layernorm_backward")
@@ -788,7 +870,15 @@ def test_rmsnorm_hand_case_keeps_the_mean(impl):
     gain = np.array([1.0, 2.0, 0.5])
     rms = np.array([[math.sqrt(3.0)], [math.sqrt(25 / 3)]])
     wants = (gain * x / rms, x / rms, 1 / rms)
-    _expect_parts_close(run(impl.rmsnorm, x, gain, 0.0), RMS_NAMES, wants, rtol=1e-12)
+    centred = (x - x.mean(axis=-1, keepdims=True)) / x.std(axis=-1, keepdims=True)
+    mistakes = {
+        "x_hat": {
+            "subtract the mean first (that is LayerNorm, not RMSNorm)": centred,
+            "divide by the mean square instead of its square root": x / rms**2,
+        },
+    }
+    mistakes["out"] = {phrase: gain * wrong for phrase, wrong in mistakes["x_hat"].items()}
+    _expect_parts_close(run(impl.rmsnorm, x, gain, 0.0), RMS_NAMES, wants, rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("rmsnorm")
@@ -799,7 +889,18 @@ def test_rmsnorm_default_eps_inside_the_square_root(impl):
     want_hat = np.array([[1 / math.sqrt(2), -1 / math.sqrt(2)], [2 / math.sqrt(2 + 1e-6), 0.0]])
     call = run(impl.rmsnorm, x, np.array([1.0, 3.0]))
     x_hat = _parts(call, RMS_NAMES, [(2, 2), (2, 2), (2, 1)])[1]
-    expect_close(Call(x_hat, str(call)), want_hat, rtol=1e-9, what="x_hat = x / sqrt(mean(x²) + 1e-6)")
+    rms = np.sqrt((x**2).mean(axis=-1, keepdims=True))
+    mistakes = {
+        "add eps to the rms instead of inside the square root": x / (rms + 1e-6),
+        "leave out eps": x / np.where(rms > 0, rms, 1.0),
+    }
+    expect_close(
+        Call(x_hat, str(call)),
+        want_hat,
+        rtol=1e-9,
+        what="x_hat = x / sqrt(mean(x²) + 1e-6)",
+        mistakes=mistakes,
+    )
 
 
 @exercise("rmsnorm")
@@ -849,7 +950,19 @@ def test_rmsnorm_backward_matches_central_differences(impl, shape):
         lambda x_: np.sum(grad_out * _rms_loops(x_, gain, eps)[0]),
         lambda g_: np.sum(grad_out * _rms_loops(x, g_, eps)[0]),
     ]
-    _expect_gradients(call, ("grad_x", "grad_gain"), losses, [x, gain])
+    g = grad_out * gain
+    lead = tuple(range(len(shape) - 1))
+    mistakes = {
+        "grad_x": {
+            "leave out the path through the rms (inv_rms * gain * grad_out)": inv_rms * g,
+            "forget to multiply grad_out by gain": inv_rms
+            * (grad_out - x_hat * (grad_out * x_hat).mean(-1, keepdims=True)),
+            "use LayerNorm's formula, with the mean's term that RMSNorm does not have": inv_rms
+            * (g - g.mean(-1, keepdims=True) - x_hat * (g * x_hat).mean(-1, keepdims=True)),
+        },
+        "grad_gain": {"sum grad_out without multiplying by x_hat": grad_out.sum(lead)},
+    }
+    _expect_gradients(call, ("grad_x", "grad_gain"), losses, [x, gain], mistakes=mistakes)
 
 
 @exercise("rmsnorm_backward")

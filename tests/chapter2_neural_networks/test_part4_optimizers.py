@@ -38,21 +38,27 @@ def _outputs(call: Call, names: tuple[str, ...]) -> tuple:
     return value
 
 
-def _follow(step_fn, rule, names, param, state, grads, first_t=None, **hyper):
+def _follow(step_fn, rule, names, param, state, grads, first_t=None, mistakes=None, **hyper):
     """Run step_fn once per gradient from (param, *state), feeding back its own results,
     and compare the parameter and every state array after each step with the per-element
     rule. first_t: the step number passed (as t) to the first call, for Adam and AdamW.
+    mistakes: {phrase: wrong rule}, each applied to the inputs of the failing step.
     Returns the final parameter."""
     got = want = (param, *state)
     for k, g in enumerate(grads):
         t = None if first_t is None else first_t + k
         counted = () if t is None else (t,)
-        call = run(step_fn, got[0], g, *got[1:], *counted, **hyper)
+        inputs = (got[0], g, *got[1:])
+        call = run(step_fn, *inputs, *counted, **hyper)
         got = _outputs(call, names)
         want = _elementwise(rule, t, want[0], g, *want[1:])
-        for name, got_x, want_x in zip(names, got, want):
+        for i, (name, got_x, want_x) in enumerate(zip(names, got, want)):
             where = f"{name} after step {k + 1} of {len(grads)}" + (f" (t={t})" if t else "")
-            expect_close(Call(got_x, str(call)), want_x, what=where)
+            named = {
+                phrase: (lambda wrong=wrong, i=i, t=t, inputs=inputs: _elementwise(wrong, t, *inputs)[i])
+                for phrase, wrong in (mistakes or {}).items()
+            }
+            expect_close(Call(got_x, str(call)), want_x, what=where, mistakes=named)
     return got[0]
 
 
@@ -135,7 +141,17 @@ def test_sgd_step_weight_decay_joins_the_gradient(impl):
 def test_sgd_step_matches_loop_over_steps(impl, weight_decay):
     hyper = dict(lr=0.3, weight_decay=weight_decay)
     p0 = rng(10).normal(size=(3, 4))
-    _follow(impl.sgd_step, _sgd_rule(**hyper), ("param",), p0, (), _grads(11, (3, 4)), **hyper)
+    lr = hyper["lr"]
+    mistakes = {
+        "forget the weight decay": _sgd_rule(lr),
+        "subtract weight_decay * param without multiplying it by lr": lambda t, p, g: (
+            p - lr * g - weight_decay * p,
+        ),
+        "add the decay with a plus sign (grad - weight_decay * param)": _sgd_rule(lr, -weight_decay),
+    }
+    _follow(
+        impl.sgd_step, _sgd_rule(**hyper), ("param",), p0, (), _grads(11, (3, 4)), mistakes=mistakes, **hyper
+    )
 
 
 @exercise("sgd_step")
@@ -164,6 +180,27 @@ def _momentum_rule(lr, mu, nesterov=False):
     return rule
 
 
+def _momentum_mistakes(lr, mu):
+    """Wrong forms of the heavy-ball step, named."""
+
+    def lr_inside(t, p, g, v):
+        v = mu * v + lr * g
+        return p - v, v
+
+    def old_velocity(t, p, g, v):
+        return p - lr * v, mu * v + g
+
+    def dampened(t, p, g, v):
+        v = mu * v + (1 - mu) * g
+        return p - lr * v, v
+
+    return {
+        "put lr inside the velocity (v = mu v + lr grad, then param - v)": lr_inside,
+        "step with the old velocity, before updating it": old_velocity,
+        "damp the gradient (v = mu v + (1 - mu) grad)": dampened,
+    }
+
+
 @exercise("momentum_step")
 def test_momentum_step_by_hand(impl):
     # v = 0.9 * 0.5 + 2 = 2.45, p = 1 - 0.1 * 2.45 = 0.755; v = 0.9 * (-1) + 0 = -0.9, p = 0.09
@@ -179,7 +216,17 @@ def test_momentum_step_matches_loop_over_steps(impl):
     g = rng(20)
     p0, v0 = g.normal(size=(3, 4)), g.normal(size=(3, 4))
     rule = _momentum_rule(**hyper)
-    _follow(impl.momentum_step, rule, ("param", "velocity"), p0, (v0,), _grads(21, (3, 4)), **hyper)
+    mistakes = _momentum_mistakes(**hyper)
+    _follow(
+        impl.momentum_step,
+        rule,
+        ("param", "velocity"),
+        p0,
+        (v0,),
+        _grads(21, (3, 4)),
+        mistakes=mistakes,
+        **hyper,
+    )
 
 
 @exercise("momentum_step")
@@ -239,7 +286,25 @@ def test_nesterov_step_matches_loop_over_steps(impl):
     g = rng(32)
     p0, v0 = g.normal(size=(4, 3)), g.normal(size=(4, 3))
     rule = _momentum_rule(**hyper, nesterov=True)
-    _follow(impl.nesterov_step, rule, ("param", "velocity"), p0, (v0,), _grads(33, (4, 3)), **hyper)
+    lr, mu = hyper["lr"], hyper["mu"]
+
+    def old_look_ahead(t, p, g, v):
+        return p - lr * (g + mu * v), mu * v + g
+
+    mistakes = {
+        "step with the new velocity alone, as plain momentum does": _momentum_rule(lr, mu),
+        "look ahead with the old velocity (grad + mu * velocity, before updating it)": old_look_ahead,
+    }
+    _follow(
+        impl.nesterov_step,
+        rule,
+        ("param", "velocity"),
+        p0,
+        (v0,),
+        _grads(33, (4, 3)),
+        mistakes=mistakes,
+        **hyper,
+    )
 
 
 @exercise("nesterov_step")
@@ -271,6 +336,36 @@ def _rmsprop_rule(lr, alpha, eps):
     return rule
 
 
+def _adaptive_mistakes(lr, eps, average=None):
+    """Wrong forms of AdaGrad's step (average None) or RMSProp's (average = alpha), named."""
+    new = (lambda s, g: s + g * g) if average is None else (lambda s, g: average * s + (1 - average) * g * g)
+
+    def eps_inside(t, p, g, s):
+        s = new(s, g)
+        return p - lr * g / math.sqrt(s + eps), s
+
+    def old_state(t, p, g, s):
+        return p - lr * g / (math.sqrt(s) + eps), new(s, g)
+
+    def no_root(t, p, g, s):
+        s = new(s, g)
+        return p - lr * g / (s + eps), s
+
+    named = {
+        "add eps inside the square root": eps_inside,
+        "divide by the old state, before adding this step's grad**2": old_state,
+        "forget the square root": no_root,
+    }
+    if average is not None:
+
+        def swapped(t, p, g, s):
+            s = (1 - average) * s + average * g * g
+            return p - lr * g / (math.sqrt(s) + eps), s
+
+        named["swap alpha and 1 - alpha"] = swapped
+    return named
+
+
 def _constant_gradient_steps(step_fn, g, n, **hyper) -> tuple[Call, list[np.ndarray]]:
     """The parameter's change at each of n steps from rest (p = 0, state 0) with gradient g."""
     p, state, moves = np.zeros_like(g), np.zeros_like(g), []
@@ -299,7 +394,14 @@ def test_adagrad_step_matches_loop_over_steps(impl, eps):
     g = rng(40)
     p0, s0 = g.normal(size=(3, 5)), g.uniform(0.5, 2.0, size=(3, 5))
     _follow(
-        impl.adagrad_step, _adagrad_rule(**hyper), ("param", "sum_sq"), p0, (s0,), _grads(41, (3, 5)), **hyper
+        impl.adagrad_step,
+        _adagrad_rule(**hyper),
+        ("param", "sum_sq"),
+        p0,
+        (s0,),
+        _grads(41, (3, 5)),
+        mistakes=_adaptive_mistakes(**hyper),
+        **hyper,
     )
 
 
@@ -343,7 +445,17 @@ def test_rmsprop_step_matches_loop_over_steps(impl, alpha, eps):
     g = rng(50)
     p0, s0 = g.normal(size=(2, 3, 4)), g.uniform(0.1, 1.0, size=(2, 3, 4))
     rule = _rmsprop_rule(**hyper)
-    _follow(impl.rmsprop_step, rule, ("param", "sq_avg"), p0, (s0,), _grads(51, (2, 3, 4)), **hyper)
+    mistakes = _adaptive_mistakes(hyper["lr"], eps, average=alpha)
+    _follow(
+        impl.rmsprop_step,
+        rule,
+        ("param", "sq_avg"),
+        p0,
+        (s0,),
+        _grads(51, (2, 3, 4)),
+        mistakes=mistakes,
+        **hyper,
+    )
 
 
 @exercise("rmsprop_step")
@@ -389,6 +501,34 @@ def _adam_rule(lr, beta1, beta2, eps, weight_decay=0.0):
 _ADAM_OUT = ("param", "m", "v")
 
 
+def _adam_mistakes(lr, beta1, beta2, eps, weight_decay=0.0):
+    """Wrong forms of Adam's step (and, with weight_decay, of AdamW's), named."""
+
+    def variant(correct=True, eps_inside=False, l2=False, decay_after=False):
+        def rule(t, p, g, m, v):
+            if l2:
+                g = g + weight_decay * p
+            elif not decay_after:
+                p = p * (1 - lr * weight_decay)
+            m = beta1 * m + (1 - beta1) * g
+            v = beta2 * v + (1 - beta2) * g * g
+            m_hat, v_hat = (m / (1 - beta1**t), v / (1 - beta2**t)) if correct else (m, v)
+            root = math.sqrt(v_hat + eps) if eps_inside else math.sqrt(v_hat) + eps
+            new = p - lr * m_hat / root
+            return (new * (1 - lr * weight_decay) if decay_after else new), m, v
+
+        return rule
+
+    named = {
+        "forget the bias correction (m / (1 - beta1**t), v / (1 - beta2**t))": variant(correct=False),
+        "add eps inside the square root": variant(eps_inside=True),
+    }
+    if weight_decay:
+        named["add the decay to the gradient (Adam with L2, not decoupled)"] = variant(l2=True)
+        named["decay after the Adam step instead of before"] = variant(decay_after=True)
+    return named
+
+
 @exercise("adam_step")
 @pytest.mark.parametrize("shape", [(3, 4), (2, 1, 5)])
 def test_adam_step_matches_loop_from_the_first_step(impl, shape):
@@ -402,6 +542,7 @@ def test_adam_step_matches_loop_from_the_first_step(impl, shape):
         (zeros, zeros),
         _grads(61, shape),
         first_t=1,
+        mistakes=_adam_mistakes(**hyper),
         **hyper,
     )
 
@@ -413,7 +554,15 @@ def test_adam_step_matches_loop_resumed_at_step_4(impl):
     g = rng(62)
     p0, m0, v0 = g.normal(size=(4, 3)), g.normal(size=(4, 3)) * 0.1, g.uniform(0.01, 0.2, size=(4, 3))
     _follow(
-        impl.adam_step, _adam_rule(**hyper), _ADAM_OUT, p0, (m0, v0), _grads(63, (4, 3)), first_t=4, **hyper
+        impl.adam_step,
+        _adam_rule(**hyper),
+        _ADAM_OUT,
+        p0,
+        (m0, v0),
+        _grads(63, (4, 3)),
+        first_t=4,
+        mistakes=_adam_mistakes(**hyper),
+        **hyper,
     )
 
 
@@ -496,6 +645,7 @@ def test_adamw_step_matches_loop_over_steps(impl):
         (zeros, zeros),
         _grads(71, (3, 4)),
         first_t=1,
+        mistakes=_adam_mistakes(**hyper),
         **hyper,
     )
 
@@ -559,9 +709,13 @@ def _list_result(call: Call, grads: list[np.ndarray], value) -> list:
     return value
 
 
-def _expect_arrays(call: Call, got: list, want: list, what: str, rtol: float = 1e-9) -> None:
+def _expect_arrays(call: Call, got: list, want: list, what: str, rtol: float = 1e-9, mistakes=None) -> None:
+    """Each array close to its want; mistakes: {phrase: the wrong list of arrays}."""
     for i, (got_i, want_i) in enumerate(zip(got, want)):
-        expect_close(Call(got_i, str(call)), want_i, rtol=rtol, atol=1e-12, what=f"{what} [{i}]")
+        named = {phrase: wrong[i] for phrase, wrong in (mistakes or {}).items()}
+        expect_close(
+            Call(got_i, str(call)), want_i, rtol=rtol, atol=1e-12, what=f"{what} [{i}]", mistakes=named
+        )
 
 
 def _expect_new_arrays(call: Call, got: list, given: list) -> None:
@@ -582,7 +736,15 @@ def test_clip_by_value_by_hand(impl):
     grads = [np.array([[-3.0, 0.5], [2.0, -0.1]]), np.array([1.5, -1.0, 0.0])]
     call = run(impl.clip_by_value, grads, 1.0)
     got = _list_result(call, grads, call.value)
-    _expect_arrays(call, got, [np.array([[-1.0, 0.5], [1.0, -0.1]]), np.array([1.0, -1.0, 0.0])], "clipped")
+    mistakes = {
+        "clip from above only (np.minimum(g, c))": [np.minimum(g, 1.0) for g in grads],
+        "clip from below only (np.maximum(g, -c))": [np.maximum(g, -1.0) for g in grads],
+        "set every entry beyond the range to 0 instead of to ±c": [
+            np.where(np.abs(g) > 1.0, 0.0, g) for g in grads
+        ],
+    }
+    want = [np.array([[-1.0, 0.5], [1.0, -0.1]]), np.array([1.0, -1.0, 0.0])]
+    _expect_arrays(call, got, want, "clipped", mistakes=mistakes)
 
 
 @exercise("clip_by_value")
@@ -644,8 +806,25 @@ def test_clip_by_global_norm_scales_every_array_by_the_same_factor(impl):
     grads = [np.array([0.6, 0.0]), np.array([[0.0, 3.0, 0.0]])]
     call, clipped, norm = _global_norm_call(impl, grads, 1.0)
     total = math.sqrt(0.36 + 9.0)
-    _expect_arrays(call, clipped, [g / total for g in grads], "scaled by max_norm / global norm", rtol=1e-6)
-    expect_close(norm, total, what="total_norm (of all arrays together)")
+    mistakes = {
+        "clip each array by its own norm instead of by the global norm": [
+            g / max(1.0, float(np.sqrt(np.sum(g**2)))) for g in grads
+        ],
+    }
+    _expect_arrays(
+        call,
+        clipped,
+        [g / total for g in grads],
+        "scaled by max_norm / global norm",
+        rtol=1e-6,
+        mistakes=mistakes,
+    )
+    norm_mistakes = {
+        "return the norm after clipping instead of before": 1.0,
+        "return the sum of the arrays' own norms instead of the global norm": 0.6 + 3.0,
+        "return the sum of squares, without the square root": 9.36,
+    }
+    expect_close(norm, total, what="total_norm (of all arrays together)", mistakes=norm_mistakes)
 
 
 @exercise("clip_by_global_norm")

@@ -42,10 +42,16 @@ def _expect_rates_at(fn, steps: list[int], want: list[float], **kwargs) -> None:
         )
 
 
-def _expect_schedule(fn, reference, steps: np.ndarray, **kwargs) -> None:
-    """fn on an integer array of steps matches reference(int step) at every step, same shape."""
-    want = np.array([reference(int(s), **kwargs) for s in steps.ravel()]).reshape(steps.shape)
-    expect_close(run(fn, steps, **kwargs), want, rtol=1e-10, atol=1e-15)
+def _expect_schedule(fn, reference, steps: np.ndarray, mistakes=None, **kwargs) -> None:
+    """fn on an integer array of steps matches reference(int step) at every step, same shape.
+
+    mistakes: {phrase: a wrong reference(int step, **kwargs)}."""
+
+    def table(ref):
+        return np.array([ref(int(s), **kwargs) for s in steps.ravel()]).reshape(steps.shape)
+
+    named = {phrase: (lambda wrong=wrong: table(wrong)) for phrase, wrong in (mistakes or {}).items()}
+    expect_close(run(fn, steps, **kwargs), table(reference), rtol=1e-10, atol=1e-15, mistakes=named)
 
 
 def _cosine_reference(step: int, lr_max: float, warmup_steps: int, total_steps: int, lr_min: float = 0.0):
@@ -80,7 +86,12 @@ def test_step_decay_hand_values_at_interval_edges(impl):
 def test_step_decay_over_an_array_of_steps(impl, step_size, gamma):
     steps = np.arange(30).reshape(5, 6)
     want = np.array([[0.3 * gamma ** math.floor(s / step_size) for s in row] for row in steps.tolist()])
-    expect_close(run(impl.step_decay, steps, 0.3, step_size, gamma), want, rtol=1e-12)
+    mistakes = {
+        "count steps from 1 (the decay comes one step early)": 0.3 * gamma ** ((steps + 1) // step_size),
+        "leave out the floor (step / step_size, a smooth decay)": 0.3 * gamma ** (steps / step_size),
+        "decay every step_size - 1 steps": 0.3 * gamma ** (steps // max(step_size - 1, 1)),
+    }
+    expect_close(run(impl.step_decay, steps, 0.3, step_size, gamma), want, rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("step_decay")
@@ -132,7 +143,11 @@ def test_exponential_decay_long_horizon(impl):
     # 0.999^5000 = 6.7e-3 and 0.999^20000 = 2e-9: a power, not lr0 * exp(-gamma * step) or a line
     steps = np.array([1000, 5000, 20000])
     want = np.array([0.999**1000, 0.999**5000, 0.999**20000])
-    expect_close(run(impl.exponential_decay, steps, 1.0, 0.999), want, rtol=1e-9, atol=0)
+    mistakes = {
+        "use lr0 * exp(-gamma * step) instead of lr0 * gamma**step": np.exp(-0.999 * steps),
+        "decrease the rate along a line (lr0 * (1 - (1 - gamma) * step))": 1.0 - 0.001 * steps,
+    }
+    expect_close(run(impl.exponential_decay, steps, 1.0, 0.999), want, rtol=1e-9, atol=0, mistakes=mistakes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,7 +172,28 @@ def test_cosine_with_warmup_anchor_values(impl):
 def test_cosine_with_warmup_matches_definition(impl, lr_max, warmup_steps, total_steps, lr_min):
     kwargs = dict(lr_max=lr_max, warmup_steps=warmup_steps, total_steps=total_steps, lr_min=lr_min)
     steps = np.arange(total_steps + 12)
-    _expect_schedule(impl.cosine_with_warmup, _cosine_reference, steps, **kwargs)
+
+    def without_lr_min(step, lr_max, warmup_steps, total_steps, lr_min):
+        return _cosine_reference(step, lr_max, warmup_steps, total_steps)
+
+    def not_flat(step, lr_max, warmup_steps, total_steps, lr_min):
+        if step < warmup_steps:
+            return lr_max * step / warmup_steps
+        progress = (step - warmup_steps) / (total_steps - warmup_steps)
+        return lr_min + (lr_max - lr_min) * (1 + math.cos(math.pi * progress)) / 2
+
+    def cosine_over_all(step, lr_max, warmup_steps, total_steps, lr_min):
+        if step < warmup_steps:
+            return lr_max * step / warmup_steps
+        progress = min(step / total_steps, 1.0)
+        return lr_min + (lr_max - lr_min) * (1 + math.cos(math.pi * progress)) / 2
+
+    mistakes = {
+        "leave out lr_min (a cosine from lr_max down to 0)": without_lr_min,
+        "let the cosine go on after total_steps instead of staying at lr_min": not_flat,
+        "measure the cosine's progress from step 0 instead of from the end of the warm-up": cosine_over_all,
+    }
+    _expect_schedule(impl.cosine_with_warmup, _cosine_reference, steps, mistakes=mistakes, **kwargs)
     _expect_schedule(impl.cosine_with_warmup, _cosine_reference, steps[:12].reshape(3, 4), **kwargs)
 
 
@@ -217,8 +253,29 @@ def test_noam_hand_values_of_the_paper(impl):
 @pytest.mark.parametrize("d_model, warmup_steps, factor", [(64, 7, 1.0), (512, 40, 2.0), (100, 1, 0.5)])
 def test_noam_matches_definition(impl, d_model, warmup_steps, factor):
     steps = np.arange(1, 4 * warmup_steps + 10)
+
+    def without_d_model(step, d_model, warmup_steps, factor):
+        return _noam_reference(step, 1, warmup_steps, factor)
+
+    def max_not_min(step, d_model, warmup_steps, factor):
+        return factor * d_model**-0.5 * max(step**-0.5, step * warmup_steps**-1.5)
+
+    def without_factor(step, d_model, warmup_steps, factor):
+        return _noam_reference(step, d_model, warmup_steps)
+
+    mistakes = {
+        "leave out d_model ** -0.5": without_d_model,
+        "take the max of the two terms instead of the min": max_not_min,
+        "leave out factor": without_factor,
+    }
     _expect_schedule(
-        impl.noam, _noam_reference, steps, d_model=d_model, warmup_steps=warmup_steps, factor=factor
+        impl.noam,
+        _noam_reference,
+        steps,
+        mistakes=mistakes,
+        d_model=d_model,
+        warmup_steps=warmup_steps,
+        factor=factor,
     )
 
 

@@ -61,18 +61,31 @@ def _momentum(param, grad, state, lr):
     return param - lr * velocity, velocity
 
 
-def _train_loop(params, x, labels, step, lr, epochs, batch_size, seed):
-    """train_mlp written out: rng.permutation batches, the mean loss, every parameter stepped."""
+def _train_loop(params, x, labels, step, lr, epochs, batch_size, seed, variant=""):
+    """train_mlp written out: rng.permutation batches, the mean loss, every parameter stepped.
+
+    variant names a wrong version: "shuffle once" (one order reused every epoch), "drop last"
+    (the last, smaller batch skipped), "batch losses" (history["loss"] the mean of the
+    epoch's batch losses), "summed loss" (the gradient of the summed, not mean, loss).
+    """
     g = rng(seed)
     params = [(w.copy(), b.copy()) for w, b in params]
     states = [[None, None] for _ in params]
     losses, accuracies = [], []
-    for _ in range(epochs):
-        order = g.permutation(len(labels))
+    order = g.permutation(len(labels))
+    for epoch in range(epochs):
+        if epoch and variant != "shuffle once":
+            order = g.permutation(len(labels))
+        batch_losses = []
         for start in range(0, len(labels), batch_size):
             batch = order[start : start + batch_size]
+            if variant == "drop last" and len(batch) < batch_size:
+                continue
             logits, inputs = _forward(params, x[batch])
-            grad = _mean_cross_entropy(logits, labels[batch])[1]
+            batch_loss, grad = _mean_cross_entropy(logits, labels[batch])
+            batch_losses.append(batch_loss)
+            if variant == "summed loss":
+                grad = grad * len(batch)
             for i in reversed(range(len(params))):
                 w, b = params[i]
                 grad_w, grad_b = inputs[i].T @ grad, grad.sum(axis=0)
@@ -81,7 +94,8 @@ def _train_loop(params, x, labels, step, lr, epochs, batch_size, seed):
                 b, states[i][1] = step(b, grad_b, states[i][1], lr)
                 params[i] = (w, b)
         logits = _forward(params, x)[0]
-        losses.append(_mean_cross_entropy(logits, labels)[0])
+        whole = _mean_cross_entropy(logits, labels)[0]
+        losses.append(float(np.mean(batch_losses)) if variant == "batch losses" else whole)
         accuracies.append(float(np.mean(logits.argmax(axis=1) == labels)))
     return params, losses, accuracies
 
@@ -91,8 +105,10 @@ def _of(call, value):
     return Call(np.asarray(value), str(call))
 
 
-def _expect_layers_close(call, got, want, what, rtol=1e-7, atol=1e-10):
-    """got and want are lists of (w, b): same length, and every array close."""
+def _expect_layers_close(call, got, want, what, rtol=1e-7, atol=1e-10, mistakes=None):
+    """got and want are lists of (w, b): same length, and every array close.
+
+    mistakes: {phrase: a function of no arguments giving the wrong list of (w, b)}."""
     expect(
         isinstance(got, (list, tuple)) and len(got) == len(want),
         f"{call}: {what} should be a list of {len(want)} (w, b) pairs, got {type(got).__name__} "
@@ -103,8 +119,19 @@ def _expect_layers_close(call, got, want, what, rtol=1e-7, atol=1e-10):
             isinstance(pair, (list, tuple)) and len(pair) == 2,
             f"{call}: {what}[{layer - 1}] should be a pair (w, b), got {type(pair).__name__}",
         )
-        expect_close(_of(call, pair[0]), want_w, rtol=rtol, atol=atol, what=f"{what}, w of layer {layer}")
-        expect_close(_of(call, pair[1]), want_b, rtol=rtol, atol=atol, what=f"{what}, b of layer {layer}")
+        for k, (part, want_part) in enumerate([(pair[0], want_w), (pair[1], want_b)]):
+            named = {
+                phrase: (lambda wrong=wrong, i=layer - 1, k=k: wrong()[i][k])
+                for phrase, wrong in (mistakes or {}).items()
+            }
+            expect_close(
+                _of(call, part),
+                want_part,
+                rtol=rtol,
+                atol=atol,
+                what=f"{what}, {'wb'[k]} of layer {layer}",
+                mistakes=named,
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,7 +236,12 @@ def test_accuracy_by_hand(impl):
     expect(
         isinstance(got.value, float), f"{got}: returned {type(got.value).__name__}, expected a Python float"
     )
-    expect_close(got, 0.75)
+    mistakes = {
+        "count the right answers instead of taking their fraction": 3.0,
+        "return the error rate (the fraction wrong)": 0.25,
+        "take the argmin instead of the argmax": 0.0,
+    }
+    expect_close(got, 0.75, mistakes=mistakes)
 
 
 @exercise("accuracy")
@@ -228,6 +260,7 @@ def test_accuracy_argmax_over_classes(impl):
         run(impl.accuracy, logits, np.array([0, 0, 0])),
         1.0,
         what="each row's prediction is its largest logit (argmax over the last axis)",
+        mistakes={"take the argmax over the batch axis (axis 0) instead of the classes": 1 / 3},
     )
 
 
@@ -339,7 +372,25 @@ def test_mlp_forward_matches_layer_by_layer(impl, sizes, batch):
     params = _random_params(sizes, 30)
     x = rng(31).normal(size=(batch, sizes[0]))
     got = run(impl.mlp_forward, params, x)
-    expect_close(_of(got, got.value[0]), _forward(params, x)[0], what="logits")
+
+    def relu_on_output():
+        return np.maximum(_forward(params, x)[0], 0.0)
+
+    def without_biases():
+        return _forward([(w, np.zeros_like(b)) for w, b in params], x)[0]
+
+    def without_relu():
+        h = x
+        for w, b in params:
+            h = h @ w + b
+        return h
+
+    mistakes = {
+        "apply ReLU to the output layer too": relu_on_output,
+        "forget the biases": without_biases,
+        "leave out the ReLU between the layers": without_relu,
+    }
+    expect_close(_of(got, got.value[0]), _forward(params, x)[0], what="logits", mistakes=mistakes)
 
 
 @exercise("mlp_forward")
@@ -442,9 +493,23 @@ def test_mlp_backward_last_layer_closed_form(impl):
     params, _, cache, grad_logits = _backward_case([4, 5, 3], 8, 42)
     got = run(impl.mlp_backward, params, cache, grad_logits)
     dw, db = got.value[-1]
-    expect_close(_of(got, dw), cache[-1].T @ grad_logits, what="dw of the last layer, h.T @ grad_logits")
     expect_close(
-        _of(got, db), grad_logits.sum(axis=0), what="db of the last layer, grad_logits summed over the batch"
+        _of(got, dw),
+        cache[-1].T @ grad_logits,
+        what="dw of the last layer, h.T @ grad_logits",
+        mistakes={
+            "divide by the batch size again (grad_logits already holds the 1/batch)": cache[-1].T
+            @ grad_logits
+            / 8,
+        },
+    )
+    expect_close(
+        _of(got, db),
+        grad_logits.sum(axis=0),
+        what="db of the last layer, grad_logits summed over the batch",
+        mistakes={
+            "average over the batch instead of summing": grad_logits.mean(axis=0),
+        },
     )
 
 
@@ -498,8 +563,26 @@ def test_train_mlp_matches_plain_sgd_loop(impl):
     got = run(impl.train_mlp, params, x, labels, _sgd, 0.5, 3, 5, rng(3))
     want_params, losses, accuracies = _train_loop(params, x, labels, _sgd, 0.5, 3, 5, seed=3)
     trained, history = got.value
-    _expect_layers_close(got, trained, want_params, "the trained parameters")
-    expect_close(_of(got, history["loss"]), losses, what="history['loss'] (mean over the whole set)")
+
+    def wrong(variant, part):
+        return lambda: _train_loop(params, x, labels, _sgd, 0.5, 3, 5, seed=3, variant=variant)[part]
+
+    mistakes = {
+        "shuffle once and reuse that order every epoch": wrong("shuffle once", 0),
+        "skip the last, smaller batch of each epoch": wrong("drop last", 0),
+        "step with the gradient of the summed loss instead of the mean (no 1/batch)": wrong("summed loss", 0),
+    }
+    _expect_layers_close(got, trained, want_params, "the trained parameters", mistakes=mistakes)
+    expect_close(
+        _of(got, history["loss"]),
+        losses,
+        what="history['loss'] (mean over the whole set)",
+        mistakes={
+            "record the mean of the epoch's batch losses instead of the loss on the whole set": wrong(
+                "batch losses", 1
+            )
+        },
+    )
     expect_close(_of(got, history["accuracy"]), accuracies, what="history['accuracy']")
 
 
@@ -632,12 +715,35 @@ def test_compare_optimizers_follows_the_documented_seeds(impl):
     optimizers = {"sgd": (_sgd, 0.2), "momentum": (_momentum, 0.03)}
     got = _race(impl, optimizers, seed=4, batch_size=8)
     x, labels = _problem(30, 6, 3, 60)
+
+    def one_shuffler_for_all(name):
+        """The curve of `name` when a single default_rng(5), made before the loop, shuffles every run."""
+        shuffle, curves = np.random.default_rng(5), {}
+        for other, (step, lr) in optimizers.items():
+            start = impl.init_mlp([6, 5, 3], np.random.default_rng(4))
+            curves[other] = impl.train_mlp(start, x, labels, step, lr, 3, 8, shuffle)[1]["loss"]
+        return curves[name]
+
+    def seeds_swapped(name):
+        step, lr = optimizers[name]
+        start = impl.init_mlp([6, 5, 3], np.random.default_rng(5))
+        return impl.train_mlp(start, x, labels, step, lr, 3, 8, np.random.default_rng(4))[1]["loss"]
+
     for name, (step, lr) in optimizers.items():
         start = impl.init_mlp([6, 5, 3], np.random.default_rng(4))
         want = impl.train_mlp(start, x, labels, step, lr, 3, 8, np.random.default_rng(5))[1]["loss"]
+        mistakes = {
+            "create the shuffling generator once, before the loop over optimizers": lambda n=name: (
+                one_shuffler_for_all(n)
+            ),
+            "swap the two seeds (initialise with seed + 1, shuffle with seed)": lambda n=name: seeds_swapped(
+                n
+            ),
+        }
         expect_close(
             _of(got, got.value[name]),
             want,
             what=f"the curve of {name!r}: train_mlp from init_mlp(sizes, default_rng(4)) with its own "
             "step and lr, shuffled by default_rng(5)",
+            mistakes=mistakes,
         )

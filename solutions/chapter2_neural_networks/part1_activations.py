@@ -17,6 +17,9 @@
 # order (with no default: grad_out always comes last), and grad_out = dL/dy, the upstream
 # gradient, of y's shape. At a kink (x == 0 exactly) the derivative is the one from the
 # left: 0 for relu, slope for leaky_relu, alpha for elu. No function changes its inputs.
+# Precision: relu and relu_backward are compared exactly; the others to a relative 1e-12
+# on hand values and against their definitions (1e-10 for gelu, softmax and their
+# backward passes), and to 1e-5 against central differences.
 
 # %%
 import numpy as np

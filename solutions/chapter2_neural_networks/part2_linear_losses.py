@@ -10,7 +10,8 @@
 # inputs give float32 arrays back (linear, linear_backward and the losses' gradients turn
 # nothing into float64). Losses return a Python float, averaged as their docstring says;
 # a loss's `_backward` returns the gradient of that averaged loss with respect to its
-# first argument. No function changes its inputs.
+# first argument. No function changes its inputs. Precision: a relative 1e-6 in general
+# (1e-5 against central differences), 1e-12 at logits of ±1000 and in some hand cases.
 
 # %%
 import numpy as np

@@ -13,7 +13,8 @@
 # inputs: each returns new arrays. float32 inputs give float32 results (every returned
 # array keeps the inputs' float dtype). Variances are means of squared deviations from
 # the mean, as written: mean(x**2) - mean(x)**2 loses every digit for features far from 0
-# (the tests use features near 1e5 with a spread of about 1).
+# (the tests use features near 1e5 with a spread of about 1). Precision: forward passes
+# to a relative 1e-9 (1e-8 near 1e5), gradients to 1e-6 against central differences.
 
 # %%
 import numpy as np

@@ -86,11 +86,14 @@ def _away_from_kinks(x: np.ndarray) -> np.ndarray:
     return np.where(np.abs(x) < 1e-3, 0.5, x)
 
 
-def _expect_backward_matches_central_differences(backward, forward, shape, seed, *hyper) -> None:
+def _expect_backward_matches_central_differences(
+    backward, forward, shape, seed, *hyper, mistakes=None
+) -> None:
     """backward(x, *hyper, grad_out) against the numerical gradient of L(x) = sum(grad_out * y).
 
     `forward` is this file's definition; grad_out is random, so a backward pass that forgets
-    to multiply by it (or multiplies the wrong entries) cannot pass.
+    to multiply by it (or multiplies the wrong entries) cannot pass. mistakes(x, grad_out)
+    gives the named wrong answers for these inputs.
     """
     g = rng(seed)
     x = _away_from_kinks(g.normal(size=shape) * 2.0)
@@ -98,8 +101,92 @@ def _expect_backward_matches_central_differences(backward, forward, shape, seed,
     want = numeric_grad(lambda a: float(np.sum(forward(a) * grad_out)), x)
     got = run(backward, x, *hyper, grad_out)
     expect_close(
-        got, want, rtol=1e-5, atol=1e-7, what="dL/dx for L = sum(grad_out * y), by central differences"
+        got,
+        want,
+        rtol=1e-5,
+        atol=1e-7,
+        what="dL/dx for L = sum(grad_out * y), by central differences",
+        mistakes=mistakes(x, grad_out) if mistakes else None,
     )
+
+
+def _local_mistakes(local, forward, x, grad_out) -> dict:
+    """The two mistakes every elementwise backward pass can make, given its local derivative."""
+    return {
+        "forget to multiply by grad_out": local,
+        "multiply grad_out by the forward's output instead of by its derivative": grad_out * forward,
+    }
+
+
+def _relu_backward_mistakes(x, grad_out):
+    return _local_mistakes((x > 0).astype(float), np.maximum(x, 0.0), x, grad_out)
+
+
+def _leaky_backward_mistakes(slope):
+    def named(x, grad_out):
+        found = _local_mistakes(np.where(x > 0, 1.0, slope), np.where(x > 0, x, slope * x), x, grad_out)
+        found["use 0 instead of slope where x <= 0 (relu's derivative)"] = grad_out * (x > 0)
+        found["use slope where x > 0 and 1 elsewhere (the branches swapped)"] = grad_out * np.where(
+            x > 0, slope, 1.0
+        )
+        return found
+
+    return named
+
+
+def _elu_backward_mistakes(alpha):
+    def named(x, grad_out):
+        negative = np.minimum(x, 0.0)
+        y = np.where(x > 0, x, alpha * np.expm1(negative))
+        found = _local_mistakes(np.where(x > 0, 1.0, alpha * np.exp(negative)), y, x, grad_out)
+        found["use elu(x) = alpha (exp(x) - 1) as the derivative instead of elu(x) + alpha"] = (
+            grad_out * np.where(x > 0, 1.0, alpha * np.expm1(negative))
+        )
+        found["forget the factor alpha on the negative side"] = grad_out * np.where(
+            x > 0, 1.0, np.exp(negative)
+        )
+        return found
+
+    return named
+
+
+def _gelu_backward_mistakes(x, grad_out):
+    t = np.tanh(GELU_K * (x + GELU_C * x**3))
+    du_dx = GELU_K * (1 + 3 * GELU_C * x**2)
+    local = 0.5 * (1 + t) + 0.5 * x * (1 - t**2) * du_dx
+    found = _local_mistakes(local, 0.5 * x * (1 + t), x, grad_out)
+    found["leave out the term from differentiating tanh (0.5 x (1 - t²) du/dx)"] = 0.5 * (1 + t) * grad_out
+    found["forget the chain-rule factor du/dx = sqrt(2/pi) (1 + 3 * 0.044715 x²)"] = (
+        0.5 * (1 + t) + 0.5 * x * (1 - t**2)
+    ) * grad_out
+    return found
+
+
+def _sigmoid_backward_mistakes(x, grad_out):
+    s = _elementwise(_sigmoid, x)
+    found = _local_mistakes(s * (1 - s), s, x, grad_out)
+    found["use s (1 + s) instead of s (1 - s)"] = grad_out * s * (1 + s)
+    return found
+
+
+def _tanh_backward_mistakes(x, grad_out):
+    t = np.tanh(x)
+    found = _local_mistakes(1 - t**2, t, x, grad_out)
+    found["use 1 - tanh(x) instead of 1 - tanh(x)²"] = grad_out * (1 - t)
+    found["use 1 + tanh(x)² instead of 1 - tanh(x)²"] = grad_out * (1 + t**2)
+    return found
+
+
+def _softmax_backward_mistakes(x, grad_out):
+    s = _softmax_loops(x)
+    return {
+        "forget to subtract sum(grad_out * s) (s * grad_out alone)": s * grad_out,
+        "sum grad_out * s over the first axis instead of the last": s
+        * (grad_out - (grad_out * s).sum(axis=0, keepdims=True)),
+        "sum grad_out over the last axis without weighting it by s": s
+        * (grad_out - grad_out.sum(axis=-1, keepdims=True)),
+        "use the Jacobian's diagonal only, s (1 - s) grad_out": s * (1 - s) * grad_out,
+    }
 
 
 def _run_quietly(fn, *args) -> Call:
@@ -207,7 +294,11 @@ def test_relu_keeps_float32(impl):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_relu_backward_central_differences(impl, shape):
     _expect_backward_matches_central_differences(
-        impl.relu_backward, lambda a: _elementwise(_relu, a), shape, 10 + len(shape)
+        impl.relu_backward,
+        lambda a: _elementwise(_relu, a),
+        shape,
+        10 + len(shape),
+        mistakes=_relu_backward_mistakes,
     )
 
 
@@ -322,7 +413,12 @@ def test_leaky_relu_keeps_float32(impl):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_leaky_relu_backward_central_differences(impl, shape, slope):
     _expect_backward_matches_central_differences(
-        impl.leaky_relu_backward, lambda a: _elementwise(_leaky(slope), a), shape, 30 + len(shape), slope
+        impl.leaky_relu_backward,
+        lambda a: _elementwise(_leaky(slope), a),
+        shape,
+        30 + len(shape),
+        slope,
+        mistakes=_leaky_backward_mistakes(slope),
     )
 
 
@@ -437,7 +533,12 @@ def test_elu_keeps_float32(impl):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_elu_backward_central_differences(impl, shape, alpha):
     _expect_backward_matches_central_differences(
-        impl.elu_backward, lambda a: _elementwise(_elu(alpha), a), shape, 50 + len(shape), alpha
+        impl.elu_backward,
+        lambda a: _elementwise(_elu(alpha), a),
+        shape,
+        50 + len(shape),
+        alpha,
+        mistakes=_elu_backward_mistakes(alpha),
     )
 
 
@@ -548,7 +649,11 @@ def test_gelu_keeps_float32(impl):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_gelu_backward_central_differences(impl, shape):
     _expect_backward_matches_central_differences(
-        impl.gelu_backward, lambda a: _elementwise(_gelu, a), shape, 70 + len(shape)
+        impl.gelu_backward,
+        lambda a: _elementwise(_gelu, a),
+        shape,
+        70 + len(shape),
+        mistakes=_gelu_backward_mistakes,
     )
 
 
@@ -613,7 +718,10 @@ def test_gelu_backward_keeps_float32(impl):
 @exercise("sigmoid")
 def test_sigmoid_hand_values(impl):
     x = np.array([0.0, math.log(3.0), -math.log(3.0)])
-    expect_close(run(impl.sigmoid, x), np.array([0.5, 0.75, 0.25]), rtol=1e-12)
+    mistakes = {
+        "flip the sign of the exponent (1 / (1 + exp(x)) is sigmoid(-x))": np.array([0.5, 0.25, 0.75]),
+    }
+    expect_close(run(impl.sigmoid, x), np.array([0.5, 0.75, 0.25]), rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("sigmoid")
@@ -656,7 +764,11 @@ def test_sigmoid_keeps_float32(impl):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_sigmoid_backward_central_differences(impl, shape):
     _expect_backward_matches_central_differences(
-        impl.sigmoid_backward, lambda a: _elementwise(_sigmoid, a), shape, 90 + len(shape)
+        impl.sigmoid_backward,
+        lambda a: _elementwise(_sigmoid, a),
+        shape,
+        90 + len(shape),
+        mistakes=_sigmoid_backward_mistakes,
     )
 
 
@@ -753,7 +865,11 @@ def test_tanh_keeps_float32(impl):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_tanh_backward_central_differences(impl, shape):
     _expect_backward_matches_central_differences(
-        impl.tanh_backward, lambda a: _elementwise(math.tanh, a), shape, 110 + len(shape)
+        impl.tanh_backward,
+        lambda a: _elementwise(math.tanh, a),
+        shape,
+        110 + len(shape),
+        mistakes=_tanh_backward_mistakes,
     )
 
 
@@ -867,7 +983,7 @@ def test_softmax_keeps_float32(impl):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_softmax_backward_central_differences(impl, shape):
     _expect_backward_matches_central_differences(
-        impl.softmax_backward, _softmax_loops, shape, 130 + len(shape)
+        impl.softmax_backward, _softmax_loops, shape, 130 + len(shape), mistakes=_softmax_backward_mistakes
     )
 
 

@@ -89,9 +89,32 @@ def _soft_ce_loops(logits: np.ndarray, targets: np.ndarray) -> float:
     return total / len(logits)
 
 
-def _expect_gradient(call: Call, loss, at: np.ndarray, what: str = "") -> None:
+def _expect_gradient(call: Call, loss, at: np.ndarray, what: str = "", mistakes=None) -> None:
     """call's value is the gradient of `loss` at `at`, by central differences."""
-    expect_close(call, numeric_grad(loss, at), rtol=1e-5, atol=1e-8, what=what or "the gradient")
+    expect_close(
+        call, numeric_grad(loss, at), rtol=1e-5, atol=1e-8, what=what or "the gradient", mistakes=mistakes
+    )
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.array(
+        [1 / (1 + math.exp(-v)) if v >= 0 else math.exp(v) / (1 + math.exp(v)) for v in z.ravel()]
+    ).reshape(z.shape)
+
+
+def _per_entry_mistakes(right: np.ndarray, batch: int) -> dict:
+    """A gradient of a mean over every entry, divided by the wrong count or not at all."""
+    n = right.size
+    if batch == 1:  # dividing by the batch size is then the same as not dividing at all
+        return {
+            "divide by the batch size (here 1) instead of by every entry, or not at all": right * n,
+            "flip the sign of the gradient": -right,
+        }
+    return {
+        "forget to divide by the number of entries N": right * n,
+        "divide by the batch size instead of by every entry (batch * n)": right * n / batch,
+        "flip the sign of the gradient": -right,
+    }
 
 
 def _expect_keeps_float32(fn, *args) -> None:
@@ -125,7 +148,8 @@ def test_linear_matches_loops(impl, batch, d_in, d_out):
             for i in range(batch)
         ]
     )
-    expect_close(run(impl.linear, x, w, b), want)
+    mistakes = {"forget to add the bias b": x @ w, "subtract the bias instead of adding it": x @ w - b}
+    expect_close(run(impl.linear, x, w, b), want, mistakes=mistakes)
 
 
 @exercise("linear")
@@ -204,8 +228,19 @@ def test_linear_backward_matches_central_differences(impl, batch, d_in, d_out):
         numeric_grad(lambda w_: np.sum(grad_out * (x @ w_ + b)), w),
         numeric_grad(lambda b_: np.sum(grad_out * (x @ w + b_)), b),
     ]
+    mistakes = {
+        "grad_x": {"forget to transpose w (grad_out @ w instead of grad_out @ w.T)": lambda: grad_out @ w},
+        "grad_w": {
+            "average over the batch instead of summing (x.T @ grad_out / batch)": x.T @ grad_out / batch,
+            "multiply in the other order (grad_out.T @ x, transposed)": lambda: grad_out.T @ x,
+        },
+        "grad_b": {
+            "average grad_out over the batch instead of summing it": grad_out.mean(axis=0),
+            "forget to sum over the batch (grad_out[0] alone)": grad_out[0],
+        },
+    }
     for name, got, want in zip(("grad_x", "grad_w", "grad_b"), grads, numeric):
-        expect_close(Call(got, str(call)), want, rtol=1e-6, atol=1e-8, what=name)
+        expect_close(Call(got, str(call)), want, rtol=1e-6, atol=1e-8, what=name, mistakes=mistakes[name])
 
 
 @exercise("linear_backward")
@@ -318,7 +353,10 @@ def _mse(pred: np.ndarray, target: np.ndarray) -> float:
 def test_mse_loss_backward_matches_central_differences(impl, batch, n):
     g = rng(40 + batch)
     pred, target = g.normal(size=(batch, n)), g.normal(size=(batch, n))
-    _expect_gradient(run(impl.mse_loss_backward, pred, target), lambda p: _mse(p, target), pred)
+    right = 2 * (pred - target) / pred.size
+    mistakes = {"forget the factor 2 from the square": right / 2, **_per_entry_mistakes(right, batch)}
+    got = run(impl.mse_loss_backward, pred, target)
+    _expect_gradient(got, lambda p: _mse(p, target), pred, mistakes=mistakes)
 
 
 @exercise("mse_loss_backward")
@@ -408,7 +446,8 @@ def test_bce_with_logits_backward_matches_central_differences(impl, batch, n):
     z = g.normal(size=(batch, n)) * 2
     y = g.uniform(0, 1, size=(batch, n))
     got = run(impl.bce_with_logits_backward, z, y)
-    _expect_gradient(got, lambda z_: _bce_loops(z_, y), z)
+    mistakes = _per_entry_mistakes((_sigmoid(z) - y) / z.size, batch)
+    _expect_gradient(got, lambda z_: _bce_loops(z_, y), z, mistakes=mistakes)
 
 
 @exercise("bce_with_logits_backward")
@@ -464,7 +503,16 @@ def test_cross_entropy_with_logits_matches_loops(impl, batch, classes):
     labels = _labels(71 + batch, batch, classes)
     got = run(impl.cross_entropy_with_logits, logits, labels)
     _expect_float(got)
-    expect_close(got, _ce_loops(logits, labels), what="mean over the batch of -log softmax[label]")
+    want = _ce_loops(logits, labels)
+    mistakes = {
+        "sum over the batch instead of averaging": want * batch,
+        "average over every entry (batch * classes) instead of over the batch": want / classes,
+        "forget the minus sign of -log softmax": -want,
+        "forget to subtract the log of the sum (the mean of -logits[i, labels[i]])": lambda: (
+            -float(np.mean(logits[np.arange(batch), labels]))
+        ),
+    }
+    expect_close(got, want, what="mean over the batch of -log softmax[label]", mistakes=mistakes)
 
 
 @exercise("cross_entropy_with_logits")
@@ -521,7 +569,17 @@ def test_softmax_cross_entropy_backward_matches_central_differences(impl, batch,
     logits = rng(80 + batch).normal(size=(batch, classes)) * 2
     labels = _labels(81 + batch, batch, classes)
     got = run(impl.softmax_cross_entropy_backward, logits, labels)
-    _expect_gradient(got, lambda z: _ce_loops(z, labels), logits)
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    one_hot = (np.arange(classes) == labels[:, None]).astype(float)
+    mistakes = {
+        "forget to divide by the batch size": p - one_hot,
+        "forget to subtract the one-hot of the labels": p / batch,
+        "use one_hot - softmax (the sign flipped)": (one_hot - p) / batch,
+        "divide by every entry (batch * classes) instead of by the batch size": (p - one_hot)
+        / (batch * classes),
+    }
+    _expect_gradient(got, lambda z: _ce_loops(z, labels), logits, mistakes=mistakes)
 
 
 @exercise("softmax_cross_entropy_backward")

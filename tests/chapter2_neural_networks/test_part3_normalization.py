@@ -66,6 +66,41 @@ def _rms_loops(x, gain, eps):
     return gain * x_hat, x_hat, inv_rms
 
 
+def _bn_mistakes(x, gamma, beta, eps) -> dict:
+    """BatchNorm's likely wrong answers, for out, x_hat and inv_std."""
+    centred = x - x.mean(axis=0)
+    rows = x - x.mean(axis=1, keepdims=True)
+    x_hat = {
+        "use the unbiased variance (divide by batch - 1)": centred / np.sqrt(x.var(axis=0, ddof=1) + eps),
+        "normalise each row (over the features) instead of each column (over the batch)": rows
+        / np.sqrt(x.var(axis=1, keepdims=True) + eps),
+        "add eps outside the square root": centred / (x.std(axis=0) + eps),
+        "forget to subtract the mean": x / np.sqrt(x.var(axis=0) + eps),
+    }
+    out = {phrase: gamma * wrong + beta for phrase, wrong in x_hat.items()}
+    out["swap gamma and beta"] = beta * centred / np.sqrt(x.var(axis=0) + eps) + gamma
+    inv_std = {
+        "use the unbiased variance (divide by batch - 1)": 1 / np.sqrt(x.var(axis=0, ddof=1) + eps),
+        "return the standard deviation instead of its inverse": np.sqrt(x.var(axis=0) + eps),
+    }
+    return {"out": out, "x_hat": x_hat, "inv_std": inv_std}
+
+
+def _rms_mistakes(x, gain, eps) -> dict:
+    """RMSNorm's likely wrong answers, for out and x_hat."""
+    ms = (x**2).mean(axis=-1, keepdims=True)
+    centred = x - x.mean(axis=-1, keepdims=True)
+    x_hat = {
+        "subtract the mean first (that is LayerNorm, not RMSNorm)": centred
+        / np.sqrt((centred**2).mean(axis=-1, keepdims=True) + eps),
+        "add eps to the rms instead of inside the square root": x / (np.sqrt(ms) + eps),
+        "divide by the mean square instead of its square root": x / (ms + eps),
+        "take the root mean square over the first axis instead of the last": x
+        / np.sqrt((x**2).mean(axis=0, keepdims=True) + eps),
+    }
+    return {"out": {phrase: gain * wrong for phrase, wrong in x_hat.items()}, "x_hat": x_hat}
+
+
 # --- shared checks ---------------------------------------------------------------------------------
 
 
@@ -340,7 +375,9 @@ def test_dropout_backward_scales_by_the_mask_values(impl):
 def test_batchnorm_train_matches_loops(impl, shape, eps):
     x, gamma, beta, _ = _sample(shape[0], shape)
     call = run(impl.batchnorm_train, x, gamma, beta, eps)
-    _expect_parts_close(call, BN_NAMES, _bn_loops(x, gamma, beta, eps))
+    _expect_parts_close(
+        call, BN_NAMES, _bn_loops(x, gamma, beta, eps), mistakes=_bn_mistakes(x, gamma, beta, eps)
+    )
 
 
 @exercise("batchnorm_train")
@@ -859,7 +896,10 @@ RMS_NAMES = ("out", "x_hat", "inv_rms")
 def test_rmsnorm_matches_loops(impl, shape, eps):
     x, gain, _, _ = _sample(110 + len(shape), shape)
     args = (x, gain) if eps is None else (x, gain, eps)
-    _expect_parts_close(run(impl.rmsnorm, *args), RMS_NAMES, _rms_loops(x, gain, eps or 1e-6))
+    e = eps or 1e-6
+    _expect_parts_close(
+        run(impl.rmsnorm, *args), RMS_NAMES, _rms_loops(x, gain, e), mistakes=_rms_mistakes(x, gain, e)
+    )
 
 
 @exercise("rmsnorm")

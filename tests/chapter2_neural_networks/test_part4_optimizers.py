@@ -62,6 +62,14 @@ def _follow(step_fn, rule, names, param, state, grads, first_t=None, mistakes=No
     return got[0]
 
 
+def _named(mistakes: dict, t, inputs: tuple, index: int) -> dict:
+    """{phrase: wrong rule} -> {phrase: that rule's output number `index` for these inputs}."""
+    return {
+        phrase: (lambda wrong=wrong: _elementwise(wrong, t, *inputs)[index])
+        for phrase, wrong in mistakes.items()
+    }
+
+
 def _grads(seed: int, shape: tuple[int, ...], steps: int = 5) -> list[np.ndarray]:
     """Gradients that change sign and scale from step to step."""
     g = rng(seed)
@@ -133,7 +141,12 @@ def test_sgd_step_weight_decay_joins_the_gradient(impl):
     # L2: p - lr (g + wd p): 2 - 0.1 (1 + 0.5 * 2) = 1.8 and -1 - 0.1 (0 - 0.5) = -0.95
     p, g = np.array([2.0, -1.0]), np.array([1.0, 0.0])
     got = run(impl.sgd_step, p, g, 0.1, weight_decay=0.5)
-    expect_close(got, np.array([1.8, -0.95]), what="with weight_decay=0.5")
+    mistakes = {
+        "forget the weight decay": p - 0.1 * g,
+        "subtract weight_decay * param without multiplying it by lr": p - 0.1 * g - 0.5 * p,
+        "add the decay with a plus sign (grad - weight_decay * param)": p - 0.1 * (g - 0.5 * p),
+    }
+    expect_close(got, np.array([1.8, -0.95]), what="with weight_decay=0.5", mistakes=mistakes)
 
 
 @exercise("sgd_step")
@@ -206,8 +219,19 @@ def test_momentum_step_by_hand(impl):
     # v = 0.9 * 0.5 + 2 = 2.45, p = 1 - 0.1 * 2.45 = 0.755; v = 0.9 * (-1) + 0 = -0.9, p = 0.09
     p, g, v = np.array([1.0, 0.0]), np.array([2.0, 0.0]), np.array([0.5, -1.0])
     call, (p1, v1) = _step_call(impl.momentum_step, p, g, v, lr=0.1, mu=0.9)
-    expect_close(Call(v1, str(call)), np.array([2.45, -0.9]), what="velocity (mu * v + grad, no lr)")
-    expect_close(Call(p1, str(call)), np.array([0.755, 0.09]), what="param (param - lr * velocity)")
+    mistakes = _momentum_mistakes(lr=0.1, mu=0.9)
+    expect_close(
+        Call(v1, str(call)),
+        np.array([2.45, -0.9]),
+        what="velocity (mu * v + grad, no lr)",
+        mistakes=_named(mistakes, None, (p, g, v), 1),
+    )
+    expect_close(
+        Call(p1, str(call)),
+        np.array([0.755, 0.09]),
+        what="param (param - lr * velocity)",
+        mistakes=_named(mistakes, None, (p, g, v), 0),
+    )
 
 
 @exercise("momentum_step")
@@ -267,7 +291,17 @@ def test_nesterov_step_by_hand(impl):
     p, g, v = np.array([1.0]), np.array([2.0]), np.array([0.5])
     call, (p1, v1) = _step_call(impl.nesterov_step, p, g, v, lr=0.1, mu=0.9)
     expect_close(Call(v1, str(call)), np.array([2.45]), what="velocity (mu * v + grad)")
-    expect_close(Call(p1, str(call)), np.array([0.5795]), what="param (param - lr (grad + mu * v_new))")
+    mistakes = {
+        "step with the new velocity alone, as plain momentum does": p - 0.1 * 2.45,
+        "look ahead with the old velocity (grad + mu * velocity, before updating it)": p
+        - 0.1 * (g + 0.9 * v),
+    }
+    expect_close(
+        Call(p1, str(call)),
+        np.array([0.5795]),
+        what="param (param - lr (grad + mu * v_new))",
+        mistakes=mistakes,
+    )
 
 
 @exercise("nesterov_step")
@@ -381,8 +415,14 @@ def test_adagrad_step_by_hand(impl):
     # sum 16 + 9 = 25, step 0.5 * 3 / 5 = 0.3; sum 3 + 1 = 4, step 0.5 * (-1) / 2 = -0.25
     p, g, s = np.array([1.0, 0.0]), np.array([3.0, -1.0]), np.array([16.0, 3.0])
     call, (p1, s1) = _step_call(impl.adagrad_step, p, g, s, lr=0.5, eps=0.0)
+    mistakes = _adaptive_mistakes(0.5, 0.0)
     expect_close(Call(s1, str(call)), np.array([25.0, 4.0]), what="sum_sq (old sum + grad**2)")
-    expect_close(Call(p1, str(call)), np.array([0.7, 0.25]), what="param")
+    expect_close(
+        Call(p1, str(call)),
+        np.array([0.7, 0.25]),
+        what="param",
+        mistakes=_named(mistakes, None, (p, g, s), 0),
+    )
 
 
 @exercise("adagrad_step")
@@ -431,10 +471,16 @@ def test_rmsprop_step_by_hand(impl):
     #             avg 0.75 * 20 + 0.25 * 4 = 16 -> step 0.2 * 2 / 4 = 0.1
     p, g, s = np.array([1.0, 1.0]), np.array([2.0, 2.0]), np.array([0.0, 20.0])
     call, (p1, s1) = _step_call(impl.rmsprop_step, p, g, s, lr=0.2, alpha=0.75, eps=0.0)
+    mistakes = _adaptive_mistakes(0.2, 0.0, average=0.75)
     expect_close(
-        Call(s1, str(call)), np.array([1.0, 16.0]), what="sq_avg (alpha * old + (1 - alpha) * grad**2)"
+        Call(s1, str(call)),
+        np.array([1.0, 16.0]),
+        what="sq_avg (alpha * old + (1 - alpha) * grad**2)",
+        mistakes=_named(mistakes, None, (p, g, s), 1),
     )
-    expect_close(Call(p1, str(call)), np.array([0.6, 0.9]), what="param")
+    expect_close(
+        Call(p1, str(call)), np.array([0.6, 0.9]), what="param", mistakes=_named(mistakes, None, (p, g, s), 0)
+    )
 
 
 @exercise("rmsprop_step")
@@ -626,7 +672,12 @@ def test_adamw_step_by_hand(impl):
     call, (p1, m1, v1) = _step_call(
         impl.adamw_step, p, g, z, z, 1, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-12, weight_decay=0.5
     )
-    expect_close(Call(p1, str(call)), [1.8], what="param: p * (1 - lr * wd), then the Adam step")
+    mistakes = _named(
+        _adam_mistakes(lr=0.1, beta1=0.9, beta2=0.999, eps=1e-12, weight_decay=0.5), 1, (p, g, z, z), 0
+    )
+    expect_close(
+        Call(p1, str(call)), [1.8], what="param: p * (1 - lr * wd), then the Adam step", mistakes=mistakes
+    )
     expect_close(Call(m1, str(call)), [0.05], what="m (the raw gradient's average; the decay is not in m)")
     expect_close(Call(v1, str(call)), [0.00025], what="v (the raw gradient's; the decay is not in v)")
 
@@ -785,8 +836,25 @@ def test_clip_by_global_norm_by_hand(impl):
     grads = [np.array([3.0, 0.0]), np.array([[0.0], [4.0]])]
     call, clipped, norm = _global_norm_call(impl, grads, 1.0)
     # rtol 1e-6 also accepts PyTorch's max_norm / (total_norm + 1e-6)
-    _expect_arrays(call, clipped, [np.array([0.6, 0.0]), np.array([[0.0], [0.8]])], "clipped", rtol=1e-6)
-    expect_close(norm, 5.0, what="total_norm (before clipping)")
+    mistakes = {
+        "clip each array by its own norm instead of by the global norm": [
+            g / max(1.0, float(np.sqrt(np.sum(g**2)))) for g in grads
+        ]
+    }
+    _expect_arrays(
+        call,
+        clipped,
+        [np.array([0.6, 0.0]), np.array([[0.0], [0.8]])],
+        "clipped",
+        rtol=1e-6,
+        mistakes=mistakes,
+    )
+    norm_mistakes = {
+        "return the norm after clipping instead of before": 1.0,
+        "return the sum of squares, without the square root": 25.0,
+        "return the sum of the arrays' own norms instead of the global norm": 7.0,
+    }
+    expect_close(norm, 5.0, what="total_norm (before clipping)", mistakes=norm_mistakes)
 
 
 @exercise("clip_by_global_norm")

@@ -17,7 +17,17 @@ import math
 import numpy as np
 import pytest
 
-from grader.testkit import Call, exercise, expect, expect_close, expect_equal, expect_shape, rng, run
+from grader.testkit import (
+    Call,
+    diagnosis,
+    exercise,
+    expect,
+    expect_close,
+    expect_equal,
+    expect_shape,
+    rng,
+    run,
+)
 
 # ---------------------------------------------------------------------------------------------
 # helpers: schedules
@@ -30,16 +40,24 @@ def _expect_number(call: Call) -> None:
     expect(ok, f"{call}: returned {type(value).__name__} {value!r}, expected a float for an int step")
 
 
-def _expect_rates_at(fn, steps: list[int], want: list[float], **kwargs) -> None:
-    """fn(step, **kwargs) at each int step matches want (to 1e-12 relative)."""
+def _expect_rates_at(fn, steps: list[int], want: list[float], mistakes=None, **kwargs) -> None:
+    """fn(step, **kwargs) at each int step matches want (to 1e-12 relative).
+
+    mistakes: {phrase: a wrong schedule, a function of the int step}."""
     for step, lr in zip(steps, want):
         got = run(fn, step, **kwargs)
         _expect_number(got)
         value = float(got.value)
-        expect(
-            math.isclose(value, lr, rel_tol=1e-12, abs_tol=1e-15),
-            f"{got}: the learning rate at step {step} is {value:.6g}, expected {lr:.6g}",
+        if math.isclose(value, lr, rel_tol=1e-12, abs_tol=1e-15):
+            continue
+        named = {
+            phrase: (lambda wrong=wrong, step=step: wrong(step)) for phrase, wrong in (mistakes or {}).items()
+        }
+        found = diagnosis(
+            value, lr, mistakes=named, same=lambda a, b: math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15)
         )
+        lead = f"{found}\n" if found else ""
+        expect(False, f"{lead}{got}: the learning rate at step {step} is {value:.6g}, expected {lr:.6g}")
 
 
 def _expect_schedule(fn, reference, steps: np.ndarray, mistakes=None, **kwargs) -> None:
@@ -78,7 +96,13 @@ def test_step_decay_hand_values_at_interval_edges(impl):
     # step_size 3: steps 0, 1, 2 use lr0; 3, 4, 5 use lr0 * gamma; 6 .. 8 use lr0 * gamma^2...
     steps = [0, 1, 2, 3, 5, 6, 8, 9]
     want = [0.8, 0.8, 0.8, 0.4, 0.4, 0.2, 0.2, 0.1]
-    _expect_rates_at(impl.step_decay, steps, want, lr0=0.8, step_size=3, gamma=0.5)
+    mistakes = {
+        "count steps from 1 (the decay comes one step early)": lambda s: 0.8 * 0.5 ** ((s + 1) // 3),
+        "leave out the floor (step / step_size, a smooth decay)": lambda s: 0.8 * 0.5 ** (s / 3),
+        "decay every step_size - 1 steps": lambda s: 0.8 * 0.5 ** (s // 2),
+        "multiply by gamma every step (exponential decay)": lambda s: 0.8 * 0.5**s,
+    }
+    _expect_rates_at(impl.step_decay, steps, want, mistakes=mistakes, lr0=0.8, step_size=3, gamma=0.5)
 
 
 @exercise("step_decay")
@@ -117,7 +141,12 @@ def test_step_decay_with_step_size_one_is_exponential(impl):
 def test_exponential_decay_hand_values(impl):
     steps = [0, 1, 2, 10]
     want = [0.1, 0.09, 0.081, 0.1 * 0.9**10]
-    _expect_rates_at(impl.exponential_decay, steps, want, lr0=0.1, gamma=0.9)
+    mistakes = {
+        "use lr0 * exp(-gamma * step) instead of lr0 * gamma**step": lambda s: 0.1 * math.exp(-0.9 * s),
+        "count steps from 1 (lr0 * gamma**(step + 1))": lambda s: 0.1 * 0.9 ** (s + 1),
+        "decrease the rate along a line (lr0 * (1 - (1 - gamma) * step))": lambda s: 0.1 * (1 - 0.1 * s),
+    }
+    _expect_rates_at(impl.exponential_decay, steps, want, mistakes=mistakes, lr0=0.1, gamma=0.9)
 
 
 @exercise("exponential_decay")
@@ -162,7 +191,24 @@ def test_cosine_with_warmup_anchor_values(impl):
     # down at step 60, lr_min at step 110 (the end) and after it
     steps = [0, 1, 5, 9, 10, 60, 110, 111, 500]
     want = [0.0, 0.03, 0.15, 0.27, 0.3, 0.155, 0.01, 0.01, 0.01]
-    _expect_rates_at(impl.cosine_with_warmup, steps, want, **COSINE)
+
+    def cosine(s, lr_min=0.01, start=10, flat=True):
+        if s < 10:
+            return 0.3 * s / 10
+        progress = (s - start) / (110 - start)
+        progress = min(progress, 1.0) if flat else progress
+        return lr_min + (0.3 - lr_min) * (1 + math.cos(math.pi * progress)) / 2
+
+    mistakes = {
+        "leave out lr_min (a cosine from lr_max down to 0)": lambda s: cosine(s, lr_min=0.0),
+        "let the cosine go on after total_steps instead of staying at lr_min": lambda s: cosine(
+            s, flat=False
+        ),
+        "measure the cosine's progress from step 0 instead of from the end of the warm-up": lambda s: cosine(
+            s, start=0
+        ),
+    }
+    _expect_rates_at(impl.cosine_with_warmup, steps, want, mistakes=mistakes, **COSINE)
 
 
 @exercise("cosine_with_warmup")
@@ -246,7 +292,14 @@ def test_noam_hand_values_of_the_paper(impl):
         1 / math.sqrt(512 * 4000),
         1 / math.sqrt(512 * 16000),
     ]
-    _expect_rates_at(impl.noam, steps, want, d_model=512, warmup_steps=4000)
+    mistakes = {
+        "leave out d_model ** -0.5": lambda s: min(s**-0.5, s * 4000**-1.5),
+        "take the max of the two terms instead of the min": lambda s: (
+            512**-0.5 * max(s**-0.5, s * 4000**-1.5)
+        ),
+        "use step ** 0.5 for step ** -0.5": lambda s: 512**-0.5 * min(s**0.5, s * 4000**-1.5),
+    }
+    _expect_rates_at(impl.noam, steps, want, mistakes=mistakes, d_model=512, warmup_steps=4000)
 
 
 @exercise("noam")

@@ -362,7 +362,13 @@ def test_mlp_forward_by_hand(impl):
     b2 = np.array([0.5, 0.0, -1.0])
     # hidden pre-activations [[-1, 1], [2, 0]] -> ReLU [[0, 1], [2, 0]]; the output keeps its signs
     got = run(impl.mlp_forward, [(w1, b1), (w2, b2)], x)
-    expect_close(_of(got, got.value[0]), np.array([[-0.5, 1.0, 2.0], [2.5, -4.0, -1.0]]), what="logits")
+    want = np.array([[-0.5, 1.0, 2.0], [2.5, -4.0, -1.0]])
+    mistakes = {
+        "apply ReLU to the output layer too": np.maximum(want, 0.0),
+        "forget the biases": lambda: np.maximum(x @ w1, 0.0) @ w2,
+        "leave out the ReLU between the layers": (x @ w1 + b1) @ w2 + b2,
+    }
+    expect_close(_of(got, got.value[0]), want, what="logits", mistakes=mistakes)
 
 
 @exercise("mlp_forward")
@@ -471,7 +477,21 @@ def test_mlp_backward_matches_central_differences(impl, sizes, batch):
         tuple(numeric_grad(lambda v, i=i, k=k: loss_with(i, k, v), params[i][k]) for k in (0, 1))
         for i in range(len(params))
     ]
-    _expect_layers_close(got, got.value, want, "the gradients", rtol=1e-5, atol=1e-7)
+
+    def backward(divide=1.0, mask=True):
+        grads, g = [], grad_logits
+        for i in reversed(range(len(params))):
+            grads.append((cache[i].T @ g / divide, g.sum(axis=0) / divide))
+            g = (g @ params[i][0].T) * ((cache[i] > 0) if mask else 1.0)
+        return grads[::-1]
+
+    mistakes = {
+        "divide by the batch size again (grad_logits already holds the 1/batch)": lambda: backward(
+            divide=batch
+        ),
+        "forget the ReLU's mask on the way down (cache > 0)": lambda: backward(mask=False),
+    }
+    _expect_layers_close(got, got.value, want, "the gradients", rtol=1e-5, atol=1e-7, mistakes=mistakes)
 
 
 @exercise("mlp_backward")

@@ -370,10 +370,11 @@ def _expect_weight_matrix(fn, fan_in: int, fan_out: int) -> None:
     expect(got.value.dtype == np.float64, f"{got}: dtype {got.value.dtype}, expected float64")
 
 
-def _expect_moments(call: Call, var: float, fourth: float) -> None:
+def _expect_moments(call: Call, var: float, fourth: float, mistakes=None) -> None:
     """The sample mean is near 0 and the mean square near var, within 6 standard errors.
 
     fourth is E[x^4], so that the mean of x^2 has standard error sqrt((fourth - var^2) / n).
+    mistakes: {phrase: the variance that mistake gives}, named when the sample matches it.
     """
     x = call.value.ravel()
     n = x.size
@@ -383,9 +384,13 @@ def _expect_moments(call: Call, var: float, fourth: float) -> None:
         f"{call}: mean {mean:.4g} over {n} draws, expected 0 (within {6 * math.sqrt(var / n):.2g})",
     )
     bound = 6 * math.sqrt((fourth - var**2) / n)
+    found = (
+        diagnosis(mean_sq, var, mistakes=mistakes, same=lambda a, b: abs(a - b) <= bound) if mistakes else ""
+    )
     expect(
         abs(mean_sq - var) <= bound,
-        f"{call}: variance {mean_sq:.5g} over {n} draws, expected {var:.5g} (within {bound:.2g}); "
+        (f"{found}\n" if found else "")
+        + f"{call}: variance {mean_sq:.5g} over {n} draws, expected {var:.5g} (within {bound:.2g}); "
         f"std {math.sqrt(mean_sq):.4g}, expected {math.sqrt(var):.4g}",
     )
 
@@ -446,7 +451,13 @@ def test_glorot_uniform_shape_and_dtype(impl, fan_in, fan_out):
 def test_glorot_uniform_variance(impl, fan_in, fan_out):
     a = math.sqrt(6 / (fan_in + fan_out))
     # uniform on [-a, a]: E[x^2] = a^2 / 3 = 2 / (fan_in + fan_out), E[x^4] = a^4 / 5
-    _expect_moments(run(impl.glorot_uniform, fan_in, fan_out, rng(1)), a**2 / 3, a**4 / 5)
+    mistakes = {
+        "use sqrt(2 / (fan_in + fan_out)) as the bound a (that is the normal's std)": 2
+        / (3 * (fan_in + fan_out)),
+        "use fan_in alone, a = sqrt(6 / fan_in)": 2 / fan_in,
+        "use a**2 = 6 / (fan_in + fan_out) as the bound": a**4 / 3,
+    }
+    _expect_moments(run(impl.glorot_uniform, fan_in, fan_out, rng(1)), a**2 / 3, a**4 / 5, mistakes=mistakes)
 
 
 @exercise("glorot_uniform")
@@ -498,7 +509,12 @@ def test_glorot_normal_shape_and_dtype(impl, fan_in, fan_out):
 @pytest.mark.parametrize("fan_in, fan_out", [(300, 100), (60, 500)])
 def test_glorot_normal_variance(impl, fan_in, fan_out):
     var = 2 / (fan_in + fan_out)
-    _expect_moments(run(impl.glorot_normal, fan_in, fan_out, rng(4)), var, 3 * var**2)
+    mistakes = {
+        "pass the variance 2 / (fan_in + fan_out) to rng.normal as the standard deviation": var**2,
+        "use the uniform's bound sqrt(6 / (fan_in + fan_out)) as the standard deviation": 3 * var,
+        "use He's variance 2 / fan_in": 2 / fan_in,
+    }
+    _expect_moments(run(impl.glorot_normal, fan_in, fan_out, rng(4)), var, 3 * var**2, mistakes=mistakes)
 
 
 @exercise("glorot_normal")
@@ -527,7 +543,13 @@ def test_he_normal_shape_and_dtype(impl, fan_in, fan_out):
 @pytest.mark.parametrize("fan_in, fan_out", [(400, 100), (50, 600)])
 def test_he_normal_variance_uses_fan_in(impl, fan_in, fan_out):
     var = 2 / fan_in
-    _expect_moments(run(impl.he_normal, fan_in, fan_out, rng(6)), var, 3 * var**2)
+    mistakes = {
+        "use fan_out instead of fan_in": 2 / fan_out,
+        "pass the variance 2 / fan_in to rng.normal as the standard deviation": var**2,
+        "use Glorot's variance 2 / (fan_in + fan_out)": 2 / (fan_in + fan_out),
+        "use 1 / fan_in, without the 2 that makes up for ReLU": 1 / fan_in,
+    }
+    _expect_moments(run(impl.he_normal, fan_in, fan_out, rng(6)), var, 3 * var**2, mistakes=mistakes)
 
 
 @exercise("he_normal")
@@ -663,6 +685,14 @@ def test_truncated_normal_uses_the_generator(impl):
 @pytest.mark.parametrize("std", STDS)
 def test_truncated_normal_variance(impl, std):
     # Var = std^2 * (1 - 4 phi(2) / P(|Z| <= 2)) = 0.7737 std^2
-    _, second, fourth = _truncated_moments()
+    mass, second, fourth = _truncated_moments()
     got = run(impl.truncated_normal, (400, 500), std, rng(12))
-    _expect_moments(got, second * std**2, fourth * std**4)
+    a = 2 / std  # the bound ±2 in units of std
+    phi = math.exp(-a * a / 2) / math.sqrt(2 * math.pi)
+    mistakes = {
+        "clip the draws to ±2 std instead of redrawing them": std**2 * (second * mass + 4 * (1 - mass)),
+        "forget to multiply the draws by std": second,
+        "truncate at ±2 instead of at ±2 std": std**2 * (1 - 2 * a * phi / math.erf(a / math.sqrt(2))),
+        "draw from a plain normal, without truncating": std**2,
+    }
+    _expect_moments(got, second * std**2, fourth * std**4, mistakes=mistakes)

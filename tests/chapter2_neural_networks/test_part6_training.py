@@ -14,7 +14,17 @@ import numpy as np
 import pytest
 
 from coursedata import load_digits, train_test_split
-from grader.testkit import Call, exercise, expect, expect_close, expect_equal, numeric_grad, rng, run
+from grader.testkit import (
+    Call,
+    diagnosis,
+    exercise,
+    expect,
+    expect_close,
+    expect_equal,
+    numeric_grad,
+    rng,
+    run,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Helpers: an MLP and its loss written out, and random problems to try them on
@@ -303,9 +313,17 @@ def test_init_mlp_he_scale_uses_fan_in(impl):
     got = run(impl.init_mlp, sizes, rng(22))
     for layer, ((w, _), fan_in, fan_out) in enumerate(zip(got.value, sizes[:-1], sizes[1:]), start=1):
         std, want = float(w.std()), math.sqrt(2 / fan_in)
+        mistakes = {
+            "use fan_out instead of fan_in": math.sqrt(2 / fan_out),
+            "use Glorot's variance 2 / (fan_in + fan_out)": math.sqrt(2 / (fan_in + fan_out)),
+            "pass the variance 2 / fan_in to rng.normal as the standard deviation": 2 / fan_in,
+            "use 1 / fan_in, without the 2 that makes up for ReLU": math.sqrt(1 / fan_in),
+        }
+        found = diagnosis(std, want, mistakes=mistakes, same=lambda a, b: abs(a / b - 1) < 0.04)
         expect(
             abs(std / want - 1) < 0.04,
-            f"{got}: layer {layer} ({fan_in} -> {fan_out}) has weight std {std:.4f}, expected "
+            (f"{found}\n" if found else "")
+            + f"{got}: layer {layer} ({fan_in} -> {fan_out}) has weight std {std:.4f}, expected "
             f"sqrt(2 / fan_in) = {want:.4f} (sqrt(2 / fan_out) would be {math.sqrt(2 / fan_out):.4f}, "
             f"Glorot's sqrt(2 / (fan_in + fan_out)) {math.sqrt(2 / (fan_in + fan_out)):.4f})",
         )

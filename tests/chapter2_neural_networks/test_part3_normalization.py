@@ -579,7 +579,10 @@ def test_update_running_stats_momentum_is_the_weight_of_the_new_batch(impl):
     mean, var = np.array([1.0, -1.0, 0.0]), np.array([0.5, 2.0, 1.0])
     batch_stats = (x.mean(axis=0), x.var(axis=0, ddof=1))
     _expect_parts_close(run(impl.update_running_stats, mean, var, x, 1.0), RUN_NAMES, batch_stats)
-    _expect_parts_close(run(impl.update_running_stats, mean, var, x, 0.0), RUN_NAMES, (mean, var))
+    call = run(impl.update_running_stats, mean, var, x, 0.0)
+    _expect_parts_close(call, RUN_NAMES, (mean, var))
+    _expect_new_array(call, call.value[0], mean, "running_mean", "new_mean (with momentum 0)")
+    _expect_new_array(call, call.value[1], var, "running_var", "new_var (with momentum 0)")
 
 
 @exercise("update_running_stats")

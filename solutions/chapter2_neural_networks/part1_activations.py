@@ -221,9 +221,10 @@ if MAIN:
 def tanh(x: Float[np.ndarray, "*shape"]) -> Float[np.ndarray, "*shape"]:
     """The hyperbolic tangent (e^x - e^-x) / (e^x + e^-x), elementwise, built from exponentials.
 
-    No overflow warning for x = ±1000, and accurate to a relative 1e-12 for tiny x
-    (tanh(1e-10) is 1e-10 to twelve digits). np.tanh does all this in one call; write it
-    yourself with np.exp and np.expm1 to see how.
+    No overflow warning for x = ±1000, accurate to a relative 1e-12 for tiny x
+    (tanh(1e-10) is 1e-10 to twelve digits), and odd to the last digit: tanh(-x) is
+    -tanh(x) within a relative 1e-15 (work with |x| and restore the sign). np.tanh does
+    all this in one call; write it yourself with np.exp and np.expm1 to see how.
     """
     # BEGIN SOLUTION
     # tanh(|x|) = (1 - e^{-2|x|}) / (1 + e^{-2|x|}); expm1 keeps the numerator exact near 0.

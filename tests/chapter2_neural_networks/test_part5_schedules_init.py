@@ -37,7 +37,10 @@ def _expect_number(call: Call) -> None:
     """An int step gives one learning rate: a float (or a 0-d array), not a 1-element array."""
     value = call.value
     ok = isinstance(value, (float, np.floating)) or (isinstance(value, np.ndarray) and value.shape == ())
-    expect(ok, f"{call}: returned {type(value).__name__} {value!r}, expected a float for an int step")
+    expect(
+        ok,
+        f"{call}: returned {type(value).__name__} {value!r}, expected one number (a float) for an int step",
+    )
 
 
 def _expect_rates_at(fn, steps: list[int], want: list[float], mistakes=None, **kwargs) -> None:

@@ -10,7 +10,11 @@
 # forward function that also returns what its backward pass needs (a "cache"), and a
 # `_backward` function that takes that cache and `grad_out` (dL/d output) last, and
 # returns the gradients in the order of the forward's arguments. No function changes its
-# inputs: each returns new arrays.
+# inputs: each returns new arrays. float32 inputs give float32 results (every returned
+# array keeps the inputs' float dtype). Variances are means of squared deviations from
+# the mean, as written: mean(x**2) - mean(x)**2 loses every digit for features far from 0
+# (the tests use features near 1e5 with a spread of about 1). Precision: forward passes
+# to a relative 1e-9 (1e-8 near 1e5), gradients to 1e-6 against central differences.
 
 # %%
 import numpy as np
@@ -40,10 +44,12 @@ def dropout(
     train: in training mode entries are dropped; in evaluation mode (train=False) the
         layer is the identity.
 
-    Returns (out, mask), both of x's shape, with out = x * mask, where mask is the
-    multiplier applied to each entry: 0 where the entry was dropped and 1 / (1 - p)
+    Returns (out, mask), both of x's shape and dtype, with out = x * mask, where mask is
+    the multiplier applied to each entry: 0 where the entry was dropped and 1 / (1 - p)
     where it was kept (each entry kept with probability 1 - p), so E[out] = x. In
-    evaluation mode, or when p = 0, mask is all ones and out equals x (a new array).
+    evaluation mode, or when p = 0, mask is all ones and out equals x (a new array, not
+    x itself). Each call draws new random numbers from rng, so two calls on the same
+    generator drop different entries.
     """
     raise NotImplementedError("dropout")
 
@@ -61,6 +67,7 @@ def dropout_backward(
 
     mask: the multiplier the forward pass applied (0 or 1 / (1 - p); ones in eval mode).
     grad_out: dL/dout.
+    Returns a new array (with an all-ones mask too, never grad_out itself).
     """
     raise NotImplementedError("dropout_backward")
 

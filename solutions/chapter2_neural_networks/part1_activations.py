@@ -6,7 +6,10 @@
 # Fill in each function, then run the cell below it: `check(fn)` runs that exercise's
 # tests here and prints a verdict. `python -m grader chapter2/part1` grades the file.
 #
-# Conventions: float64 arrays of any shape; softmax works over the last axis. Each
+# Conventions: float arrays of any shape (float64 in the tests, unless said otherwise);
+# softmax works over the last axis. float32 inputs give float32 results: nothing is
+# turned into float64 on the way (Python floats like 0.5 keep float32, a NumPy float64
+# constant such as np.sqrt(2.0) or an array of Python floats from np.where does not). Each
 # activation is a pair of pure functions:
 #   name(x, [hyper-parameters])                      -> y
 #   name_backward(x, [hyper-parameters], grad_out)   -> grad_x = dL/dx
@@ -14,6 +17,9 @@
 # order (with no default: grad_out always comes last), and grad_out = dL/dy, the upstream
 # gradient, of y's shape. At a kink (x == 0 exactly) the derivative is the one from the
 # left: 0 for relu, slope for leaky_relu, alpha for elu. No function changes its inputs.
+# Precision: relu and relu_backward are compared exactly; the others to a relative 1e-12
+# on hand values and against their definitions (1e-10 for gelu, softmax and their
+# backward passes), and to 1e-5 against central differences.
 
 # %%
 import numpy as np
@@ -85,7 +91,7 @@ def leaky_relu_backward(
     The local derivative is 1 where x > 0 and slope where x <= 0 (slope at x == 0).
     """
     # BEGIN SOLUTION
-    return grad_out * np.where(x > 0, 1.0, slope)
+    return np.where(x > 0, grad_out, slope * grad_out)  # keeps grad_out's dtype
     # END SOLUTION
 
 
@@ -215,9 +221,10 @@ if MAIN:
 def tanh(x: Float[np.ndarray, "*shape"]) -> Float[np.ndarray, "*shape"]:
     """The hyperbolic tangent (e^x - e^-x) / (e^x + e^-x), elementwise, built from exponentials.
 
-    No overflow warning for x = ±1000, and accurate to a relative 1e-12 for tiny x
-    (tanh(1e-10) is 1e-10 to twelve digits). np.tanh does all this in one call; write it
-    yourself with np.exp and np.expm1 to see how.
+    No overflow warning for x = ±1000, accurate to a relative 1e-12 for tiny x
+    (tanh(1e-10) is 1e-10 to twelve digits), and odd to the last digit: tanh(-x) is
+    -tanh(x) within a relative 1e-15 (work with |x| and restore the sign). np.tanh does
+    all this in one call; write it yourself with np.exp and np.expm1 to see how.
     """
     # BEGIN SOLUTION
     # tanh(|x|) = (1 - e^{-2|x|}) / (1 + e^{-2|x|}); expm1 keeps the numerator exact near 0.

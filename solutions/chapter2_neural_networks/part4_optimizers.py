@@ -9,7 +9,9 @@
 # Conventions: an optimizer is a pure step function over one parameter array, its
 # gradient and its state (arrays of the parameter's shape, zeros before the first step).
 # It returns the new parameter and the new state as new arrays and never changes its
-# inputs. The update formulas are PyTorch's (torch.optim), written out in each docstring.
+# inputs. The update formulas are PyTorch's (torch.optim), written out in each docstring;
+# results are compared to a relative 1e-6. float32 parameters, gradients and states give
+# float32 results (the hyper-parameters are Python floats and turn nothing into float64).
 
 # %%
 import numpy as np
@@ -232,7 +234,8 @@ def clip_by_value(
     """Clip every entry of every gradient to the interval [-clip_value, clip_value].
 
     grads: a list of arrays, one per parameter, of any shapes.
-    Returns a new list of new arrays of the same shapes, in the same order.
+    Returns a new list of new arrays of the same shapes, in the same order (an array
+    with nothing to clip is copied too, never returned as it is).
     """
     # BEGIN SOLUTION
     return [np.clip(g, -clip_value, clip_value) for g in grads]
@@ -252,10 +255,12 @@ def clip_by_global_norm(
 
         total_norm = sqrt(sum over all arrays and all entries of g**2)
         if total_norm > max_norm: every g becomes g * max_norm / total_norm
-        otherwise the gradients are returned unchanged (as new arrays)
+        otherwise the gradients are returned unchanged (as new arrays, never the caller's)
 
     All arrays share one scale factor, so the direction of the whole update is kept.
     Returns (new list of arrays, total_norm before clipping as a Python float).
+    The clipped arrays are compared to a relative 1e-6, so PyTorch's factor
+    max_norm / (total_norm + 1e-6) is accepted too; total_norm to a relative 1e-6.
     """
     # BEGIN SOLUTION
     total_norm = float(np.sqrt(sum(np.sum(g**2) for g in grads)))

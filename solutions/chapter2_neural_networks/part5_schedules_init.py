@@ -7,10 +7,13 @@
 # tests here and prints a verdict. `python -m grader chapter2/part5` grades the file.
 #
 # Schedules are pure functions of the step number. `step` is either a Python int (the
-# result is then a float) or an integer array of steps (the result is then a float64
-# array of the same shape, one learning rate per step), so a whole schedule can be
-# computed, plotted and tested in one call. Initialisers draw every random number from
-# the generator they are given, so the same seed always gives the same weights.
+# result is then one number: a Python float, a NumPy float or a 0-d array, whatever
+# float() accepts) or an integer array of steps (the result is then a float64 array of
+# the same shape, one learning rate per step), so a whole schedule can be computed,
+# plotted and tested in one call. Rates are compared to a relative 1e-12 for an int step
+# and 1e-10 for an array of steps. Initialisers draw every random number from
+# the generator they are given, so the same seed always gives the same weights, and two
+# calls on one generator give two different arrays (the generator moves on).
 
 # %%
 import numpy as np
@@ -22,7 +25,7 @@ MAIN = __name__ == "__main__"
 
 # A step: one int, or an integer array of steps of any shape.
 Step = int | Int[np.ndarray, "*steps"]
-# The learning rate(s): a float for an int step, else a float64 array shaped like `step`.
+# The learning rate(s): one number for an int step, else a float64 array shaped like `step`.
 Rate = float | Float[np.ndarray, "*steps"]
 
 
@@ -157,9 +160,10 @@ if MAIN:
 def he_normal(fan_in: int, fan_out: int, rng: np.random.Generator) -> Float[np.ndarray, "fan_in fan_out"]:
     """He (Kaiming) normal initialisation of a (fan_in, fan_out) weight matrix, for ReLU layers.
 
-    Entries are independent draws from N(0, 2 / fan_in): standard deviation
-    sqrt(2 / fan_in), where fan_in is the number of inputs of each output unit (PyTorch's
-    kaiming_normal_ with its default mode="fan_in"). All randomness comes from rng.
+    Entries are independent draws from N(0, 2 / fan_in): a plain normal with standard
+    deviation sqrt(2 / fan_in), not truncated (the tests check its tails), where fan_in
+    is the number of inputs of each output unit (PyTorch's kaiming_normal_ with its
+    default mode="fan_in"). All randomness comes from rng.
     """
     # BEGIN SOLUTION
     std = np.sqrt(2.0 / fan_in)

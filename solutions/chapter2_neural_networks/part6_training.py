@@ -10,12 +10,16 @@
 # - an MLP is a list of layers [(w_1, b_1), ..., (w_L, b_L)], w_l of shape
 #   (fan_in, fan_out) and b_l of shape (fan_out,); a layer computes h @ w + b.
 # - hidden layers are followed by ReLU, the output layer is not: it returns logits.
+# - mlp_forward and mlp_backward keep the dtype: float32 parameters and inputs give
+#   float32 logits, cache and gradients.
+# - precision: results are compared to a relative 1e-6 (1e-7 for train_mlp, 1e-5 for
+#   gradients against central differences).
 # - an optimizer is a step function `step(param, grad, state, lr) -> (param, state)`
 #   over one parameter array; `state` is None on the first call for that array.
 
 # %%
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 from jaxtyping import Float, Int
@@ -84,14 +88,16 @@ def adam_update(
 # %%
 def iterate_minibatches(
     n: int, batch_size: int, rng: np.random.Generator
-) -> list[Int[np.ndarray, " _batch"]]:
+) -> Iterable[Int[np.ndarray, " _batch"]]:
     """One epoch's minibatches: the indices 0..n-1 in a random order, cut into batches.
 
     The order is `rng.permutation(n)` (one call, nothing else drawn from rng); it is cut
     into consecutive batches of `batch_size` indices, and the last batch holds what is left
     (fewer than batch_size, never dropped, never empty). So every index appears exactly
     once, and the number of batches is ceil(n / batch_size).
-    Returns a list of int arrays, the first one being order[:batch_size].
+    Returns the int arrays in order, the first one being order[:batch_size]: a list, or
+    any iterable of them (a generator that yields them is fine; the tests go through it
+    once, right after the call).
     """
     # BEGIN SOLUTION
     order = rng.permutation(n)
@@ -120,9 +126,11 @@ def init_mlp(sizes: list[int], rng: np.random.Generator) -> list[Layer]:
     """He-normal initialisation of an MLP with layer widths `sizes` = [d_in, ..., d_out].
 
     Layer l maps sizes[l] to sizes[l + 1]: its weight, of shape (sizes[l], sizes[l + 1]),
-    is drawn from N(0, 2 / fan_in) with fan_in = sizes[l] (standard deviation
-    sqrt(2 / fan_in)), using rng; its bias is zeros of shape (sizes[l + 1],).
-    Returns [(w_1, b_1), ..., (w_L, b_L)], L = len(sizes) - 1, all float64.
+    is drawn from N(0, 2 / fan_in) with fan_in = sizes[l] (a plain normal with standard
+    deviation sqrt(2 / fan_in), not truncated: the tests check its kurtosis, 3), using
+    rng; its bias is zeros of shape (sizes[l + 1],).
+    Returns [(w_1, b_1), ..., (w_L, b_L)], L = len(sizes) - 1, all float64. Two calls on
+    one generator give two different networks (draw from rng itself: it moves on).
     """
     # BEGIN SOLUTION
     return [
@@ -214,7 +222,10 @@ def train_mlp(
     before its first step).
     The given params are not changed. Returns (trained params, history), where
     history["loss"][e] and history["accuracy"][e] are the mean cross-entropy and the
-    accuracy on the whole of (x, labels) with the parameters at the end of epoch e.
+    accuracy on the whole of (x, labels) with the parameters at the end of epoch e: one
+    more forward pass over all n examples after the epoch's last step (not the mean of
+    the batch losses seen during the epoch, which mixes earlier parameters). The trained
+    parameters and the history are compared to a relative 1e-7.
     """
     # BEGIN SOLUTION
     params = list(params)  # the steps return new arrays: the caller's params stay as they were

@@ -86,11 +86,14 @@ def _away_from_kinks(x: np.ndarray) -> np.ndarray:
     return np.where(np.abs(x) < 1e-3, 0.5, x)
 
 
-def _expect_backward_matches_central_differences(backward, forward, shape, seed, *hyper) -> None:
+def _expect_backward_matches_central_differences(
+    backward, forward, shape, seed, *hyper, mistakes=None
+) -> None:
     """backward(x, *hyper, grad_out) against the numerical gradient of L(x) = sum(grad_out * y).
 
     `forward` is this file's definition; grad_out is random, so a backward pass that forgets
-    to multiply by it (or multiplies the wrong entries) cannot pass.
+    to multiply by it (or multiplies the wrong entries) cannot pass. mistakes(x, grad_out)
+    gives the named wrong answers for these inputs.
     """
     g = rng(seed)
     x = _away_from_kinks(g.normal(size=shape) * 2.0)
@@ -98,8 +101,92 @@ def _expect_backward_matches_central_differences(backward, forward, shape, seed,
     want = numeric_grad(lambda a: float(np.sum(forward(a) * grad_out)), x)
     got = run(backward, x, *hyper, grad_out)
     expect_close(
-        got, want, rtol=1e-5, atol=1e-7, what="dL/dx for L = sum(grad_out * y), by central differences"
+        got,
+        want,
+        rtol=1e-5,
+        atol=1e-7,
+        what="dL/dx for L = sum(grad_out * y), by central differences",
+        mistakes=mistakes(x, grad_out) if mistakes else None,
     )
+
+
+def _local_mistakes(local, forward, x, grad_out) -> dict:
+    """The two mistakes every elementwise backward pass can make, given its local derivative."""
+    return {
+        "forget to multiply by grad_out": local,
+        "multiply grad_out by the forward's output instead of by its derivative": grad_out * forward,
+    }
+
+
+def _relu_backward_mistakes(x, grad_out):
+    return _local_mistakes((x > 0).astype(float), np.maximum(x, 0.0), x, grad_out)
+
+
+def _leaky_backward_mistakes(slope):
+    def named(x, grad_out):
+        found = _local_mistakes(np.where(x > 0, 1.0, slope), np.where(x > 0, x, slope * x), x, grad_out)
+        found["use 0 instead of slope where x <= 0 (relu's derivative)"] = grad_out * (x > 0)
+        found["use slope where x > 0 and 1 elsewhere (the branches swapped)"] = grad_out * np.where(
+            x > 0, slope, 1.0
+        )
+        return found
+
+    return named
+
+
+def _elu_backward_mistakes(alpha):
+    def named(x, grad_out):
+        negative = np.minimum(x, 0.0)
+        y = np.where(x > 0, x, alpha * np.expm1(negative))
+        found = _local_mistakes(np.where(x > 0, 1.0, alpha * np.exp(negative)), y, x, grad_out)
+        found["use elu(x) = alpha (exp(x) - 1) as the derivative instead of elu(x) + alpha"] = (
+            grad_out * np.where(x > 0, 1.0, alpha * np.expm1(negative))
+        )
+        found["forget the factor alpha on the negative side"] = grad_out * np.where(
+            x > 0, 1.0, np.exp(negative)
+        )
+        return found
+
+    return named
+
+
+def _gelu_backward_mistakes(x, grad_out):
+    t = np.tanh(GELU_K * (x + GELU_C * x**3))
+    du_dx = GELU_K * (1 + 3 * GELU_C * x**2)
+    local = 0.5 * (1 + t) + 0.5 * x * (1 - t**2) * du_dx
+    found = _local_mistakes(local, 0.5 * x * (1 + t), x, grad_out)
+    found["leave out the term from differentiating tanh (0.5 x (1 - t²) du/dx)"] = 0.5 * (1 + t) * grad_out
+    found["forget the chain-rule factor du/dx = sqrt(2/pi) (1 + 3 * 0.044715 x²)"] = (
+        0.5 * (1 + t) + 0.5 * x * (1 - t**2)
+    ) * grad_out
+    return found
+
+
+def _sigmoid_backward_mistakes(x, grad_out):
+    s = _elementwise(_sigmoid, x)
+    found = _local_mistakes(s * (1 - s), s, x, grad_out)
+    found["use s (1 + s) instead of s (1 - s)"] = grad_out * s * (1 + s)
+    return found
+
+
+def _tanh_backward_mistakes(x, grad_out):
+    t = np.tanh(x)
+    found = _local_mistakes(1 - t**2, t, x, grad_out)
+    found["use 1 - tanh(x) instead of 1 - tanh(x)²"] = grad_out * (1 - t)
+    found["use 1 + tanh(x)² instead of 1 - tanh(x)²"] = grad_out * (1 + t**2)
+    return found
+
+
+def _softmax_backward_mistakes(x, grad_out):
+    s = _softmax_loops(x)
+    return {
+        "forget to subtract sum(grad_out * s) (s * grad_out alone)": s * grad_out,
+        "sum grad_out * s over the first axis instead of the last": s
+        * (grad_out - (grad_out * s).sum(axis=0, keepdims=True)),
+        "sum grad_out over the last axis without weighting it by s": s
+        * (grad_out - grad_out.sum(axis=-1, keepdims=True)),
+        "use the Jacobian's diagonal only, s (1 - s) grad_out": s * (1 - s) * grad_out,
+    }
 
 
 def _run_quietly(fn, *args) -> Call:
@@ -132,6 +219,25 @@ def _expect_relative(call: Call, x: np.ndarray, want: np.ndarray, rtol: float) -
     )
 
 
+def _expect_keeps_float32(fn, *hyper) -> None:
+    """fn on float32 inputs returns float32 (the forward gets x, a backward x and grad_out)."""
+    g = rng(900)
+    x = (g.normal(size=(3, 5)) * 2).astype(np.float32)
+    args = (
+        (x, *hyper)
+        if not fn.__name__.endswith("_backward")
+        else (x, *hyper, g.normal(size=(3, 5)).astype(np.float32))
+    )
+    got = run(fn, *args)
+    dtype = getattr(got.value, "dtype", type(got.value).__name__)
+    expect(
+        dtype == np.float32,
+        f"{got}: dtype {dtype}, expected float32 (float32 in, float32 out: a NumPy float64 "
+        "constant, or an array of Python floats built with np.where or np.ones, turns the result "
+        "into float64)",
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # relu
 
@@ -139,7 +245,11 @@ def _expect_relative(call: Call, x: np.ndarray, want: np.ndarray, rtol: float) -
 @exercise("relu")
 def test_relu_hand_values(impl):
     x = np.array([-2.0, -0.5, 0.0, 0.5, 3.0])
-    expect_close(run(impl.relu, x), np.array([0.0, 0.0, 0.0, 0.5, 3.0]), rtol=0, atol=0)
+    mistakes = {
+        "return the 0/1 mask x > 0 instead of x where x > 0": (x > 0).astype(float),
+        "keep the negative side instead of the positive one (min(x, 0))": np.minimum(x, 0.0),
+    }
+    expect_close(run(impl.relu, x), np.array([0.0, 0.0, 0.0, 0.5, 3.0]), rtol=0, atol=0, mistakes=mistakes)
 
 
 @exercise("relu")
@@ -171,6 +281,11 @@ def test_relu_keeps_float64(impl):
     expect_close(got, np.array([[0.0, 2.0, 0.0], [3.5, 0.0, 1e-300]]), rtol=0, atol=0)
 
 
+@exercise("relu")
+def test_relu_keeps_float32(impl):
+    _expect_keeps_float32(impl.relu)
+
+
 # ---------------------------------------------------------------------------------------------
 # relu_backward
 
@@ -179,7 +294,11 @@ def test_relu_keeps_float64(impl):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_relu_backward_central_differences(impl, shape):
     _expect_backward_matches_central_differences(
-        impl.relu_backward, lambda a: _elementwise(_relu, a), shape, 10 + len(shape)
+        impl.relu_backward,
+        lambda a: _elementwise(_relu, a),
+        shape,
+        10 + len(shape),
+        mistakes=_relu_backward_mistakes,
     )
 
 
@@ -189,8 +308,18 @@ def test_relu_backward_is_zero_at_zero(impl):
     x = np.array([[0.0, -1.0, 2.0], [0.0, 0.0, 0.5]])
     grad_out = np.array([[1.5, -2.0, 0.3], [-0.7, 4.0, -1.1]])
     want = np.array([[0.0, 0.0, 0.3], [0.0, 0.0, -1.1]])
+    mistakes = {
+        "take relu'(0) = 1 (x >= 0 instead of x > 0)": grad_out * (x >= 0),
+        "forget to multiply by grad_out": (x > 0).astype(float),
+        "multiply grad_out by relu(x) instead of by relu'(x)": grad_out * np.maximum(x, 0.0),
+    }
     expect_close(
-        run(impl.relu_backward, x, grad_out), want, rtol=0, atol=0, what="relu'(0) is 0 by convention"
+        run(impl.relu_backward, x, grad_out),
+        want,
+        rtol=0,
+        atol=0,
+        what="relu'(0) is 0 by convention",
+        mistakes=mistakes,
     )
 
 
@@ -224,6 +353,11 @@ def test_relu_backward_uses_the_sign_not_the_size(impl):
     expect_close(run(impl.relu_backward, x, grad_out), want, rtol=0, atol=0)
 
 
+@exercise("relu_backward")
+def test_relu_backward_keeps_float32(impl):
+    _expect_keeps_float32(impl.relu_backward)
+
+
 # ---------------------------------------------------------------------------------------------
 # leaky_relu
 
@@ -232,7 +366,12 @@ def test_relu_backward_uses_the_sign_not_the_size(impl):
 def test_leaky_relu_hand_values(impl):
     x = np.array([-2.0, -0.5, 0.0, 0.5, 3.0])
     want = np.array([-0.2, -0.05, 0.0, 0.5, 3.0])  # slope on the negative side only
-    expect_close(run(impl.leaky_relu, x, 0.1), want, rtol=1e-12)
+    mistakes = {
+        "apply the slope on the positive side instead of the negative one": np.where(x > 0, 0.1 * x, x),
+        "return 0 on the negative side (plain relu)": np.maximum(x, 0.0),
+        "put slope where slope * x belongs": np.where(x > 0, x, 0.1),
+    }
+    expect_close(run(impl.leaky_relu, x, 0.1), want, rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("leaky_relu")
@@ -260,6 +399,11 @@ def test_leaky_relu_slope_as_keyword(impl):
     expect_close(run(impl.leaky_relu, x, slope=0.3), _elementwise(_leaky(0.3), x), rtol=1e-12)
 
 
+@exercise("leaky_relu")
+def test_leaky_relu_keeps_float32(impl):
+    _expect_keeps_float32(impl.leaky_relu, 0.1)
+
+
 # ---------------------------------------------------------------------------------------------
 # leaky_relu_backward
 
@@ -269,7 +413,12 @@ def test_leaky_relu_slope_as_keyword(impl):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_leaky_relu_backward_central_differences(impl, shape, slope):
     _expect_backward_matches_central_differences(
-        impl.leaky_relu_backward, lambda a: _elementwise(_leaky(slope), a), shape, 30 + len(shape), slope
+        impl.leaky_relu_backward,
+        lambda a: _elementwise(_leaky(slope), a),
+        shape,
+        30 + len(shape),
+        slope,
+        mistakes=_leaky_backward_mistakes(slope),
     )
 
 
@@ -279,7 +428,12 @@ def test_leaky_relu_backward_hand_values(impl):
     x = np.array([-3.0, 0.0, 2.0, -0.1])
     grad_out = np.array([2.0, -4.0, 5.0, 1.5])
     want = np.array([0.2, -0.4, 5.0, 0.15])
-    expect_close(run(impl.leaky_relu_backward, x, 0.1, grad_out), want, rtol=1e-12)
+    mistakes = {
+        "take the derivative 1 at x == 0 (x >= 0 instead of x > 0)": grad_out * np.where(x >= 0, 1.0, 0.1),
+        "forget to multiply by grad_out": np.where(x > 0, 1.0, 0.1),
+        "use 0 instead of slope where x <= 0 (relu's derivative)": grad_out * (x > 0),
+    }
+    expect_close(run(impl.leaky_relu_backward, x, 0.1, grad_out), want, rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("leaky_relu_backward")
@@ -312,6 +466,11 @@ def test_leaky_relu_backward_slope_zero_is_relu(impl):
     )
 
 
+@exercise("leaky_relu_backward")
+def test_leaky_relu_backward_keeps_float32(impl):
+    _expect_keeps_float32(impl.leaky_relu_backward, 0.1)
+
+
 # ---------------------------------------------------------------------------------------------
 # elu
 
@@ -326,6 +485,11 @@ def test_elu_hand_values(impl):
         np.array([2.0 * (e - 1.0), 0.0, 2.0, -1.0]),
         rtol=1e-12,
         what="alpha = 2 scales the negative side only",
+        mistakes={
+            "forget to multiply the negative side by alpha": np.array([e - 1.0, 0.0, 2.0, -0.5]),
+            "multiply both sides by alpha": np.array([2.0 * (e - 1.0), 0.0, 4.0, -1.0]),
+            "use alpha * exp(x), without the - 1": np.array([2.0 * e, 2.0, 2.0, 1.0]),
+        },
     )
 
 
@@ -355,6 +519,11 @@ def test_elu_is_continuous_at_zero(impl):
     expect_close(run(impl.elu, h, 1.0), h, rtol=1e-6, atol=0, what="elu(h) ≈ h for tiny h")
 
 
+@exercise("elu")
+def test_elu_keeps_float32(impl):
+    _expect_keeps_float32(impl.elu, 1.5)
+
+
 # ---------------------------------------------------------------------------------------------
 # elu_backward
 
@@ -364,7 +533,12 @@ def test_elu_is_continuous_at_zero(impl):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_elu_backward_central_differences(impl, shape, alpha):
     _expect_backward_matches_central_differences(
-        impl.elu_backward, lambda a: _elementwise(_elu(alpha), a), shape, 50 + len(shape), alpha
+        impl.elu_backward,
+        lambda a: _elementwise(_elu(alpha), a),
+        shape,
+        50 + len(shape),
+        alpha,
+        mistakes=_elu_backward_mistakes(alpha),
     )
 
 
@@ -374,7 +548,16 @@ def test_elu_backward_hand_values(impl):
     x = np.array([-1.0, 0.0, 2.0, -math.log(4.0)])
     grad_out = np.array([3.0, -1.0, 0.5, 2.0])
     want = np.array([3.0 * 2.0 * math.exp(-1.0), -2.0, 0.5, 2.0 * 2.0 * 0.25])
-    expect_close(run(impl.elu_backward, x, 2.0, grad_out), want, rtol=1e-12)
+    local_wrong = np.where(x > 0, 1.0, 2.0 * np.expm1(np.minimum(x, 0.0)))
+    mistakes = {
+        "use elu(x) = alpha (exp(x) - 1) as the derivative instead of elu(x) + alpha": grad_out * local_wrong,
+        "take the derivative 1 at x == 0 (x >= 0 instead of x > 0)": grad_out
+        * np.where(x >= 0, 1.0, 2.0 * np.exp(np.minimum(x, 0.0))),
+        "forget the factor alpha on the negative side": grad_out
+        * np.where(x > 0, 1.0, np.exp(np.minimum(x, 0.0))),
+        "forget to multiply by grad_out": np.where(x > 0, 1.0, 2.0 * np.exp(np.minimum(x, 0.0))),
+    }
+    expect_close(run(impl.elu_backward, x, 2.0, grad_out), want, rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("elu_backward")
@@ -400,6 +583,11 @@ def test_elu_backward_extremes_without_warnings(impl):
     expect_close(_run_quietly(impl.elu_backward, EXTREMES, 0.5, grad_out), want, rtol=1e-12, atol=1e-15)
 
 
+@exercise("elu_backward")
+def test_elu_backward_keeps_float32(impl):
+    _expect_keeps_float32(impl.elu_backward, 1.5)
+
+
 # ---------------------------------------------------------------------------------------------
 # gelu
 
@@ -409,7 +597,14 @@ def test_gelu_hand_values(impl):
     # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x³))) in Python floats
     x = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
     want = np.array([-0.04540230591222494, -0.15880800939172324, 0.0, 0.8411919906082768, 1.954597694087775])
-    expect_close(run(impl.gelu, x), want, rtol=1e-12, what="GELU's tanh form (see the docstring)")
+    mistakes = {
+        "compute the exact x Φ(x) with erf instead of the tanh form": _elementwise(_gelu_exact, x),
+        "forget the factor 0.5": 2 * want,
+        "leave out the cubic term 0.044715 x³": 0.5 * x * (1 + np.tanh(GELU_K * x)),
+    }
+    expect_close(
+        run(impl.gelu, x), want, rtol=1e-12, what="GELU's tanh form (see the docstring)", mistakes=mistakes
+    )
 
 
 @exercise("gelu")
@@ -441,6 +636,11 @@ def test_gelu_odd_part_and_extremes(impl):
     expect_close(_run_quietly(impl.gelu, EXTREMES), _elementwise(_gelu, EXTREMES), rtol=1e-12, atol=1e-300)
 
 
+@exercise("gelu")
+def test_gelu_keeps_float32(impl):
+    _expect_keeps_float32(impl.gelu)
+
+
 # ---------------------------------------------------------------------------------------------
 # gelu_backward
 
@@ -449,7 +649,11 @@ def test_gelu_odd_part_and_extremes(impl):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_gelu_backward_central_differences(impl, shape):
     _expect_backward_matches_central_differences(
-        impl.gelu_backward, lambda a: _elementwise(_gelu, a), shape, 70 + len(shape)
+        impl.gelu_backward,
+        lambda a: _elementwise(_gelu, a),
+        shape,
+        70 + len(shape),
+        mistakes=_gelu_backward_mistakes,
     )
 
 
@@ -461,7 +665,16 @@ def test_gelu_backward_hand_values(impl):
         [-0.08609925662361825, -0.08296408384578255, 0.5, 1.0829640838457826, 1.0860992566236183]
     )
     grad_out = np.array([1.0, -2.0, 3.0, 0.5, -1.5])
-    expect_close(run(impl.gelu_backward, x, grad_out), slopes * grad_out, rtol=1e-10)
+    t = np.tanh(GELU_K * (x + GELU_C * x**3))
+    mistakes = {
+        "leave out the term from differentiating tanh (0.5 x (1 - t²) du/dx)": 0.5 * (1 + t) * grad_out,
+        "forget the chain-rule factor du/dx = sqrt(2/pi) (1 + 3 * 0.044715 x²)": (
+            0.5 * (1 + t) + 0.5 * x * (1 - t**2)
+        )
+        * grad_out,
+        "forget to multiply by grad_out": slopes,
+    }
+    expect_close(run(impl.gelu_backward, x, grad_out), slopes * grad_out, rtol=1e-10, mistakes=mistakes)
 
 
 @exercise("gelu_backward")
@@ -493,6 +706,11 @@ def test_gelu_backward_symmetry(impl):
     )
 
 
+@exercise("gelu_backward")
+def test_gelu_backward_keeps_float32(impl):
+    _expect_keeps_float32(impl.gelu_backward)
+
+
 # ---------------------------------------------------------------------------------------------
 # sigmoid
 
@@ -500,14 +718,23 @@ def test_gelu_backward_symmetry(impl):
 @exercise("sigmoid")
 def test_sigmoid_hand_values(impl):
     x = np.array([0.0, math.log(3.0), -math.log(3.0)])
-    expect_close(run(impl.sigmoid, x), np.array([0.5, 0.75, 0.25]), rtol=1e-12)
+    mistakes = {
+        "flip the sign of the exponent (1 / (1 + exp(x)) is sigmoid(-x))": np.array([0.5, 0.25, 0.75]),
+    }
+    expect_close(run(impl.sigmoid, x), np.array([0.5, 0.75, 0.25]), rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("sigmoid")
 @pytest.mark.parametrize("shape", SHAPES[1:])
 def test_sigmoid_matches_definition(impl, shape):
     x = rng(80).normal(size=shape) * 4
-    expect_close(run(impl.sigmoid, x), _elementwise(_sigmoid, x), rtol=1e-12)
+    mistakes = {
+        "flip the sign of the exponent (1 / (1 + exp(x)) is sigmoid(-x))": _elementwise(_sigmoid, -x),
+        "return exp(-x) / (1 + exp(-x)) on the positive side (that is 1 - sigmoid(x))": _elementwise(
+            lambda v: _sigmoid(-v) if v >= 0 else _sigmoid(v), x
+        ),
+    }
+    expect_close(run(impl.sigmoid, x), _elementwise(_sigmoid, x), rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("sigmoid")
@@ -524,6 +751,11 @@ def test_sigmoid_symmetry(impl):
     expect_close(Call(total, "sigmoid(x) + sigmoid(-x)"), np.ones(x.shape), rtol=1e-12)
 
 
+@exercise("sigmoid")
+def test_sigmoid_keeps_float32(impl):
+    _expect_keeps_float32(impl.sigmoid)
+
+
 # ---------------------------------------------------------------------------------------------
 # sigmoid_backward
 
@@ -532,7 +764,11 @@ def test_sigmoid_symmetry(impl):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_sigmoid_backward_central_differences(impl, shape):
     _expect_backward_matches_central_differences(
-        impl.sigmoid_backward, lambda a: _elementwise(_sigmoid, a), shape, 90 + len(shape)
+        impl.sigmoid_backward,
+        lambda a: _elementwise(_sigmoid, a),
+        shape,
+        90 + len(shape),
+        mistakes=_sigmoid_backward_mistakes,
     )
 
 
@@ -541,7 +777,15 @@ def test_sigmoid_backward_hand_values(impl):
     # s (1 - s): 1/4 at 0 (its maximum), 3/16 at ±log 3
     x = np.array([0.0, math.log(3.0), -math.log(3.0)])
     grad_out = np.array([2.0, -1.0, 4.0])
-    expect_close(run(impl.sigmoid_backward, x, grad_out), np.array([0.5, -0.1875, 0.75]), rtol=1e-12)
+    s = np.array([0.5, 0.75, 0.25])
+    mistakes = {
+        "forget to multiply by grad_out": s * (1 - s),
+        "multiply grad_out by sigmoid(x) instead of by its derivative": grad_out * s,
+        "use s (1 + s) instead of s (1 - s)": grad_out * s * (1 + s),
+    }
+    expect_close(
+        run(impl.sigmoid_backward, x, grad_out), np.array([0.5, -0.1875, 0.75]), rtol=1e-12, mistakes=mistakes
+    )
 
 
 @exercise("sigmoid_backward")
@@ -564,6 +808,11 @@ def test_sigmoid_backward_is_even(impl):
     )
 
 
+@exercise("sigmoid_backward")
+def test_sigmoid_backward_keeps_float32(impl):
+    _expect_keeps_float32(impl.sigmoid_backward)
+
+
 # ---------------------------------------------------------------------------------------------
 # tanh
 
@@ -572,7 +821,13 @@ def test_sigmoid_backward_is_even(impl):
 @pytest.mark.parametrize("shape", SHAPES[1:])
 def test_tanh_matches_definition(impl, shape):
     x = rng(100).normal(size=shape) * 2
-    expect_close(run(impl.tanh, x), _elementwise(math.tanh, x), rtol=1e-12)
+    mistakes = {
+        "compute 2 sigmoid(x) - 1, which is tanh(x / 2) (the identity needs sigmoid(2x))": _elementwise(
+            math.tanh, x / 2
+        ),
+        "return sigmoid(2x) itself instead of 2 sigmoid(2x) - 1": _elementwise(lambda v: _sigmoid(2 * v), x),
+    }
+    expect_close(run(impl.tanh, x), _elementwise(math.tanh, x), rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("tanh")
@@ -597,6 +852,11 @@ def test_tanh_is_a_rescaled_sigmoid(impl):
     expect_close(run(impl.tanh, -x), -got.value, rtol=1e-15, atol=0, what="tanh(-x) = -tanh(x)")
 
 
+@exercise("tanh")
+def test_tanh_keeps_float32(impl):
+    _expect_keeps_float32(impl.tanh)
+
+
 # ---------------------------------------------------------------------------------------------
 # tanh_backward
 
@@ -605,7 +865,11 @@ def test_tanh_is_a_rescaled_sigmoid(impl):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_tanh_backward_central_differences(impl, shape):
     _expect_backward_matches_central_differences(
-        impl.tanh_backward, lambda a: _elementwise(math.tanh, a), shape, 110 + len(shape)
+        impl.tanh_backward,
+        lambda a: _elementwise(math.tanh, a),
+        shape,
+        110 + len(shape),
+        mistakes=_tanh_backward_mistakes,
     )
 
 
@@ -614,7 +878,15 @@ def test_tanh_backward_hand_values(impl):
     # 1 - tanh²: 1 at 0, 3/4 where tanh = ±1/2
     x = np.array([0.0, math.atanh(0.5), -math.atanh(0.5)])
     grad_out = np.array([-3.0, 2.0, 0.4])
-    expect_close(run(impl.tanh_backward, x, grad_out), np.array([-3.0, 1.5, 0.3]), rtol=1e-12)
+    t = np.array([0.0, 0.5, -0.5])
+    mistakes = {
+        "forget to multiply by grad_out": 1 - t**2,
+        "use 1 - tanh(x) instead of 1 - tanh(x)²": grad_out * (1 - t),
+        "multiply grad_out by tanh(x) instead of by its derivative": grad_out * t,
+    }
+    expect_close(
+        run(impl.tanh_backward, x, grad_out), np.array([-3.0, 1.5, 0.3]), rtol=1e-12, mistakes=mistakes
+    )
 
 
 @exercise("tanh_backward")
@@ -636,6 +908,11 @@ def test_tanh_backward_is_even(impl):
     )
 
 
+@exercise("tanh_backward")
+def test_tanh_backward_keeps_float32(impl):
+    _expect_keeps_float32(impl.tanh_backward)
+
+
 # ---------------------------------------------------------------------------------------------
 # softmax
 
@@ -644,14 +921,31 @@ def test_tanh_backward_is_even(impl):
 @pytest.mark.parametrize("shape", [(6,), (4, 7), (2, 3, 5)])
 def test_softmax_matches_loops(impl, shape):
     x = rng(120).normal(size=shape) * 2
-    expect_close(run(impl.softmax, x), _softmax_loops(x), rtol=1e-10, what="softmax over the LAST axis")
+    e = np.exp(x)
+    mistakes = {
+        "normalise over the first axis instead of the last": e / e.sum(axis=0, keepdims=True),
+        "normalise over the whole array instead of over each slice": e / e.sum(),
+        "forget to normalise (exp(x) alone)": e,
+    }
+    expect_close(
+        run(impl.softmax, x),
+        _softmax_loops(x),
+        rtol=1e-10,
+        what="softmax over the LAST axis",
+        mistakes=mistakes,
+    )
 
 
 @exercise("softmax")
 def test_softmax_large_logits(impl):
-    x = np.array([[1000.0, 999.0, -1000.0, 1000.0], [-1000.0, -1000.0, -1000.0, -1000.0]])
+    # the last row: subtracting the mean (-500) instead of the max still overflows
+    x = np.array(
+        [[1000.0, 999.0, -1000.0, 1000.0], [-1000.0, -1000.0, -1000.0, -1000.0], [1000.0] + [-1000.0] * 3]
+    )
     e = math.exp(-1.0)
-    want = np.array([[1 / (2 + e), e / (2 + e), 0.0, 1 / (2 + e)], [0.25, 0.25, 0.25, 0.25]])
+    want = np.array(
+        [[1 / (2 + e), e / (2 + e), 0.0, 1 / (2 + e)], [0.25, 0.25, 0.25, 0.25], [1.0, 0.0, 0.0, 0.0]]
+    )
     expect_close(_run_quietly(impl.softmax, x), want, rtol=1e-12)
 
 
@@ -676,6 +970,11 @@ def test_softmax_is_shift_invariant_per_slice(impl):
     )
 
 
+@exercise("softmax")
+def test_softmax_keeps_float32(impl):
+    _expect_keeps_float32(impl.softmax)
+
+
 # ---------------------------------------------------------------------------------------------
 # softmax_backward
 
@@ -684,7 +983,7 @@ def test_softmax_is_shift_invariant_per_slice(impl):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_softmax_backward_central_differences(impl, shape):
     _expect_backward_matches_central_differences(
-        impl.softmax_backward, _softmax_loops, shape, 130 + len(shape)
+        impl.softmax_backward, _softmax_loops, shape, 130 + len(shape), mistakes=_softmax_backward_mistakes
     )
 
 
@@ -698,7 +997,22 @@ def test_softmax_backward_matches_explicit_jacobian(impl, shape):
     s_rows = _softmax_loops(x).reshape(-1, n)
     g_rows = grad_out.reshape(-1, n)
     want = np.stack([(np.diag(s) - np.outer(s, s)).T @ gr for s, gr in zip(s_rows, g_rows)])
-    expect_close(run(impl.softmax_backward, x, grad_out), want.reshape(shape), rtol=1e-10, atol=1e-12)
+    s = _softmax_loops(x)
+    mistakes = {
+        "forget to subtract sum(grad_out * s) (s * grad_out alone)": s * grad_out,
+        "sum grad_out * s over the first axis instead of the last": s
+        * (grad_out - (grad_out * s).sum(axis=0, keepdims=True)),
+        "sum grad_out over the last axis without weighting it by s": s
+        * (grad_out - grad_out.sum(axis=-1, keepdims=True)),
+        "use the Jacobian's diagonal only, s (1 - s) grad_out": s * (1 - s) * grad_out,
+    }
+    expect_close(
+        run(impl.softmax_backward, x, grad_out),
+        want.reshape(shape),
+        rtol=1e-10,
+        atol=1e-12,
+        mistakes=mistakes,
+    )
 
 
 @exercise("softmax_backward")
@@ -726,3 +1040,8 @@ def test_softmax_backward_large_logits(impl):
     grad_out = np.array([[1.0, 3.0, 5.0], [2.0, -1.0, 7.0]])
     want = np.array([[-0.5, 0.5, 0.0], [0.0, 0.0, 0.0]])
     expect_close(_run_quietly(impl.softmax_backward, x, grad_out), want, rtol=1e-12, atol=1e-300)
+
+
+@exercise("softmax_backward")
+def test_softmax_backward_keeps_float32(impl):
+    _expect_keeps_float32(impl.softmax_backward)

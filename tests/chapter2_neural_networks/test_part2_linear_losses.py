@@ -89,9 +89,45 @@ def _soft_ce_loops(logits: np.ndarray, targets: np.ndarray) -> float:
     return total / len(logits)
 
 
-def _expect_gradient(call: Call, loss, at: np.ndarray, what: str = "") -> None:
+def _expect_gradient(call: Call, loss, at: np.ndarray, what: str = "", mistakes=None) -> None:
     """call's value is the gradient of `loss` at `at`, by central differences."""
-    expect_close(call, numeric_grad(loss, at), rtol=1e-5, atol=1e-8, what=what or "the gradient")
+    expect_close(
+        call, numeric_grad(loss, at), rtol=1e-5, atol=1e-8, what=what or "the gradient", mistakes=mistakes
+    )
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.array(
+        [1 / (1 + math.exp(-v)) if v >= 0 else math.exp(v) / (1 + math.exp(v)) for v in z.ravel()]
+    ).reshape(z.shape)
+
+
+def _per_entry_mistakes(right: np.ndarray, batch: int) -> dict:
+    """A gradient of a mean over every entry, divided by the wrong count or not at all."""
+    n = right.size
+    if batch == 1:  # dividing by the batch size is then the same as not dividing at all
+        return {
+            "divide by the batch size (here 1) instead of by every entry, or not at all": right * n,
+            "flip the sign of the gradient": -right,
+        }
+    return {
+        "forget to divide by the number of entries N": right * n,
+        "divide by the batch size instead of by every entry (batch * n)": right * n / batch,
+        "flip the sign of the gradient": -right,
+    }
+
+
+def _expect_keeps_float32(fn, *args) -> None:
+    """fn on float32 arrays (integer labels stay as they are) returns float32 arrays only."""
+    args32 = [a.astype(np.float32) if a.dtype.kind == "f" else a for a in args]
+    got = run(fn, *args32)
+    results = got.value if isinstance(got.value, tuple) else (got.value,)
+    dtypes = [getattr(r, "dtype", type(r).__name__) for r in results]
+    expect(
+        all(d == np.float32 for d in dtypes),
+        f"{got}: dtype {', '.join(map(str, dtypes))}, expected float32 (float32 in, float32 out: "
+        "a NumPy float64 constant or an array made with np.zeros or np.ones turns it into float64)",
+    )
 
 
 def _labels(seed: int, batch: int, classes: int) -> np.ndarray:
@@ -112,7 +148,8 @@ def test_linear_matches_loops(impl, batch, d_in, d_out):
             for i in range(batch)
         ]
     )
-    expect_close(run(impl.linear, x, w, b), want)
+    mistakes = {"forget to add the bias b": x @ w, "subtract the bias instead of adding it": x @ w - b}
+    expect_close(run(impl.linear, x, w, b), want, mistakes=mistakes)
 
 
 @exercise("linear")
@@ -122,7 +159,11 @@ def test_linear_hand_case(impl):
     b = np.array([10.0, 20.0, 30.0])
     want = np.array([[12.0, 18.0, 34.0], [9.5, 21.0, 29.0], [13.25, 19.5, 36.5]])
     got = run(impl.linear, x, w, b)
-    expect_close(got, want)
+    expect_close(
+        got,
+        want,
+        mistakes={"forget to add the bias b": x @ w, "subtract the bias instead of adding it": x @ w - b},
+    )
     expect(got.value.dtype == np.float64, f"{got}: dtype {got.value.dtype}, expected float64")
 
 
@@ -142,6 +183,12 @@ def test_linear_is_affine_in_x(impl):
     w, b = g.normal(size=(5, 2)), g.normal(size=2)
     diff = run(impl.linear, x1 + x2, w, b).value - run(impl.linear, x2, w, b).value
     expect_close(Call(diff, "linear(x1 + x2, w, b) - linear(x2, w, b)"), x1 @ w, atol=1e-12)
+
+
+@exercise("linear")
+def test_linear_keeps_float32(impl):
+    g = rng(900)
+    _expect_keeps_float32(impl.linear, g.normal(size=(4, 3)), g.normal(size=(3, 2)), g.normal(size=2))
 
 
 # --- linear_backward ----------------------------------------------------------------------------
@@ -181,8 +228,19 @@ def test_linear_backward_matches_central_differences(impl, batch, d_in, d_out):
         numeric_grad(lambda w_: np.sum(grad_out * (x @ w_ + b)), w),
         numeric_grad(lambda b_: np.sum(grad_out * (x @ w + b_)), b),
     ]
+    mistakes = {
+        "grad_x": {"forget to transpose w (grad_out @ w instead of grad_out @ w.T)": lambda: grad_out @ w},
+        "grad_w": {
+            "average over the batch instead of summing (x.T @ grad_out / batch)": x.T @ grad_out / batch,
+            "multiply in the other order (grad_out.T @ x, transposed)": lambda: grad_out.T @ x,
+        },
+        "grad_b": {
+            "average grad_out over the batch instead of summing it": grad_out.mean(axis=0),
+            "forget to sum over the batch (grad_out[0] alone)": grad_out[0],
+        },
+    }
     for name, got, want in zip(("grad_x", "grad_w", "grad_b"), grads, numeric):
-        expect_close(Call(got, str(call)), want, rtol=1e-6, atol=1e-8, what=name)
+        expect_close(Call(got, str(call)), want, rtol=1e-6, atol=1e-8, what=name, mistakes=mistakes[name])
 
 
 @exercise("linear_backward")
@@ -192,7 +250,12 @@ def test_linear_backward_grad_b_sums_over_the_batch(impl):
     call = run(impl.linear_backward, x, w, grad_out)
     _, _, grad_b = _expect_three_grads(call, [(4, 3), (3, 2), (2,)])
     # b is added to all 4 rows, so each row's upstream gradient reaches it: a sum, not a mean
-    expect_close(Call(grad_b, str(call)), np.array([3.5, 3.0]), what="grad_b (column sums of grad_out)")
+    expect_close(
+        Call(grad_b, str(call)),
+        np.array([3.5, 3.0]),
+        what="grad_b (column sums of grad_out)",
+        mistakes={"average grad_out over the batch instead of summing it": np.array([3.5, 3.0]) / 4},
+    )
 
 
 @exercise("linear_backward")
@@ -202,7 +265,12 @@ def test_linear_backward_grad_w_is_a_sum_of_outer_products(impl):
     _, grad_w, _ = _expect_three_grads(call, [(6, 4), (4, 3), (3,)])
     # each example i contributes outer(x[i], grad_out[i]), entry [k, j] = x[i, k] * grad_out[i, j]
     want = sum(np.outer(x[i], grad_out[i]) for i in range(6))
-    expect_close(Call(grad_w, str(call)), want, what="grad_w[k, j] = sum_i x[i, k] grad_out[i, j]")
+    expect_close(
+        Call(grad_w, str(call)),
+        want,
+        what="grad_w[k, j] = sum_i x[i, k] grad_out[i, j]",
+        mistakes={"average over the batch instead of summing (x.T @ grad_out / batch)": want / 6},
+    )
 
 
 @exercise("linear_backward")
@@ -217,6 +285,14 @@ def test_linear_backward_hand_case(impl):
     expect_close(Call(grad_b, str(call)), np.array([1.0, -1.0, 2.0]), what="grad_b")
 
 
+@exercise("linear_backward")
+def test_linear_backward_keeps_float32(impl):
+    g = rng(901)
+    _expect_keeps_float32(
+        impl.linear_backward, g.normal(size=(4, 3)), g.normal(size=(3, 2)), g.normal(size=(4, 2))
+    )
+
+
 # --- mse_loss -----------------------------------------------------------------------------------
 
 
@@ -227,7 +303,13 @@ def test_mse_loss_hand_case(impl):
     # squared errors 0, 4, 9, 1, 4, 0: sum 18 over 6 elements (not over the batch of 2)
     got = run(impl.mse_loss, pred, target)
     _expect_float(got)
-    expect_close(got, 3.0, what="mean over all 6 elements")
+    mistakes = {
+        "divide by the batch size instead of by every element (batch * n)": 9.0,
+        "sum the squared errors instead of averaging them": 18.0,
+        "take the root of the mean (RMSE)": math.sqrt(3.0),
+        "average pred - target without squaring it": float(np.mean(pred - target)),
+    }
+    expect_close(got, 3.0, what="mean over all 6 elements", mistakes=mistakes)
 
 
 @exercise("mse_loss")
@@ -271,7 +353,10 @@ def _mse(pred: np.ndarray, target: np.ndarray) -> float:
 def test_mse_loss_backward_matches_central_differences(impl, batch, n):
     g = rng(40 + batch)
     pred, target = g.normal(size=(batch, n)), g.normal(size=(batch, n))
-    _expect_gradient(run(impl.mse_loss_backward, pred, target), lambda p: _mse(p, target), pred)
+    right = 2 * (pred - target) / pred.size
+    mistakes = {"forget the factor 2 from the square": right / 2, **_per_entry_mistakes(right, batch)}
+    got = run(impl.mse_loss_backward, pred, target)
+    _expect_gradient(got, lambda p: _mse(p, target), pred, mistakes=mistakes)
 
 
 @exercise("mse_loss_backward")
@@ -280,7 +365,13 @@ def test_mse_loss_backward_hand_case(impl):
     target = np.array([[1.0, 0.0, 0.0], [1.0, 1.0, 5.0]])
     # 2 (pred - target) / 6: the 6 is every element, the 2 comes from the square
     want = np.array([[0.0, 4.0, 6.0], [-2.0, -4.0, 0.0]]) / 6
-    expect_close(run(impl.mse_loss_backward, pred, target), want)
+    mistakes = {
+        "forget the factor 2 from the square": want / 2,
+        "divide by the batch size instead of by every element (batch * n)": want * 3,
+        "forget to divide by the number of elements": want * 6,
+        "use target - pred (the sign flipped)": -want,
+    }
+    expect_close(run(impl.mse_loss_backward, pred, target), want, mistakes=mistakes)
 
 
 @exercise("mse_loss_backward")
@@ -294,6 +385,12 @@ def test_mse_loss_backward_newton_step_lands_on_target(impl):
     expect_close(landed, target, atol=1e-12, what="one Newton step should land on the target")
 
 
+@exercise("mse_loss_backward")
+def test_mse_loss_backward_keeps_float32(impl):
+    g = rng(902)
+    _expect_keeps_float32(impl.mse_loss_backward, g.normal(size=(4, 3)), g.normal(size=(4, 3)))
+
+
 # --- bce_with_logits ----------------------------------------------------------------------------
 
 
@@ -305,7 +402,12 @@ def test_bce_with_logits_matches_loops(impl, batch, n):
     y = g.integers(0, 2, size=(batch, n)).astype(np.float64)
     got = run(impl.bce_with_logits, z, y)
     _expect_float(got)
-    expect_close(got, _bce_loops(z, y), what="mean over all batch * n entries")
+    mistakes = {
+        "sum over the entries instead of averaging": _bce_loops(z, y) * z.size,
+        "average over the batch only (sum over each row, then mean)": _bce_loops(z, y) * n,
+        "swap y and 1 - y": _bce_loops(z, 1 - y),
+    }
+    expect_close(got, _bce_loops(z, y), what="mean over all batch * n entries", mistakes=mistakes)
 
 
 @exercise("bce_with_logits")
@@ -344,7 +446,8 @@ def test_bce_with_logits_backward_matches_central_differences(impl, batch, n):
     z = g.normal(size=(batch, n)) * 2
     y = g.uniform(0, 1, size=(batch, n))
     got = run(impl.bce_with_logits_backward, z, y)
-    _expect_gradient(got, lambda z_: _bce_loops(z_, y), z)
+    mistakes = _per_entry_mistakes((_sigmoid(z) - y) / z.size, batch)
+    _expect_gradient(got, lambda z_: _bce_loops(z_, y), z, mistakes=mistakes)
 
 
 @exercise("bce_with_logits_backward")
@@ -353,7 +456,12 @@ def test_bce_with_logits_backward_hand_case(impl):
     z = np.zeros((2, 2))
     y = np.array([[1.0, 0.0], [0.25, 0.5]])
     want = np.array([[-0.5, 0.5], [0.25, 0.0]]) / 4
-    expect_close(run(impl.bce_with_logits_backward, z, y), want)
+    mistakes = {
+        "forget to divide by the number of entries N": want * 4,
+        "divide by the batch size instead of by every entry (batch * n)": want * 2,
+        "use y - sigmoid(z) (the sign flipped)": -want,
+    }
+    expect_close(run(impl.bce_with_logits_backward, z, y), want, mistakes=mistakes)
 
 
 @exercise("bce_with_logits_backward")
@@ -379,6 +487,12 @@ def test_bce_with_logits_backward_recovers_sigmoid(impl):
     )
 
 
+@exercise("bce_with_logits_backward")
+def test_bce_with_logits_backward_keeps_float32(impl):
+    g = rng(903)
+    _expect_keeps_float32(impl.bce_with_logits_backward, g.normal(size=(4, 3)), g.uniform(size=(4, 3)))
+
+
 # --- cross_entropy_with_logits ------------------------------------------------------------------
 
 
@@ -389,7 +503,16 @@ def test_cross_entropy_with_logits_matches_loops(impl, batch, classes):
     labels = _labels(71 + batch, batch, classes)
     got = run(impl.cross_entropy_with_logits, logits, labels)
     _expect_float(got)
-    expect_close(got, _ce_loops(logits, labels), what="mean over the batch of -log softmax[label]")
+    want = _ce_loops(logits, labels)
+    mistakes = {
+        "sum over the batch instead of averaging": want * batch,
+        "average over every entry (batch * classes) instead of over the batch": want / classes,
+        "forget the minus sign of -log softmax": -want,
+        "forget to subtract the log of the sum (the mean of -logits[i, labels[i]])": lambda: (
+            -float(np.mean(logits[np.arange(batch), labels]))
+        ),
+    }
+    expect_close(got, want, what="mean over the batch of -log softmax[label]", mistakes=mistakes)
 
 
 @exercise("cross_entropy_with_logits")
@@ -399,7 +522,12 @@ def test_cross_entropy_with_logits_hand_case(impl):
     logits = np.array([[0.5, 0.5, 0.5, 0.5], [0.0, 0.0, 1.0, 0.0]])
     labels = np.array([3, 2])
     want = (math.log(4) + math.log(3 + math.e) - 1.0) / 2
-    expect_close(run(impl.cross_entropy_with_logits, logits, labels), want, rtol=1e-12)
+    mistakes = {
+        "sum over the batch instead of averaging": want * 2,
+        "average over every entry (batch * classes) instead of over the batch": want / 4,
+        "forget the minus sign of -log softmax": -want,
+    }
+    expect_close(run(impl.cross_entropy_with_logits, logits, labels), want, rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("cross_entropy_with_logits")
@@ -441,7 +569,17 @@ def test_softmax_cross_entropy_backward_matches_central_differences(impl, batch,
     logits = rng(80 + batch).normal(size=(batch, classes)) * 2
     labels = _labels(81 + batch, batch, classes)
     got = run(impl.softmax_cross_entropy_backward, logits, labels)
-    _expect_gradient(got, lambda z: _ce_loops(z, labels), logits)
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    one_hot = (np.arange(classes) == labels[:, None]).astype(float)
+    mistakes = {
+        "forget to divide by the batch size": p - one_hot,
+        "forget to subtract the one-hot of the labels": p / batch,
+        "use one_hot - softmax (the sign flipped)": (one_hot - p) / batch,
+        "divide by every entry (batch * classes) instead of by the batch size": (p - one_hot)
+        / (batch * classes),
+    }
+    _expect_gradient(got, lambda z: _ce_loops(z, labels), logits, mistakes=mistakes)
 
 
 @exercise("softmax_cross_entropy_backward")
@@ -450,7 +588,15 @@ def test_softmax_cross_entropy_backward_hand_case(impl):
     logits = np.array([[2.0, 2.0, 2.0], [-1.0, -1.0, -1.0]])
     labels = np.array([2, 0])
     want = np.array([[1 / 3, 1 / 3, -2 / 3], [-2 / 3, 1 / 3, 1 / 3]]) / 2
-    expect_close(run(impl.softmax_cross_entropy_backward, logits, labels), want, rtol=1e-12)
+    mistakes = {
+        "forget to divide by the batch size": want * 2,
+        "forget to subtract the one-hot of the labels": np.full((2, 3), 1 / 3) / 2,
+        "use one_hot - softmax (the sign flipped)": -want,
+        "divide by every entry (batch * classes) instead of by the batch size": want / 3,
+    }
+    expect_close(
+        run(impl.softmax_cross_entropy_backward, logits, labels), want, rtol=1e-12, mistakes=mistakes
+    )
 
 
 @exercise("softmax_cross_entropy_backward")
@@ -477,6 +623,13 @@ def test_softmax_cross_entropy_backward_rows_sum_to_zero(impl):
     )
 
 
+@exercise("softmax_cross_entropy_backward")
+def test_softmax_cross_entropy_backward_keeps_float32(impl):
+    _expect_keeps_float32(
+        impl.softmax_cross_entropy_backward, rng(904).normal(size=(4, 3)), _labels(905, 4, 3)
+    )
+
+
 # --- cross_entropy_with_soft_targets ------------------------------------------------------------
 
 
@@ -492,7 +645,13 @@ def test_cross_entropy_with_soft_targets_matches_loops(impl, batch, classes):
     targets = _distributions(91 + batch, batch, classes)
     got = run(impl.cross_entropy_with_soft_targets, logits, targets)
     _expect_float(got)
-    expect_close(got, _soft_ce_loops(logits, targets), what="mean over the batch")
+    want = _soft_ce_loops(logits, targets)
+    mistakes = {
+        "sum over the batch instead of averaging": want * batch,
+        "average over every entry (batch * classes) instead of over the batch": want / classes,
+        "forget the minus sign": -want,
+    }
+    expect_close(got, want, what="mean over the batch", mistakes=mistakes)
 
 
 @exercise("cross_entropy_with_soft_targets")
@@ -519,9 +678,10 @@ def test_cross_entropy_with_soft_targets_minimum_is_the_entropy(impl):
 @exercise("cross_entropy_with_soft_targets")
 def test_cross_entropy_with_soft_targets_extreme_logits(impl):
     # the -1000 class has log-probability -2000, finite; with target 0 it adds exactly 0.
-    logits = np.array([[1000.0, -1000.0, 1000.0], [-1000.0, -1000.0, -1000.0]])
-    targets = np.array([[0.5, 0.0, 0.5], [0.1, 0.2, 0.7]])
-    want = (math.log(2) + math.log(3)) / 2
+    # the last row: subtracting the row mean (-500) instead of the max still overflows
+    logits = np.array([[1000.0, -1000.0, 1000.0], [-1000.0, -1000.0, -1000.0], [1000.0, -1000.0, -1000.0]])
+    targets = np.array([[0.5, 0.0, 0.5], [0.1, 0.2, 0.7], [1.0, 0.0, 0.0]])
+    want = (math.log(2) + math.log(3)) / 3
     expect_close(
         run_without_warnings(impl.cross_entropy_with_soft_targets, logits, targets), want, rtol=1e-12
     )

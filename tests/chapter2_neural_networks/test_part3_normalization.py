@@ -66,6 +66,41 @@ def _rms_loops(x, gain, eps):
     return gain * x_hat, x_hat, inv_rms
 
 
+def _bn_mistakes(x, gamma, beta, eps) -> dict:
+    """BatchNorm's likely wrong answers, for out, x_hat and inv_std."""
+    centred = x - x.mean(axis=0)
+    rows = x - x.mean(axis=1, keepdims=True)
+    x_hat = {
+        "use the unbiased variance (divide by batch - 1)": centred / np.sqrt(x.var(axis=0, ddof=1) + eps),
+        "normalise each row (over the features) instead of each column (over the batch)": rows
+        / np.sqrt(x.var(axis=1, keepdims=True) + eps),
+        "add eps outside the square root": centred / (x.std(axis=0) + eps),
+        "forget to subtract the mean": x / np.sqrt(x.var(axis=0) + eps),
+    }
+    out = {phrase: gamma * wrong + beta for phrase, wrong in x_hat.items()}
+    out["swap gamma and beta"] = beta * centred / np.sqrt(x.var(axis=0) + eps) + gamma
+    inv_std = {
+        "use the unbiased variance (divide by batch - 1)": 1 / np.sqrt(x.var(axis=0, ddof=1) + eps),
+        "return the standard deviation instead of its inverse": np.sqrt(x.var(axis=0) + eps),
+    }
+    return {"out": out, "x_hat": x_hat, "inv_std": inv_std}
+
+
+def _rms_mistakes(x, gain, eps) -> dict:
+    """RMSNorm's likely wrong answers, for out and x_hat."""
+    ms = (x**2).mean(axis=-1, keepdims=True)
+    centred = x - x.mean(axis=-1, keepdims=True)
+    x_hat = {
+        "subtract the mean first (that is LayerNorm, not RMSNorm)": centred
+        / np.sqrt((centred**2).mean(axis=-1, keepdims=True) + eps),
+        "add eps to the rms instead of inside the square root": x / (np.sqrt(ms) + eps),
+        "divide by the mean square instead of its square root": x / (ms + eps),
+        "take the root mean square over the first axis instead of the last": x
+        / np.sqrt((x**2).mean(axis=0, keepdims=True) + eps),
+    }
+    return {"out": {phrase: gain * wrong for phrase, wrong in x_hat.items()}, "x_hat": x_hat}
+
+
 # --- shared checks ---------------------------------------------------------------------------------
 
 
@@ -84,16 +119,18 @@ def _parts(call: Call, names: tuple[str, ...], shapes: list[tuple[int, ...]]) ->
     return value
 
 
-def _expect_parts_close(call, names, wants, rtol=1e-9, atol=1e-10) -> None:
+def _expect_parts_close(call, names, wants, rtol=1e-9, atol=1e-10, mistakes=None) -> None:
+    """Each part of the returned tuple close to its want; mistakes: {part name: {phrase: answer}}."""
     got = _parts(call, names, [np.shape(w) for w in wants])
     for name, part, want in zip(names, got, wants):
-        expect_close(Call(part, str(call)), want, rtol=rtol, atol=atol, what=name)
+        named = (mistakes or {}).get(name)
+        expect_close(Call(part, str(call)), want, rtol=rtol, atol=atol, what=name, mistakes=named)
 
 
-def _expect_gradients(call, names, losses, points) -> None:
+def _expect_gradients(call, names, losses, points, mistakes=None) -> None:
     """Each returned gradient matches the central differences of its loss at its point."""
     wants = [numeric_grad(loss, at) for loss, at in zip(losses, points)]
-    _expect_parts_close(call, names, wants, rtol=1e-6, atol=1e-7)
+    _expect_parts_close(call, names, wants, rtol=1e-6, atol=1e-7, mistakes=mistakes)
 
 
 def _sample(seed: int, shape: tuple[int, ...]):
@@ -108,6 +145,33 @@ def _sample(seed: int, shape: tuple[int, ...]):
 
 BN_NAMES = ("out", "x_hat", "inv_std")
 GRAD3 = ("grad_x", "grad_gamma", "grad_beta")
+
+
+def _expect_keeps_float32(fn, *args) -> None:
+    """fn on float32 arrays (other arguments as they are) returns float32 arrays only."""
+    args32 = [a.astype(np.float32) if isinstance(a, np.ndarray) else a for a in args]
+    got = run(fn, *args32)
+    results = got.value if isinstance(got.value, tuple) else (got.value,)
+    dtypes = [getattr(r, "dtype", type(r).__name__) for r in results]
+    expect(
+        all(d == np.float32 for d in dtypes),
+        f"{got}: dtypes {', '.join(map(str, dtypes))}, expected float32 throughout (float32 in, "
+        "float32 out: a NumPy float64 constant, a bool array divided by a float, or an array made "
+        "with np.zeros or np.ones turns it into float64)",
+    )
+
+
+def _expect_new_array(call: Call, got: np.ndarray, given: np.ndarray, name: str, what: str) -> None:
+    expect(
+        not np.shares_memory(got, given),
+        f"{call}: {what} is the caller's {name} itself (or a view of it); return a new array "
+        f"({name}.copy()), so that changing one later does not change the other",
+    )
+
+
+def _far_from_zero(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Features near 1e5 with a spread of about 1: mean(x**2) - mean(x)**2 loses every digit."""
+    return 1e5 + rng(seed).normal(size=shape) * rng(seed + 1).uniform(0.5, 2.0, size=shape[-1])
 
 
 # --- dropout -------------------------------------------------------------------------------------
@@ -150,6 +214,11 @@ def test_dropout_scales_kept_entries_by_1_over_1_minus_p(impl, p):
         np.where(kept, 1 / (1 - p), 0.0),
         rtol=1e-12,
         what=f"mask (0 where dropped, 1 / (1 - p) = {1 / (1 - p):.4g} where kept)",
+        mistakes={
+            "forget to divide the kept entries by 1 - p": np.where(kept, 1.0, 0.0),
+            "divide the kept entries by p instead of 1 - p": np.where(kept, 1 / p, 0.0),
+            "multiply the kept entries by 1 - p instead of dividing": np.where(kept, 1 - p, 0.0),
+        },
     )
     expect_close(
         Call(out, str(call)),
@@ -183,6 +252,13 @@ def test_dropout_is_the_identity_in_eval_mode_and_for_p_0(impl):
         out, mask = _parts(call, ("out", "mask"), [x.shape, x.shape])
         expect_equal(Call(out, str(call)), x, what="out (nothing is dropped or scaled)")
         expect_equal(Call(mask, str(call)), np.ones_like(x), what="mask")
+        _expect_new_array(call, out, x, "x", "out")
+
+
+@exercise("dropout")
+def test_dropout_keeps_float32(impl):
+    _expect_keeps_float32(impl.dropout, rng(12).normal(size=(4, 5)), 0.3, rng(13))
+    _expect_keeps_float32(impl.dropout, rng(12).normal(size=(4, 5)), 0.3, rng(13), False)
 
 
 @exercise("dropout")
@@ -249,7 +325,14 @@ def test_dropout_backward_hand_case(impl):
     mask = np.array([[2.0, 0.0, 2.0], [0.0, 0.0, 2.0]])
     grad_out = np.array([[1.0, 1e6, -3.0], [-1e6, 7.0, 0.25]])
     want = np.array([[2.0, 0.0, -6.0], [0.0, 0.0, 0.5]])
-    expect_close(run(impl.dropout_backward, mask, grad_out), want, rtol=1e-12)
+    mistakes = {
+        "forget to multiply by the mask (grad_out alone)": grad_out,
+        "multiply by the 0/1 keep pattern, forgetting the 1 / (1 - p) in the mask": grad_out * (mask != 0),
+        "divide grad_out by the mask where it is not 0": np.where(
+            mask != 0, grad_out / np.where(mask != 0, mask, 1.0), 0.0
+        ),
+    }
+    expect_close(run(impl.dropout_backward, mask, grad_out), want, rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("dropout_backward")
@@ -261,6 +344,13 @@ def test_dropout_backward_in_eval_mode_passes_the_gradient_through(impl):
         rtol=1e-12,
         what="with an all-ones mask (eval mode) the layer is the identity",
     )
+    call = run(impl.dropout_backward, np.ones((3, 2, 4)), grad_out)
+    _expect_new_array(call, call.value, grad_out, "grad_out", "the result")
+
+
+@exercise("dropout_backward")
+def test_dropout_backward_keeps_float32(impl):
+    _expect_keeps_float32(impl.dropout_backward, _mask(25, (3, 4), 0.5), rng(26).normal(size=(3, 4)))
 
 
 @exercise("dropout_backward")
@@ -285,7 +375,9 @@ def test_dropout_backward_scales_by_the_mask_values(impl):
 def test_batchnorm_train_matches_loops(impl, shape, eps):
     x, gamma, beta, _ = _sample(shape[0], shape)
     call = run(impl.batchnorm_train, x, gamma, beta, eps)
-    _expect_parts_close(call, BN_NAMES, _bn_loops(x, gamma, beta, eps))
+    _expect_parts_close(
+        call, BN_NAMES, _bn_loops(x, gamma, beta, eps), mistakes=_bn_mistakes(x, gamma, beta, eps)
+    )
 
 
 @exercise("batchnorm_train")
@@ -296,7 +388,17 @@ def test_batchnorm_train_hand_case_batch_of_two(impl):
     gamma, beta = np.array([2.0, 0.5, 1.0]), np.array([0.1, -1.0, 3.0])
     x_hat = np.array([[-1.0, -1.0, 1.0], [1.0, 1.0, -1.0]])
     wants = (gamma * x_hat + beta, x_hat, np.array([1.0, 0.2, 1.0]))
-    _expect_parts_close(run(impl.batchnorm_train, x, gamma, beta, 0.0), BN_NAMES, wants)
+    rows = (x - x.mean(axis=1, keepdims=True)) / x.std(axis=1, keepdims=True)
+    x_hat_mistakes = {
+        "use the unbiased variance (divide by batch - 1)": x_hat / math.sqrt(2),
+        "normalise each row (over the features) instead of each column (over the batch)": rows,
+        "divide by the variance instead of the standard deviation": (x - x.mean(axis=0)) / x.var(axis=0),
+        "forget to subtract the mean": x / x.std(axis=0),
+    }
+    out_mistakes = {phrase: gamma * wrong + beta for phrase, wrong in x_hat_mistakes.items()}
+    out_mistakes["swap gamma and beta"] = beta * x_hat + gamma
+    call = run(impl.batchnorm_train, x, gamma, beta, 0.0)
+    _expect_parts_close(call, BN_NAMES, wants, mistakes={"out": out_mistakes, "x_hat": x_hat_mistakes})
 
 
 @exercise("batchnorm_train")
@@ -335,6 +437,20 @@ def test_batchnorm_train_each_feature_on_its_own(impl):
 
 
 @exercise("batchnorm_train")
+def test_batchnorm_train_features_far_from_zero(impl):
+    x = _far_from_zero(33, (6, 3))
+    gamma, beta = np.array([1.0, 2.0, 0.5]), np.array([0.0, 1.0, -1.0])
+    call = run(impl.batchnorm_train, x, gamma, beta)
+    _expect_parts_close(call, BN_NAMES, _bn_loops(x, gamma, beta, 1e-5), rtol=1e-8, atol=1e-9)
+
+
+@exercise("batchnorm_train")
+def test_batchnorm_train_keeps_float32(impl):
+    x, gamma, beta, _ = _sample(34, (5, 3))
+    _expect_keeps_float32(impl.batchnorm_train, x, gamma, beta)
+
+
+@exercise("batchnorm_train")
 def test_batchnorm_train_constant_feature_uses_eps(impl):
     # A column with variance 0 normalises to 0 (eps keeps the division finite): out = beta there.
     x, gamma, beta, _ = _sample(32, (4, 3))
@@ -363,7 +479,14 @@ def test_batchnorm_eval_uses_the_running_statistics(impl, batch):
             for i in range(batch)
         ]
     )
-    expect_close(run(impl.batchnorm_eval, x, gamma, beta, mean, var), want, rtol=1e-10)
+    mistakes = {
+        "normalise with the batch's own statistics instead of the running ones": lambda: (
+            gamma * (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + 1e-5) + beta
+        ),
+        "divide by the running variance instead of its square root": gamma * (x - mean) / (var + 1e-5) + beta,
+        "forget gamma and beta": (x - mean) / np.sqrt(var + 1e-5),
+    }
+    expect_close(run(impl.batchnorm_eval, x, gamma, beta, mean, var), want, rtol=1e-10, mistakes=mistakes)
 
 
 @exercise("batchnorm_eval")
@@ -388,6 +511,11 @@ def test_batchnorm_eval_treats_each_example_alone(impl):
         rtol=1e-12,
         what="out for the batch vs each example alone (eval mode uses no batch statistics)",
     )
+
+
+@exercise("batchnorm_eval")
+def test_batchnorm_eval_keeps_float32(impl):
+    _expect_keeps_float32(impl.batchnorm_eval, *_eval_problem(51, 4))
 
 
 @exercise("batchnorm_eval")
@@ -424,7 +552,15 @@ def test_update_running_stats_hand_case(impl):
     # 0.9 * old + 0.1 * batch: means (0.2, 1.3), variances (1.1, 1.7).
     x = np.array([[1.0, 2.0], [3.0, 6.0]])
     call = run(impl.update_running_stats, np.array([0.0, 1.0]), np.array([1.0, 1.0]), x)
-    _expect_parts_close(call, RUN_NAMES, (np.array([0.2, 1.3]), np.array([1.1, 1.7])), rtol=1e-12)
+    mistakes = {
+        "new_mean": {"swap momentum and 1 - momentum (0.1 old + 0.9 batch)": np.array([1.8, 3.7])},
+        "new_var": {
+            "use the biased variance of the batch (divide by batch, not batch - 1)": np.array([1.0, 1.3]),
+            "swap momentum and 1 - momentum (0.1 old + 0.9 batch)": np.array([1.9, 7.3]),
+        },
+    }
+    wants = (np.array([0.2, 1.3]), np.array([1.1, 1.7]))
+    _expect_parts_close(call, RUN_NAMES, wants, rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("update_running_stats")
@@ -443,7 +579,24 @@ def test_update_running_stats_momentum_is_the_weight_of_the_new_batch(impl):
     mean, var = np.array([1.0, -1.0, 0.0]), np.array([0.5, 2.0, 1.0])
     batch_stats = (x.mean(axis=0), x.var(axis=0, ddof=1))
     _expect_parts_close(run(impl.update_running_stats, mean, var, x, 1.0), RUN_NAMES, batch_stats)
-    _expect_parts_close(run(impl.update_running_stats, mean, var, x, 0.0), RUN_NAMES, (mean, var))
+    call = run(impl.update_running_stats, mean, var, x, 0.0)
+    _expect_parts_close(call, RUN_NAMES, (mean, var))
+    _expect_new_array(call, call.value[0], mean, "running_mean", "new_mean (with momentum 0)")
+    _expect_new_array(call, call.value[1], var, "running_var", "new_var (with momentum 0)")
+
+
+@exercise("update_running_stats")
+def test_update_running_stats_features_far_from_zero(impl):
+    x = _far_from_zero(64, (5, 3))
+    mean, var = np.array([1e5, 0.0, 1.0]), np.ones(3)
+    call = run(impl.update_running_stats, mean, var, x, 0.5)
+    _expect_parts_close(call, RUN_NAMES, _running_loops(mean, var, x, 0.5), rtol=1e-8)
+
+
+@exercise("update_running_stats")
+def test_update_running_stats_keeps_float32(impl):
+    x, _, _, _ = _sample(65, (5, 3))
+    _expect_keeps_float32(impl.update_running_stats, np.zeros(3), np.ones(3), x)
 
 
 @exercise("update_running_stats")
@@ -473,7 +626,29 @@ def test_batchnorm_backward_matches_central_differences(impl, shape):
         lambda g_: np.sum(grad_out * _bn_loops(x, g_, beta, eps)[0]),
         lambda b_: np.sum(grad_out * _bn_loops(x, gamma, b_, eps)[0]),
     ]
-    _expect_gradients(call, GRAD3, losses, [x, gamma, beta])
+    n = shape[0]
+    full = lambda: gamma * inv_std / n * (n * grad_out - grad_out.sum(0) - x_hat * (grad_out * x_hat).sum(0))  # noqa: E731
+    mistakes = {
+        "grad_x": {
+            "leave out the paths through the batch mean and variance (gamma * inv_std * grad_out)": gamma
+            * inv_std
+            * grad_out,
+            "forget the factor gamma": lambda: full() / gamma,
+            "average over the batch where the formula sums": lambda: (
+                gamma * inv_std / n * (n * grad_out - grad_out.mean(0) - x_hat * (grad_out * x_hat).mean(0))
+            ),
+        },
+        "grad_gamma": {"sum grad_out without multiplying by x_hat": grad_out.sum(0)},
+        "grad_beta": {"average grad_out over the batch instead of summing": grad_out.mean(0)},
+    }
+    _expect_gradients(call, GRAD3, losses, [x, gamma, beta], mistakes=mistakes)
+
+
+@exercise("batchnorm_backward")
+def test_batchnorm_backward_keeps_float32(impl):
+    x, gamma, beta, grad_out = _sample(75, (5, 3))
+    _, x_hat, inv_std = _bn_loops(x, gamma, beta, 1e-5)
+    _expect_keeps_float32(impl.batchnorm_backward, x_hat, gamma, inv_std, grad_out)
 
 
 @exercise("batchnorm_backward")
@@ -538,7 +713,19 @@ ROW_SHAPES = [((4, 6), None), ((2, 3, 5), 1e-3), ((1, 7), 1e-5)]  # eps None: th
 def test_layernorm_matches_loops(impl, shape, eps):
     x, gamma, beta, _ = _sample(90 + len(shape), shape)
     args = (x, gamma, beta) if eps is None else (x, gamma, beta, eps)
-    _expect_parts_close(run(impl.layernorm, *args), BN_NAMES, _ln_loops(x, gamma, beta, eps or 1e-5))
+    e = eps or 1e-5
+    centred = x - x.mean(axis=-1, keepdims=True)
+    x_hat_mistakes = {
+        "use the unbiased variance (divide by features - 1)": centred
+        / np.sqrt(centred.var(axis=-1, ddof=1, keepdims=True) + e),
+        "normalise over the first axis (the batch) instead of the last": (x - x.mean(axis=0))
+        / np.sqrt(x.var(axis=0) + e),
+        "add eps outside the square root": centred / (centred.std(axis=-1, keepdims=True) + e),
+    }
+    out_mistakes = {phrase: gamma * wrong + beta for phrase, wrong in x_hat_mistakes.items()}
+    wants = _ln_loops(x, gamma, beta, e)
+    mistakes = {"out": out_mistakes, "x_hat": x_hat_mistakes}
+    _expect_parts_close(run(impl.layernorm, *args), BN_NAMES, wants, mistakes=mistakes)
 
 
 @exercise("layernorm")
@@ -587,6 +774,20 @@ def test_layernorm_treats_each_example_alone(impl):
 
 
 @exercise("layernorm")
+def test_layernorm_rows_far_from_zero(impl):
+    x = _far_from_zero(83, (4, 5))
+    gamma, beta = np.linspace(0.5, 2.0, 5), np.linspace(-1.0, 1.0, 5)
+    call = run(impl.layernorm, x, gamma, beta)
+    _expect_parts_close(call, BN_NAMES, _ln_loops(x, gamma, beta, 1e-5), rtol=1e-8, atol=1e-9)
+
+
+@exercise("layernorm")
+def test_layernorm_keeps_float32(impl):
+    x, gamma, beta, _ = _sample(84, (2, 3, 4))
+    _expect_keeps_float32(impl.layernorm, x, gamma, beta)
+
+
+@exercise("layernorm")
 def test_layernorm_constant_row_uses_eps(impl):
     x, gamma, beta, _ = _sample(94, (3, 5))
     x[1] = -4.0
@@ -611,7 +812,23 @@ def test_layernorm_backward_matches_central_differences(impl, shape):
         lambda g_: np.sum(grad_out * _ln_loops(x, g_, beta, eps)[0]),
         lambda b_: np.sum(grad_out * _ln_loops(x, gamma, b_, eps)[0]),
     ]
-    _expect_gradients(call, GRAD3, losses, [x, gamma, beta])
+    d, lead = shape[-1], tuple(range(len(shape) - 1))
+
+    def with_g(g):  # the formula of the docstring, with g in place of grad_out * gamma
+        return inv_std / d * (d * g - g.sum(-1, keepdims=True) - x_hat * (g * x_hat).sum(-1, keepdims=True))
+
+    mistakes = {
+        "grad_x": {
+            "forget to multiply grad_out by gamma first": with_g(grad_out),
+            "take gamma out of the sums, as in batchnorm": gamma * with_g(grad_out),
+            "leave out the paths through the mean and variance (gamma * inv_std * grad_out)": gamma
+            * inv_std
+            * grad_out,
+        },
+        "grad_gamma": {"sum grad_out without multiplying by x_hat": grad_out.sum(lead)},
+        "grad_beta": {"average grad_out over the leading axes instead of summing": grad_out.mean(lead)},
+    }
+    _expect_gradients(call, GRAD3, losses, [x, gamma, beta], mistakes=mistakes)
 
 
 @exercise("layernorm_backward")
@@ -634,6 +851,13 @@ def test_layernorm_backward_grad_x_is_orthogonal_to_shifts_and_scalings(impl):
         atol=1e-10,
         what="each row of grad_x * x_hat summed (the path through the variance?)",
     )
+
+
+@exercise("layernorm_backward")
+def test_layernorm_backward_keeps_float32(impl):
+    x, gamma, beta, grad_out = _sample(95, (2, 3, 4))
+    _, x_hat, inv_std = _ln_loops(x, gamma, beta, 1e-5)
+    _expect_keeps_float32(impl.layernorm_backward, x_hat, gamma, inv_std, grad_out)
 
 
 @exercise("layernorm_backward")
@@ -675,7 +899,10 @@ RMS_NAMES = ("out", "x_hat", "inv_rms")
 def test_rmsnorm_matches_loops(impl, shape, eps):
     x, gain, _, _ = _sample(110 + len(shape), shape)
     args = (x, gain) if eps is None else (x, gain, eps)
-    _expect_parts_close(run(impl.rmsnorm, *args), RMS_NAMES, _rms_loops(x, gain, eps or 1e-6))
+    e = eps or 1e-6
+    _expect_parts_close(
+        run(impl.rmsnorm, *args), RMS_NAMES, _rms_loops(x, gain, e), mistakes=_rms_mistakes(x, gain, e)
+    )
 
 
 @exercise("rmsnorm")
@@ -686,7 +913,15 @@ def test_rmsnorm_hand_case_keeps_the_mean(impl):
     gain = np.array([1.0, 2.0, 0.5])
     rms = np.array([[math.sqrt(3.0)], [math.sqrt(25 / 3)]])
     wants = (gain * x / rms, x / rms, 1 / rms)
-    _expect_parts_close(run(impl.rmsnorm, x, gain, 0.0), RMS_NAMES, wants, rtol=1e-12)
+    centred = (x - x.mean(axis=-1, keepdims=True)) / x.std(axis=-1, keepdims=True)
+    mistakes = {
+        "x_hat": {
+            "subtract the mean first (that is LayerNorm, not RMSNorm)": centred,
+            "divide by the mean square instead of its square root": x / rms**2,
+        },
+    }
+    mistakes["out"] = {phrase: gain * wrong for phrase, wrong in mistakes["x_hat"].items()}
+    _expect_parts_close(run(impl.rmsnorm, x, gain, 0.0), RMS_NAMES, wants, rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("rmsnorm")
@@ -697,7 +932,18 @@ def test_rmsnorm_default_eps_inside_the_square_root(impl):
     want_hat = np.array([[1 / math.sqrt(2), -1 / math.sqrt(2)], [2 / math.sqrt(2 + 1e-6), 0.0]])
     call = run(impl.rmsnorm, x, np.array([1.0, 3.0]))
     x_hat = _parts(call, RMS_NAMES, [(2, 2), (2, 2), (2, 1)])[1]
-    expect_close(Call(x_hat, str(call)), want_hat, rtol=1e-9, what="x_hat = x / sqrt(mean(x²) + 1e-6)")
+    rms = np.sqrt((x**2).mean(axis=-1, keepdims=True))
+    mistakes = {
+        "add eps to the rms instead of inside the square root": x / (rms + 1e-6),
+        "leave out eps": x / np.where(rms > 0, rms, 1.0),
+    }
+    expect_close(
+        Call(x_hat, str(call)),
+        want_hat,
+        rtol=1e-9,
+        what="x_hat = x / sqrt(mean(x²) + 1e-6)",
+        mistakes=mistakes,
+    )
 
 
 @exercise("rmsnorm")
@@ -717,6 +963,12 @@ def test_rmsnorm_ignores_scale_but_not_shift(impl):
         not np.allclose(shifted.value[0], before),
         f"{shifted}: out did not change when x was shifted by 5; RMSNorm does not subtract the mean",
     )
+
+
+@exercise("rmsnorm")
+def test_rmsnorm_keeps_float32(impl):
+    x, gain, _, _ = _sample(105, (2, 3, 4))
+    _expect_keeps_float32(impl.rmsnorm, x, gain)
 
 
 @exercise("rmsnorm")
@@ -741,7 +993,19 @@ def test_rmsnorm_backward_matches_central_differences(impl, shape):
         lambda x_: np.sum(grad_out * _rms_loops(x_, gain, eps)[0]),
         lambda g_: np.sum(grad_out * _rms_loops(x, g_, eps)[0]),
     ]
-    _expect_gradients(call, ("grad_x", "grad_gain"), losses, [x, gain])
+    g = grad_out * gain
+    lead = tuple(range(len(shape) - 1))
+    mistakes = {
+        "grad_x": {
+            "leave out the path through the rms (inv_rms * gain * grad_out)": inv_rms * g,
+            "forget to multiply grad_out by gain": inv_rms
+            * (grad_out - x_hat * (grad_out * x_hat).mean(-1, keepdims=True)),
+            "use LayerNorm's formula, with the mean's term that RMSNorm does not have": inv_rms
+            * (g - g.mean(-1, keepdims=True) - x_hat * (g * x_hat).mean(-1, keepdims=True)),
+        },
+        "grad_gain": {"sum grad_out without multiplying by x_hat": grad_out.sum(lead)},
+    }
+    _expect_gradients(call, ("grad_x", "grad_gain"), losses, [x, gain], mistakes=mistakes)
 
 
 @exercise("rmsnorm_backward")
@@ -758,6 +1022,13 @@ def test_rmsnorm_backward_grad_x_is_orthogonal_to_scalings(impl):
         atol=1e-10,
         what="each row of grad_x * x summed (the path through the mean square?)",
     )
+
+
+@exercise("rmsnorm_backward")
+def test_rmsnorm_backward_keeps_float32(impl):
+    x, gain, _, grad_out = _sample(115, (2, 3, 4))
+    _, x_hat, inv_rms = _rms_loops(x, gain, 1e-6)
+    _expect_keeps_float32(impl.rmsnorm_backward, x_hat, gain, inv_rms, grad_out)
 
 
 @exercise("rmsnorm_backward")

@@ -38,22 +38,36 @@ def _outputs(call: Call, names: tuple[str, ...]) -> tuple:
     return value
 
 
-def _follow(step_fn, rule, names, param, state, grads, first_t=None, **hyper):
+def _follow(step_fn, rule, names, param, state, grads, first_t=None, mistakes=None, **hyper):
     """Run step_fn once per gradient from (param, *state), feeding back its own results,
     and compare the parameter and every state array after each step with the per-element
     rule. first_t: the step number passed (as t) to the first call, for Adam and AdamW.
+    mistakes: {phrase: wrong rule}, each applied to the inputs of the failing step.
     Returns the final parameter."""
     got = want = (param, *state)
     for k, g in enumerate(grads):
         t = None if first_t is None else first_t + k
         counted = () if t is None else (t,)
-        call = run(step_fn, got[0], g, *got[1:], *counted, **hyper)
+        inputs = (got[0], g, *got[1:])
+        call = run(step_fn, *inputs, *counted, **hyper)
         got = _outputs(call, names)
         want = _elementwise(rule, t, want[0], g, *want[1:])
-        for name, got_x, want_x in zip(names, got, want):
+        for i, (name, got_x, want_x) in enumerate(zip(names, got, want)):
             where = f"{name} after step {k + 1} of {len(grads)}" + (f" (t={t})" if t else "")
-            expect_close(Call(got_x, str(call)), want_x, what=where)
+            named = {
+                phrase: (lambda wrong=wrong, i=i, t=t, inputs=inputs: _elementwise(wrong, t, *inputs)[i])
+                for phrase, wrong in (mistakes or {}).items()
+            }
+            expect_close(Call(got_x, str(call)), want_x, what=where, mistakes=named)
     return got[0]
+
+
+def _named(mistakes: dict, t, inputs: tuple, index: int) -> dict:
+    """{phrase: wrong rule} -> {phrase: that rule's output number `index` for these inputs}."""
+    return {
+        phrase: (lambda wrong=wrong: _elementwise(wrong, t, *inputs)[index])
+        for phrase, wrong in mistakes.items()
+    }
 
 
 def _grads(seed: int, shape: tuple[int, ...], steps: int = 5) -> list[np.ndarray]:
@@ -127,7 +141,12 @@ def test_sgd_step_weight_decay_joins_the_gradient(impl):
     # L2: p - lr (g + wd p): 2 - 0.1 (1 + 0.5 * 2) = 1.8 and -1 - 0.1 (0 - 0.5) = -0.95
     p, g = np.array([2.0, -1.0]), np.array([1.0, 0.0])
     got = run(impl.sgd_step, p, g, 0.1, weight_decay=0.5)
-    expect_close(got, np.array([1.8, -0.95]), what="with weight_decay=0.5")
+    mistakes = {
+        "forget the weight decay": p - 0.1 * g,
+        "subtract weight_decay * param without multiplying it by lr": p - 0.1 * g - 0.5 * p,
+        "add the decay with a plus sign (grad - weight_decay * param)": p - 0.1 * (g - 0.5 * p),
+    }
+    expect_close(got, np.array([1.8, -0.95]), what="with weight_decay=0.5", mistakes=mistakes)
 
 
 @exercise("sgd_step")
@@ -135,7 +154,17 @@ def test_sgd_step_weight_decay_joins_the_gradient(impl):
 def test_sgd_step_matches_loop_over_steps(impl, weight_decay):
     hyper = dict(lr=0.3, weight_decay=weight_decay)
     p0 = rng(10).normal(size=(3, 4))
-    _follow(impl.sgd_step, _sgd_rule(**hyper), ("param",), p0, (), _grads(11, (3, 4)), **hyper)
+    lr = hyper["lr"]
+    mistakes = {
+        "forget the weight decay": _sgd_rule(lr),
+        "subtract weight_decay * param without multiplying it by lr": lambda t, p, g: (
+            p - lr * g - weight_decay * p,
+        ),
+        "add the decay with a plus sign (grad - weight_decay * param)": _sgd_rule(lr, -weight_decay),
+    }
+    _follow(
+        impl.sgd_step, _sgd_rule(**hyper), ("param",), p0, (), _grads(11, (3, 4)), mistakes=mistakes, **hyper
+    )
 
 
 @exercise("sgd_step")
@@ -164,13 +193,45 @@ def _momentum_rule(lr, mu, nesterov=False):
     return rule
 
 
+def _momentum_mistakes(lr, mu):
+    """Wrong forms of the heavy-ball step, named."""
+
+    def lr_inside(t, p, g, v):
+        v = mu * v + lr * g
+        return p - v, v
+
+    def old_velocity(t, p, g, v):
+        return p - lr * v, mu * v + g
+
+    def dampened(t, p, g, v):
+        v = mu * v + (1 - mu) * g
+        return p - lr * v, v
+
+    return {
+        "put lr inside the velocity (v = mu v + lr grad, then param - v)": lr_inside,
+        "step with the old velocity, before updating it": old_velocity,
+        "damp the gradient (v = mu v + (1 - mu) grad)": dampened,
+    }
+
+
 @exercise("momentum_step")
 def test_momentum_step_by_hand(impl):
     # v = 0.9 * 0.5 + 2 = 2.45, p = 1 - 0.1 * 2.45 = 0.755; v = 0.9 * (-1) + 0 = -0.9, p = 0.09
     p, g, v = np.array([1.0, 0.0]), np.array([2.0, 0.0]), np.array([0.5, -1.0])
     call, (p1, v1) = _step_call(impl.momentum_step, p, g, v, lr=0.1, mu=0.9)
-    expect_close(Call(v1, str(call)), np.array([2.45, -0.9]), what="velocity (mu * v + grad, no lr)")
-    expect_close(Call(p1, str(call)), np.array([0.755, 0.09]), what="param (param - lr * velocity)")
+    mistakes = _momentum_mistakes(lr=0.1, mu=0.9)
+    expect_close(
+        Call(v1, str(call)),
+        np.array([2.45, -0.9]),
+        what="velocity (mu * v + grad, no lr)",
+        mistakes=_named(mistakes, None, (p, g, v), 1),
+    )
+    expect_close(
+        Call(p1, str(call)),
+        np.array([0.755, 0.09]),
+        what="param (param - lr * velocity)",
+        mistakes=_named(mistakes, None, (p, g, v), 0),
+    )
 
 
 @exercise("momentum_step")
@@ -179,7 +240,17 @@ def test_momentum_step_matches_loop_over_steps(impl):
     g = rng(20)
     p0, v0 = g.normal(size=(3, 4)), g.normal(size=(3, 4))
     rule = _momentum_rule(**hyper)
-    _follow(impl.momentum_step, rule, ("param", "velocity"), p0, (v0,), _grads(21, (3, 4)), **hyper)
+    mistakes = _momentum_mistakes(**hyper)
+    _follow(
+        impl.momentum_step,
+        rule,
+        ("param", "velocity"),
+        p0,
+        (v0,),
+        _grads(21, (3, 4)),
+        mistakes=mistakes,
+        **hyper,
+    )
 
 
 @exercise("momentum_step")
@@ -220,7 +291,17 @@ def test_nesterov_step_by_hand(impl):
     p, g, v = np.array([1.0]), np.array([2.0]), np.array([0.5])
     call, (p1, v1) = _step_call(impl.nesterov_step, p, g, v, lr=0.1, mu=0.9)
     expect_close(Call(v1, str(call)), np.array([2.45]), what="velocity (mu * v + grad)")
-    expect_close(Call(p1, str(call)), np.array([0.5795]), what="param (param - lr (grad + mu * v_new))")
+    mistakes = {
+        "step with the new velocity alone, as plain momentum does": p - 0.1 * 2.45,
+        "look ahead with the old velocity (grad + mu * velocity, before updating it)": p
+        - 0.1 * (g + 0.9 * v),
+    }
+    expect_close(
+        Call(p1, str(call)),
+        np.array([0.5795]),
+        what="param (param - lr (grad + mu * v_new))",
+        mistakes=mistakes,
+    )
 
 
 @exercise("nesterov_step")
@@ -239,7 +320,25 @@ def test_nesterov_step_matches_loop_over_steps(impl):
     g = rng(32)
     p0, v0 = g.normal(size=(4, 3)), g.normal(size=(4, 3))
     rule = _momentum_rule(**hyper, nesterov=True)
-    _follow(impl.nesterov_step, rule, ("param", "velocity"), p0, (v0,), _grads(33, (4, 3)), **hyper)
+    lr, mu = hyper["lr"], hyper["mu"]
+
+    def old_look_ahead(t, p, g, v):
+        return p - lr * (g + mu * v), mu * v + g
+
+    mistakes = {
+        "step with the new velocity alone, as plain momentum does": _momentum_rule(lr, mu),
+        "look ahead with the old velocity (grad + mu * velocity, before updating it)": old_look_ahead,
+    }
+    _follow(
+        impl.nesterov_step,
+        rule,
+        ("param", "velocity"),
+        p0,
+        (v0,),
+        _grads(33, (4, 3)),
+        mistakes=mistakes,
+        **hyper,
+    )
 
 
 @exercise("nesterov_step")
@@ -271,6 +370,36 @@ def _rmsprop_rule(lr, alpha, eps):
     return rule
 
 
+def _adaptive_mistakes(lr, eps, average=None):
+    """Wrong forms of AdaGrad's step (average None) or RMSProp's (average = alpha), named."""
+    new = (lambda s, g: s + g * g) if average is None else (lambda s, g: average * s + (1 - average) * g * g)
+
+    def eps_inside(t, p, g, s):
+        s = new(s, g)
+        return p - lr * g / math.sqrt(s + eps), s
+
+    def old_state(t, p, g, s):
+        return p - lr * g / (math.sqrt(s) + eps), new(s, g)
+
+    def no_root(t, p, g, s):
+        s = new(s, g)
+        return p - lr * g / (s + eps), s
+
+    named = {
+        "add eps inside the square root": eps_inside,
+        "divide by the old state, before adding this step's grad**2": old_state,
+        "forget the square root": no_root,
+    }
+    if average is not None:
+
+        def swapped(t, p, g, s):
+            s = (1 - average) * s + average * g * g
+            return p - lr * g / (math.sqrt(s) + eps), s
+
+        named["swap alpha and 1 - alpha"] = swapped
+    return named
+
+
 def _constant_gradient_steps(step_fn, g, n, **hyper) -> tuple[Call, list[np.ndarray]]:
     """The parameter's change at each of n steps from rest (p = 0, state 0) with gradient g."""
     p, state, moves = np.zeros_like(g), np.zeros_like(g), []
@@ -286,8 +415,14 @@ def test_adagrad_step_by_hand(impl):
     # sum 16 + 9 = 25, step 0.5 * 3 / 5 = 0.3; sum 3 + 1 = 4, step 0.5 * (-1) / 2 = -0.25
     p, g, s = np.array([1.0, 0.0]), np.array([3.0, -1.0]), np.array([16.0, 3.0])
     call, (p1, s1) = _step_call(impl.adagrad_step, p, g, s, lr=0.5, eps=0.0)
+    mistakes = _adaptive_mistakes(0.5, 0.0)
     expect_close(Call(s1, str(call)), np.array([25.0, 4.0]), what="sum_sq (old sum + grad**2)")
-    expect_close(Call(p1, str(call)), np.array([0.7, 0.25]), what="param")
+    expect_close(
+        Call(p1, str(call)),
+        np.array([0.7, 0.25]),
+        what="param",
+        mistakes=_named(mistakes, None, (p, g, s), 0),
+    )
 
 
 @exercise("adagrad_step")
@@ -299,7 +434,14 @@ def test_adagrad_step_matches_loop_over_steps(impl, eps):
     g = rng(40)
     p0, s0 = g.normal(size=(3, 5)), g.uniform(0.5, 2.0, size=(3, 5))
     _follow(
-        impl.adagrad_step, _adagrad_rule(**hyper), ("param", "sum_sq"), p0, (s0,), _grads(41, (3, 5)), **hyper
+        impl.adagrad_step,
+        _adagrad_rule(**hyper),
+        ("param", "sum_sq"),
+        p0,
+        (s0,),
+        _grads(41, (3, 5)),
+        mistakes=_adaptive_mistakes(**hyper),
+        **hyper,
     )
 
 
@@ -329,10 +471,16 @@ def test_rmsprop_step_by_hand(impl):
     #             avg 0.75 * 20 + 0.25 * 4 = 16 -> step 0.2 * 2 / 4 = 0.1
     p, g, s = np.array([1.0, 1.0]), np.array([2.0, 2.0]), np.array([0.0, 20.0])
     call, (p1, s1) = _step_call(impl.rmsprop_step, p, g, s, lr=0.2, alpha=0.75, eps=0.0)
+    mistakes = _adaptive_mistakes(0.2, 0.0, average=0.75)
     expect_close(
-        Call(s1, str(call)), np.array([1.0, 16.0]), what="sq_avg (alpha * old + (1 - alpha) * grad**2)"
+        Call(s1, str(call)),
+        np.array([1.0, 16.0]),
+        what="sq_avg (alpha * old + (1 - alpha) * grad**2)",
+        mistakes=_named(mistakes, None, (p, g, s), 1),
     )
-    expect_close(Call(p1, str(call)), np.array([0.6, 0.9]), what="param")
+    expect_close(
+        Call(p1, str(call)), np.array([0.6, 0.9]), what="param", mistakes=_named(mistakes, None, (p, g, s), 0)
+    )
 
 
 @exercise("rmsprop_step")
@@ -343,7 +491,17 @@ def test_rmsprop_step_matches_loop_over_steps(impl, alpha, eps):
     g = rng(50)
     p0, s0 = g.normal(size=(2, 3, 4)), g.uniform(0.1, 1.0, size=(2, 3, 4))
     rule = _rmsprop_rule(**hyper)
-    _follow(impl.rmsprop_step, rule, ("param", "sq_avg"), p0, (s0,), _grads(51, (2, 3, 4)), **hyper)
+    mistakes = _adaptive_mistakes(hyper["lr"], eps, average=alpha)
+    _follow(
+        impl.rmsprop_step,
+        rule,
+        ("param", "sq_avg"),
+        p0,
+        (s0,),
+        _grads(51, (2, 3, 4)),
+        mistakes=mistakes,
+        **hyper,
+    )
 
 
 @exercise("rmsprop_step")
@@ -389,6 +547,34 @@ def _adam_rule(lr, beta1, beta2, eps, weight_decay=0.0):
 _ADAM_OUT = ("param", "m", "v")
 
 
+def _adam_mistakes(lr, beta1, beta2, eps, weight_decay=0.0):
+    """Wrong forms of Adam's step (and, with weight_decay, of AdamW's), named."""
+
+    def variant(correct=True, eps_inside=False, l2=False, decay_after=False):
+        def rule(t, p, g, m, v):
+            if l2:
+                g = g + weight_decay * p
+            elif not decay_after:
+                p = p * (1 - lr * weight_decay)
+            m = beta1 * m + (1 - beta1) * g
+            v = beta2 * v + (1 - beta2) * g * g
+            m_hat, v_hat = (m / (1 - beta1**t), v / (1 - beta2**t)) if correct else (m, v)
+            root = math.sqrt(v_hat + eps) if eps_inside else math.sqrt(v_hat) + eps
+            new = p - lr * m_hat / root
+            return (new * (1 - lr * weight_decay) if decay_after else new), m, v
+
+        return rule
+
+    named = {
+        "forget the bias correction (m / (1 - beta1**t), v / (1 - beta2**t))": variant(correct=False),
+        "add eps inside the square root": variant(eps_inside=True),
+    }
+    if weight_decay:
+        named["add the decay to the gradient (Adam with L2, not decoupled)"] = variant(l2=True)
+        named["decay after the Adam step instead of before"] = variant(decay_after=True)
+    return named
+
+
 @exercise("adam_step")
 @pytest.mark.parametrize("shape", [(3, 4), (2, 1, 5)])
 def test_adam_step_matches_loop_from_the_first_step(impl, shape):
@@ -402,6 +588,7 @@ def test_adam_step_matches_loop_from_the_first_step(impl, shape):
         (zeros, zeros),
         _grads(61, shape),
         first_t=1,
+        mistakes=_adam_mistakes(**hyper),
         **hyper,
     )
 
@@ -413,7 +600,15 @@ def test_adam_step_matches_loop_resumed_at_step_4(impl):
     g = rng(62)
     p0, m0, v0 = g.normal(size=(4, 3)), g.normal(size=(4, 3)) * 0.1, g.uniform(0.01, 0.2, size=(4, 3))
     _follow(
-        impl.adam_step, _adam_rule(**hyper), _ADAM_OUT, p0, (m0, v0), _grads(63, (4, 3)), first_t=4, **hyper
+        impl.adam_step,
+        _adam_rule(**hyper),
+        _ADAM_OUT,
+        p0,
+        (m0, v0),
+        _grads(63, (4, 3)),
+        first_t=4,
+        mistakes=_adam_mistakes(**hyper),
+        **hyper,
     )
 
 
@@ -477,7 +672,12 @@ def test_adamw_step_by_hand(impl):
     call, (p1, m1, v1) = _step_call(
         impl.adamw_step, p, g, z, z, 1, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-12, weight_decay=0.5
     )
-    expect_close(Call(p1, str(call)), [1.8], what="param: p * (1 - lr * wd), then the Adam step")
+    mistakes = _named(
+        _adam_mistakes(lr=0.1, beta1=0.9, beta2=0.999, eps=1e-12, weight_decay=0.5), 1, (p, g, z, z), 0
+    )
+    expect_close(
+        Call(p1, str(call)), [1.8], what="param: p * (1 - lr * wd), then the Adam step", mistakes=mistakes
+    )
     expect_close(Call(m1, str(call)), [0.05], what="m (the raw gradient's average; the decay is not in m)")
     expect_close(Call(v1, str(call)), [0.00025], what="v (the raw gradient's; the decay is not in v)")
 
@@ -496,6 +696,7 @@ def test_adamw_step_matches_loop_over_steps(impl):
         (zeros, zeros),
         _grads(71, (3, 4)),
         first_t=1,
+        mistakes=_adam_mistakes(**hyper),
         **hyper,
     )
 
@@ -559,9 +760,22 @@ def _list_result(call: Call, grads: list[np.ndarray], value) -> list:
     return value
 
 
-def _expect_arrays(call: Call, got: list, want: list, what: str, rtol: float = 1e-9) -> None:
+def _expect_arrays(call: Call, got: list, want: list, what: str, rtol: float = 1e-9, mistakes=None) -> None:
+    """Each array close to its want; mistakes: {phrase: the wrong list of arrays}."""
     for i, (got_i, want_i) in enumerate(zip(got, want)):
-        expect_close(Call(got_i, str(call)), want_i, rtol=rtol, atol=1e-12, what=f"{what} [{i}]")
+        named = {phrase: wrong[i] for phrase, wrong in (mistakes or {}).items()}
+        expect_close(
+            Call(got_i, str(call)), want_i, rtol=rtol, atol=1e-12, what=f"{what} [{i}]", mistakes=named
+        )
+
+
+def _expect_new_arrays(call: Call, got: list, given: list) -> None:
+    for i, (a, g) in enumerate(zip(got, given)):
+        expect(
+            not np.shares_memory(a, g),
+            f"{call}: array [{i}] of the result is the caller's array [{i}] itself; return a new "
+            "array (a copy) even when nothing needs to change",
+        )
 
 
 def _clip_loop(grads: list[np.ndarray], c: float) -> list[np.ndarray]:
@@ -573,7 +787,15 @@ def test_clip_by_value_by_hand(impl):
     grads = [np.array([[-3.0, 0.5], [2.0, -0.1]]), np.array([1.5, -1.0, 0.0])]
     call = run(impl.clip_by_value, grads, 1.0)
     got = _list_result(call, grads, call.value)
-    _expect_arrays(call, got, [np.array([[-1.0, 0.5], [1.0, -0.1]]), np.array([1.0, -1.0, 0.0])], "clipped")
+    mistakes = {
+        "clip from above only (np.minimum(g, c))": [np.minimum(g, 1.0) for g in grads],
+        "clip from below only (np.maximum(g, -c))": [np.maximum(g, -1.0) for g in grads],
+        "set every entry beyond the range to 0 instead of to ±c": [
+            np.where(np.abs(g) > 1.0, 0.0, g) for g in grads
+        ],
+    }
+    want = [np.array([[-1.0, 0.5], [1.0, -0.1]]), np.array([1.0, -1.0, 0.0])]
+    _expect_arrays(call, got, want, "clipped", mistakes=mistakes)
 
 
 @exercise("clip_by_value")
@@ -595,6 +817,7 @@ def test_clip_by_value_leaves_small_entries_alone(impl):
     _expect_arrays(
         call, _list_result(call, grads, call.value), grads, "unchanged (all inside the range)", rtol=0
     )
+    _expect_new_arrays(call, call.value, grads)
 
 
 def _global_norm_call(impl, grads, max_norm) -> tuple[Call, list, Call]:
@@ -613,8 +836,25 @@ def test_clip_by_global_norm_by_hand(impl):
     grads = [np.array([3.0, 0.0]), np.array([[0.0], [4.0]])]
     call, clipped, norm = _global_norm_call(impl, grads, 1.0)
     # rtol 1e-6 also accepts PyTorch's max_norm / (total_norm + 1e-6)
-    _expect_arrays(call, clipped, [np.array([0.6, 0.0]), np.array([[0.0], [0.8]])], "clipped", rtol=1e-6)
-    expect_close(norm, 5.0, what="total_norm (before clipping)")
+    mistakes = {
+        "clip each array by its own norm instead of by the global norm": [
+            g / max(1.0, float(np.sqrt(np.sum(g**2)))) for g in grads
+        ]
+    }
+    _expect_arrays(
+        call,
+        clipped,
+        [np.array([0.6, 0.0]), np.array([[0.0], [0.8]])],
+        "clipped",
+        rtol=1e-6,
+        mistakes=mistakes,
+    )
+    norm_mistakes = {
+        "return the norm after clipping instead of before": 1.0,
+        "return the sum of squares, without the square root": 25.0,
+        "return the sum of the arrays' own norms instead of the global norm": 7.0,
+    }
+    expect_close(norm, 5.0, what="total_norm (before clipping)", mistakes=norm_mistakes)
 
 
 @exercise("clip_by_global_norm")
@@ -624,6 +864,7 @@ def test_clip_by_global_norm_under_the_limit_changes_nothing(impl):
     call, clipped, norm = _global_norm_call(impl, grads, 2.0)
     _expect_arrays(call, clipped, grads, "unchanged (total norm 1 is under max_norm 2)", rtol=1e-12)
     expect_close(norm, 1.0, what="total_norm")
+    _expect_new_arrays(call, clipped, grads)
 
 
 @exercise("clip_by_global_norm")
@@ -633,8 +874,25 @@ def test_clip_by_global_norm_scales_every_array_by_the_same_factor(impl):
     grads = [np.array([0.6, 0.0]), np.array([[0.0, 3.0, 0.0]])]
     call, clipped, norm = _global_norm_call(impl, grads, 1.0)
     total = math.sqrt(0.36 + 9.0)
-    _expect_arrays(call, clipped, [g / total for g in grads], "scaled by max_norm / global norm", rtol=1e-6)
-    expect_close(norm, total, what="total_norm (of all arrays together)")
+    mistakes = {
+        "clip each array by its own norm instead of by the global norm": [
+            g / max(1.0, float(np.sqrt(np.sum(g**2)))) for g in grads
+        ],
+    }
+    _expect_arrays(
+        call,
+        clipped,
+        [g / total for g in grads],
+        "scaled by max_norm / global norm",
+        rtol=1e-6,
+        mistakes=mistakes,
+    )
+    norm_mistakes = {
+        "return the norm after clipping instead of before": 1.0,
+        "return the sum of the arrays' own norms instead of the global norm": 0.6 + 3.0,
+        "return the sum of squares, without the square root": 9.36,
+    }
+    expect_close(norm, total, what="total_norm (of all arrays together)", mistakes=norm_mistakes)
 
 
 @exercise("clip_by_global_norm")
@@ -665,3 +923,78 @@ def test_clip_by_global_norm_tames_a_steep_loss(impl):
         f"the loss must fall at every step; got {losses[:6]} …",
     )
     expect(losses[-1] < 1e-3, f"loss {losses[-1]:.3g} after 300 clipped steps, from {losses[0]:.3g}")
+
+
+# ---------------------------------------------------------------------------------------------
+# float32 in, float32 out
+
+
+def _expect_keeps_float32(fn, n_arrays: int, *hyper, **kwargs) -> None:
+    """fn(param, grad, *state, *hyper) on float32 arrays returns float32 arrays only."""
+    g = rng(900)
+    arrays = [g.normal(size=(3, 4)).astype(np.float32) for _ in range(n_arrays)]
+    arrays[2:] = [np.abs(a) for a in arrays[2:]]  # states: AdaGrad's and RMSProp's sums are >= 0
+    got = run(fn, *arrays, *hyper, **kwargs)
+    results = got.value if isinstance(got.value, tuple) else (got.value,)
+    dtypes = [getattr(r, "dtype", type(r).__name__) for r in results]
+    expect(
+        all(d == np.float32 for d in dtypes),
+        f"{got}: dtypes {', '.join(map(str, dtypes))}, expected float32 throughout (float32 in, "
+        "float32 out: a NumPy float64 constant or an array made with np.zeros turns it into float64)",
+    )
+
+
+@exercise("sgd_step")
+def test_sgd_step_keeps_float32(impl):
+    _expect_keeps_float32(impl.sgd_step, 2, 0.1, 0.01)
+
+
+@exercise("momentum_step")
+def test_momentum_step_keeps_float32(impl):
+    _expect_keeps_float32(impl.momentum_step, 3, 0.1, 0.9)
+
+
+@exercise("nesterov_step")
+def test_nesterov_step_keeps_float32(impl):
+    _expect_keeps_float32(impl.nesterov_step, 3, 0.1, 0.9)
+
+
+@exercise("adagrad_step")
+def test_adagrad_step_keeps_float32(impl):
+    _expect_keeps_float32(impl.adagrad_step, 3, 0.1)
+
+
+@exercise("rmsprop_step")
+def test_rmsprop_step_keeps_float32(impl):
+    _expect_keeps_float32(impl.rmsprop_step, 3, 0.01)
+
+
+@exercise("adam_step")
+def test_adam_step_keeps_float32(impl):
+    _expect_keeps_float32(impl.adam_step, 4, 3, lr=0.01)
+
+
+@exercise("adamw_step")
+def test_adamw_step_keeps_float32(impl):
+    _expect_keeps_float32(impl.adamw_step, 4, 3, lr=0.01)
+
+
+@exercise("clip_by_value")
+def test_clip_by_value_keeps_float32(impl):
+    grads = [rng(901).normal(size=(3, 4)).astype(np.float32), np.array([0.5, -2.0], dtype=np.float32)]
+    got = run(impl.clip_by_value, grads, 1.0)
+    dtypes = [getattr(a, "dtype", type(a).__name__) for a in _list_result(got, grads, got.value)]
+    expect(all(d == np.float32 for d in dtypes), f"{got}: dtypes {dtypes}, expected float32 (as given)")
+
+
+@exercise("clip_by_global_norm")
+def test_clip_by_global_norm_keeps_float32(impl):
+    grads = [rng(902).normal(size=(3, 4)).astype(np.float32), np.array([0.5, -2.0], dtype=np.float32)]
+    for max_norm in (1.0, 100.0):  # clipped, and returned as they are
+        got, clipped, norm = _global_norm_call(impl, grads, max_norm)
+        dtypes = [getattr(a, "dtype", type(a).__name__) for a in clipped]
+        expect(all(d == np.float32 for d in dtypes), f"{got}: dtypes {dtypes}, expected float32 (as given)")
+        expect(
+            isinstance(norm.value, float),
+            f"{got}: total_norm is {type(norm.value).__name__}, expected a Python float (float(...))",
+        )

@@ -17,7 +17,17 @@ import math
 import numpy as np
 import pytest
 
-from grader.testkit import Call, exercise, expect, expect_close, expect_equal, expect_shape, rng, run
+from grader.testkit import (
+    Call,
+    diagnosis,
+    exercise,
+    expect,
+    expect_close,
+    expect_equal,
+    expect_shape,
+    rng,
+    run,
+)
 
 # ---------------------------------------------------------------------------------------------
 # helpers: schedules
@@ -27,25 +37,42 @@ def _expect_number(call: Call) -> None:
     """An int step gives one learning rate: a float (or a 0-d array), not a 1-element array."""
     value = call.value
     ok = isinstance(value, (float, np.floating)) or (isinstance(value, np.ndarray) and value.shape == ())
-    expect(ok, f"{call}: returned {type(value).__name__} {value!r}, expected a float for an int step")
+    expect(
+        ok,
+        f"{call}: returned {type(value).__name__} {value!r}, expected one number (a float) for an int step",
+    )
 
 
-def _expect_rates_at(fn, steps: list[int], want: list[float], **kwargs) -> None:
-    """fn(step, **kwargs) at each int step matches want (to 1e-12 relative)."""
+def _expect_rates_at(fn, steps: list[int], want: list[float], mistakes=None, **kwargs) -> None:
+    """fn(step, **kwargs) at each int step matches want (to 1e-12 relative).
+
+    mistakes: {phrase: a wrong schedule, a function of the int step}."""
     for step, lr in zip(steps, want):
         got = run(fn, step, **kwargs)
         _expect_number(got)
         value = float(got.value)
-        expect(
-            math.isclose(value, lr, rel_tol=1e-12, abs_tol=1e-15),
-            f"{got}: the learning rate at step {step} is {value:.6g}, expected {lr:.6g}",
+        if math.isclose(value, lr, rel_tol=1e-12, abs_tol=1e-15):
+            continue
+        named = {
+            phrase: (lambda wrong=wrong, step=step: wrong(step)) for phrase, wrong in (mistakes or {}).items()
+        }
+        found = diagnosis(
+            value, lr, mistakes=named, same=lambda a, b: math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15)
         )
+        lead = f"{found}\n" if found else ""
+        expect(False, f"{lead}{got}: the learning rate at step {step} is {value:.6g}, expected {lr:.6g}")
 
 
-def _expect_schedule(fn, reference, steps: np.ndarray, **kwargs) -> None:
-    """fn on an integer array of steps matches reference(int step) at every step, same shape."""
-    want = np.array([reference(int(s), **kwargs) for s in steps.ravel()]).reshape(steps.shape)
-    expect_close(run(fn, steps, **kwargs), want, rtol=1e-10, atol=1e-15)
+def _expect_schedule(fn, reference, steps: np.ndarray, mistakes=None, **kwargs) -> None:
+    """fn on an integer array of steps matches reference(int step) at every step, same shape.
+
+    mistakes: {phrase: a wrong reference(int step, **kwargs)}."""
+
+    def table(ref):
+        return np.array([ref(int(s), **kwargs) for s in steps.ravel()]).reshape(steps.shape)
+
+    named = {phrase: (lambda wrong=wrong: table(wrong)) for phrase, wrong in (mistakes or {}).items()}
+    expect_close(run(fn, steps, **kwargs), table(reference), rtol=1e-10, atol=1e-15, mistakes=named)
 
 
 def _cosine_reference(step: int, lr_max: float, warmup_steps: int, total_steps: int, lr_min: float = 0.0):
@@ -72,7 +99,13 @@ def test_step_decay_hand_values_at_interval_edges(impl):
     # step_size 3: steps 0, 1, 2 use lr0; 3, 4, 5 use lr0 * gamma; 6 .. 8 use lr0 * gamma^2...
     steps = [0, 1, 2, 3, 5, 6, 8, 9]
     want = [0.8, 0.8, 0.8, 0.4, 0.4, 0.2, 0.2, 0.1]
-    _expect_rates_at(impl.step_decay, steps, want, lr0=0.8, step_size=3, gamma=0.5)
+    mistakes = {
+        "count steps from 1 (the decay comes one step early)": lambda s: 0.8 * 0.5 ** ((s + 1) // 3),
+        "leave out the floor (step / step_size, a smooth decay)": lambda s: 0.8 * 0.5 ** (s / 3),
+        "decay every step_size - 1 steps": lambda s: 0.8 * 0.5 ** (s // 2),
+        "multiply by gamma every step (exponential decay)": lambda s: 0.8 * 0.5**s,
+    }
+    _expect_rates_at(impl.step_decay, steps, want, mistakes=mistakes, lr0=0.8, step_size=3, gamma=0.5)
 
 
 @exercise("step_decay")
@@ -80,7 +113,12 @@ def test_step_decay_hand_values_at_interval_edges(impl):
 def test_step_decay_over_an_array_of_steps(impl, step_size, gamma):
     steps = np.arange(30).reshape(5, 6)
     want = np.array([[0.3 * gamma ** math.floor(s / step_size) for s in row] for row in steps.tolist()])
-    expect_close(run(impl.step_decay, steps, 0.3, step_size, gamma), want, rtol=1e-12)
+    mistakes = {
+        "count steps from 1 (the decay comes one step early)": 0.3 * gamma ** ((steps + 1) // step_size),
+        "leave out the floor (step / step_size, a smooth decay)": 0.3 * gamma ** (steps / step_size),
+        "decay every step_size - 1 steps": 0.3 * gamma ** (steps // max(step_size - 1, 1)),
+    }
+    expect_close(run(impl.step_decay, steps, 0.3, step_size, gamma), want, rtol=1e-12, mistakes=mistakes)
 
 
 @exercise("step_decay")
@@ -106,7 +144,12 @@ def test_step_decay_with_step_size_one_is_exponential(impl):
 def test_exponential_decay_hand_values(impl):
     steps = [0, 1, 2, 10]
     want = [0.1, 0.09, 0.081, 0.1 * 0.9**10]
-    _expect_rates_at(impl.exponential_decay, steps, want, lr0=0.1, gamma=0.9)
+    mistakes = {
+        "use lr0 * exp(-gamma * step) instead of lr0 * gamma**step": lambda s: 0.1 * math.exp(-0.9 * s),
+        "count steps from 1 (lr0 * gamma**(step + 1))": lambda s: 0.1 * 0.9 ** (s + 1),
+        "decrease the rate along a line (lr0 * (1 - (1 - gamma) * step))": lambda s: 0.1 * (1 - 0.1 * s),
+    }
+    _expect_rates_at(impl.exponential_decay, steps, want, mistakes=mistakes, lr0=0.1, gamma=0.9)
 
 
 @exercise("exponential_decay")
@@ -132,7 +175,11 @@ def test_exponential_decay_long_horizon(impl):
     # 0.999^5000 = 6.7e-3 and 0.999^20000 = 2e-9: a power, not lr0 * exp(-gamma * step) or a line
     steps = np.array([1000, 5000, 20000])
     want = np.array([0.999**1000, 0.999**5000, 0.999**20000])
-    expect_close(run(impl.exponential_decay, steps, 1.0, 0.999), want, rtol=1e-9, atol=0)
+    mistakes = {
+        "use lr0 * exp(-gamma * step) instead of lr0 * gamma**step": np.exp(-0.999 * steps),
+        "decrease the rate along a line (lr0 * (1 - (1 - gamma) * step))": 1.0 - 0.001 * steps,
+    }
+    expect_close(run(impl.exponential_decay, steps, 1.0, 0.999), want, rtol=1e-9, atol=0, mistakes=mistakes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,7 +194,24 @@ def test_cosine_with_warmup_anchor_values(impl):
     # down at step 60, lr_min at step 110 (the end) and after it
     steps = [0, 1, 5, 9, 10, 60, 110, 111, 500]
     want = [0.0, 0.03, 0.15, 0.27, 0.3, 0.155, 0.01, 0.01, 0.01]
-    _expect_rates_at(impl.cosine_with_warmup, steps, want, **COSINE)
+
+    def cosine(s, lr_min=0.01, start=10, flat=True):
+        if s < 10:
+            return 0.3 * s / 10
+        progress = (s - start) / (110 - start)
+        progress = min(progress, 1.0) if flat else progress
+        return lr_min + (0.3 - lr_min) * (1 + math.cos(math.pi * progress)) / 2
+
+    mistakes = {
+        "leave out lr_min (a cosine from lr_max down to 0)": lambda s: cosine(s, lr_min=0.0),
+        "let the cosine go on after total_steps instead of staying at lr_min": lambda s: cosine(
+            s, flat=False
+        ),
+        "measure the cosine's progress from step 0 instead of from the end of the warm-up": lambda s: cosine(
+            s, start=0
+        ),
+    }
+    _expect_rates_at(impl.cosine_with_warmup, steps, want, mistakes=mistakes, **COSINE)
 
 
 @exercise("cosine_with_warmup")
@@ -157,7 +221,28 @@ def test_cosine_with_warmup_anchor_values(impl):
 def test_cosine_with_warmup_matches_definition(impl, lr_max, warmup_steps, total_steps, lr_min):
     kwargs = dict(lr_max=lr_max, warmup_steps=warmup_steps, total_steps=total_steps, lr_min=lr_min)
     steps = np.arange(total_steps + 12)
-    _expect_schedule(impl.cosine_with_warmup, _cosine_reference, steps, **kwargs)
+
+    def without_lr_min(step, lr_max, warmup_steps, total_steps, lr_min):
+        return _cosine_reference(step, lr_max, warmup_steps, total_steps)
+
+    def not_flat(step, lr_max, warmup_steps, total_steps, lr_min):
+        if step < warmup_steps:
+            return lr_max * step / warmup_steps
+        progress = (step - warmup_steps) / (total_steps - warmup_steps)
+        return lr_min + (lr_max - lr_min) * (1 + math.cos(math.pi * progress)) / 2
+
+    def cosine_over_all(step, lr_max, warmup_steps, total_steps, lr_min):
+        if step < warmup_steps:
+            return lr_max * step / warmup_steps
+        progress = min(step / total_steps, 1.0)
+        return lr_min + (lr_max - lr_min) * (1 + math.cos(math.pi * progress)) / 2
+
+    mistakes = {
+        "leave out lr_min (a cosine from lr_max down to 0)": without_lr_min,
+        "let the cosine go on after total_steps instead of staying at lr_min": not_flat,
+        "measure the cosine's progress from step 0 instead of from the end of the warm-up": cosine_over_all,
+    }
+    _expect_schedule(impl.cosine_with_warmup, _cosine_reference, steps, mistakes=mistakes, **kwargs)
     _expect_schedule(impl.cosine_with_warmup, _cosine_reference, steps[:12].reshape(3, 4), **kwargs)
 
 
@@ -210,15 +295,43 @@ def test_noam_hand_values_of_the_paper(impl):
         1 / math.sqrt(512 * 4000),
         1 / math.sqrt(512 * 16000),
     ]
-    _expect_rates_at(impl.noam, steps, want, d_model=512, warmup_steps=4000)
+    mistakes = {
+        "leave out d_model ** -0.5": lambda s: min(s**-0.5, s * 4000**-1.5),
+        "take the max of the two terms instead of the min": lambda s: (
+            512**-0.5 * max(s**-0.5, s * 4000**-1.5)
+        ),
+        "use step ** 0.5 for step ** -0.5": lambda s: 512**-0.5 * min(s**0.5, s * 4000**-1.5),
+    }
+    _expect_rates_at(impl.noam, steps, want, mistakes=mistakes, d_model=512, warmup_steps=4000)
 
 
 @exercise("noam")
 @pytest.mark.parametrize("d_model, warmup_steps, factor", [(64, 7, 1.0), (512, 40, 2.0), (100, 1, 0.5)])
 def test_noam_matches_definition(impl, d_model, warmup_steps, factor):
     steps = np.arange(1, 4 * warmup_steps + 10)
+
+    def without_d_model(step, d_model, warmup_steps, factor):
+        return _noam_reference(step, 1, warmup_steps, factor)
+
+    def max_not_min(step, d_model, warmup_steps, factor):
+        return factor * d_model**-0.5 * max(step**-0.5, step * warmup_steps**-1.5)
+
+    def without_factor(step, d_model, warmup_steps, factor):
+        return _noam_reference(step, d_model, warmup_steps)
+
+    mistakes = {
+        "leave out d_model ** -0.5": without_d_model,
+        "take the max of the two terms instead of the min": max_not_min,
+        "leave out factor": without_factor,
+    }
     _expect_schedule(
-        impl.noam, _noam_reference, steps, d_model=d_model, warmup_steps=warmup_steps, factor=factor
+        impl.noam,
+        _noam_reference,
+        steps,
+        mistakes=mistakes,
+        d_model=d_model,
+        warmup_steps=warmup_steps,
+        factor=factor,
     )
 
 
@@ -260,10 +373,11 @@ def _expect_weight_matrix(fn, fan_in: int, fan_out: int) -> None:
     expect(got.value.dtype == np.float64, f"{got}: dtype {got.value.dtype}, expected float64")
 
 
-def _expect_moments(call: Call, var: float, fourth: float) -> None:
+def _expect_moments(call: Call, var: float, fourth: float, mistakes=None) -> None:
     """The sample mean is near 0 and the mean square near var, within 6 standard errors.
 
     fourth is E[x^4], so that the mean of x^2 has standard error sqrt((fourth - var^2) / n).
+    mistakes: {phrase: the variance that mistake gives}, named when the sample matches it.
     """
     x = call.value.ravel()
     n = x.size
@@ -273,9 +387,13 @@ def _expect_moments(call: Call, var: float, fourth: float) -> None:
         f"{call}: mean {mean:.4g} over {n} draws, expected 0 (within {6 * math.sqrt(var / n):.2g})",
     )
     bound = 6 * math.sqrt((fourth - var**2) / n)
+    found = (
+        diagnosis(mean_sq, var, mistakes=mistakes, same=lambda a, b: abs(a - b) <= bound) if mistakes else ""
+    )
     expect(
         abs(mean_sq - var) <= bound,
-        f"{call}: variance {mean_sq:.5g} over {n} draws, expected {var:.5g} (within {bound:.2g}); "
+        (f"{found}\n" if found else "")
+        + f"{call}: variance {mean_sq:.5g} over {n} draws, expected {var:.5g} (within {bound:.2g}); "
         f"std {math.sqrt(mean_sq):.4g}, expected {math.sqrt(var):.4g}",
     )
 
@@ -300,7 +418,15 @@ def _expect_normal_shape(call: Call, std: float) -> None:
 
 
 def _expect_uses_rng(fn, *args) -> None:
-    """Same seed -> the same array; another seed -> another array (all randomness from rng)."""
+    """Same seed -> the same array; another seed -> another array (all randomness from rng);
+    two calls on one generator -> two different arrays (the generator itself moves on)."""
+    g = rng(6)
+    first, second = run(fn, *args, g), run(fn, *args, g)
+    expect(
+        not np.array_equal(first.value, second.value),
+        f"{first} twice on the same generator gave the same array; draw from that generator itself "
+        "(not a new default_rng or a copy of it), so that it moves on",
+    )
     a = run(fn, *args, rng(7))
     b = run(fn, *args, rng(7))
     expect(
@@ -328,7 +454,13 @@ def test_glorot_uniform_shape_and_dtype(impl, fan_in, fan_out):
 def test_glorot_uniform_variance(impl, fan_in, fan_out):
     a = math.sqrt(6 / (fan_in + fan_out))
     # uniform on [-a, a]: E[x^2] = a^2 / 3 = 2 / (fan_in + fan_out), E[x^4] = a^4 / 5
-    _expect_moments(run(impl.glorot_uniform, fan_in, fan_out, rng(1)), a**2 / 3, a**4 / 5)
+    mistakes = {
+        "use sqrt(2 / (fan_in + fan_out)) as the bound a (that is the normal's std)": 2
+        / (3 * (fan_in + fan_out)),
+        "use fan_in alone, a = sqrt(6 / fan_in)": 2 / fan_in,
+        "use a**2 = 6 / (fan_in + fan_out) as the bound": a**4 / 3,
+    }
+    _expect_moments(run(impl.glorot_uniform, fan_in, fan_out, rng(1)), a**2 / 3, a**4 / 5, mistakes=mistakes)
 
 
 @exercise("glorot_uniform")
@@ -380,7 +512,12 @@ def test_glorot_normal_shape_and_dtype(impl, fan_in, fan_out):
 @pytest.mark.parametrize("fan_in, fan_out", [(300, 100), (60, 500)])
 def test_glorot_normal_variance(impl, fan_in, fan_out):
     var = 2 / (fan_in + fan_out)
-    _expect_moments(run(impl.glorot_normal, fan_in, fan_out, rng(4)), var, 3 * var**2)
+    mistakes = {
+        "pass the variance 2 / (fan_in + fan_out) to rng.normal as the standard deviation": var**2,
+        "use the uniform's bound sqrt(6 / (fan_in + fan_out)) as the standard deviation": 3 * var,
+        "use He's variance 2 / fan_in": 2 / fan_in,
+    }
+    _expect_moments(run(impl.glorot_normal, fan_in, fan_out, rng(4)), var, 3 * var**2, mistakes=mistakes)
 
 
 @exercise("glorot_normal")
@@ -409,7 +546,13 @@ def test_he_normal_shape_and_dtype(impl, fan_in, fan_out):
 @pytest.mark.parametrize("fan_in, fan_out", [(400, 100), (50, 600)])
 def test_he_normal_variance_uses_fan_in(impl, fan_in, fan_out):
     var = 2 / fan_in
-    _expect_moments(run(impl.he_normal, fan_in, fan_out, rng(6)), var, 3 * var**2)
+    mistakes = {
+        "use fan_out instead of fan_in": 2 / fan_out,
+        "pass the variance 2 / fan_in to rng.normal as the standard deviation": var**2,
+        "use Glorot's variance 2 / (fan_in + fan_out)": 2 / (fan_in + fan_out),
+        "use 1 / fan_in, without the 2 that makes up for ReLU": 1 / fan_in,
+    }
+    _expect_moments(run(impl.he_normal, fan_in, fan_out, rng(6)), var, 3 * var**2, mistakes=mistakes)
 
 
 @exercise("he_normal")
@@ -545,6 +688,14 @@ def test_truncated_normal_uses_the_generator(impl):
 @pytest.mark.parametrize("std", STDS)
 def test_truncated_normal_variance(impl, std):
     # Var = std^2 * (1 - 4 phi(2) / P(|Z| <= 2)) = 0.7737 std^2
-    _, second, fourth = _truncated_moments()
+    mass, second, fourth = _truncated_moments()
     got = run(impl.truncated_normal, (400, 500), std, rng(12))
-    _expect_moments(got, second * std**2, fourth * std**4)
+    a = 2 / std  # the bound ±2 in units of std
+    phi = math.exp(-a * a / 2) / math.sqrt(2 * math.pi)
+    mistakes = {
+        "clip the draws to ±2 std instead of redrawing them": std**2 * (second * mass + 4 * (1 - mass)),
+        "forget to multiply the draws by std": second,
+        "truncate at ±2 instead of at ±2 std": std**2 * (1 - 2 * a * phi / math.erf(a / math.sqrt(2))),
+        "draw from a plain normal, without truncating": std**2,
+    }
+    _expect_moments(got, second * std**2, fourth * std**4, mistakes=mistakes)

@@ -14,7 +14,17 @@ import numpy as np
 import pytest
 
 from coursedata import load_digits, train_test_split
-from grader.testkit import Call, exercise, expect, expect_close, expect_equal, numeric_grad, rng, run
+from grader.testkit import (
+    Call,
+    diagnosis,
+    exercise,
+    expect,
+    expect_close,
+    expect_equal,
+    numeric_grad,
+    rng,
+    run,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Helpers: an MLP and its loss written out, and random problems to try them on
@@ -61,18 +71,31 @@ def _momentum(param, grad, state, lr):
     return param - lr * velocity, velocity
 
 
-def _train_loop(params, x, labels, step, lr, epochs, batch_size, seed):
-    """train_mlp written out: rng.permutation batches, the mean loss, every parameter stepped."""
+def _train_loop(params, x, labels, step, lr, epochs, batch_size, seed, variant=""):
+    """train_mlp written out: rng.permutation batches, the mean loss, every parameter stepped.
+
+    variant names a wrong version: "shuffle once" (one order reused every epoch), "drop last"
+    (the last, smaller batch skipped), "batch losses" (history["loss"] the mean of the
+    epoch's batch losses), "summed loss" (the gradient of the summed, not mean, loss).
+    """
     g = rng(seed)
     params = [(w.copy(), b.copy()) for w, b in params]
     states = [[None, None] for _ in params]
     losses, accuracies = [], []
-    for _ in range(epochs):
-        order = g.permutation(len(labels))
+    order = g.permutation(len(labels))
+    for epoch in range(epochs):
+        if epoch and variant != "shuffle once":
+            order = g.permutation(len(labels))
+        batch_losses = []
         for start in range(0, len(labels), batch_size):
             batch = order[start : start + batch_size]
+            if variant == "drop last" and len(batch) < batch_size:
+                continue
             logits, inputs = _forward(params, x[batch])
-            grad = _mean_cross_entropy(logits, labels[batch])[1]
+            batch_loss, grad = _mean_cross_entropy(logits, labels[batch])
+            batch_losses.append(batch_loss)
+            if variant == "summed loss":
+                grad = grad * len(batch)
             for i in reversed(range(len(params))):
                 w, b = params[i]
                 grad_w, grad_b = inputs[i].T @ grad, grad.sum(axis=0)
@@ -81,7 +104,8 @@ def _train_loop(params, x, labels, step, lr, epochs, batch_size, seed):
                 b, states[i][1] = step(b, grad_b, states[i][1], lr)
                 params[i] = (w, b)
         logits = _forward(params, x)[0]
-        losses.append(_mean_cross_entropy(logits, labels)[0])
+        whole = _mean_cross_entropy(logits, labels)[0]
+        losses.append(float(np.mean(batch_losses)) if variant == "batch losses" else whole)
         accuracies.append(float(np.mean(logits.argmax(axis=1) == labels)))
     return params, losses, accuracies
 
@@ -91,8 +115,10 @@ def _of(call, value):
     return Call(np.asarray(value), str(call))
 
 
-def _expect_layers_close(call, got, want, what, rtol=1e-7, atol=1e-10):
-    """got and want are lists of (w, b): same length, and every array close."""
+def _expect_layers_close(call, got, want, what, rtol=1e-7, atol=1e-10, mistakes=None):
+    """got and want are lists of (w, b): same length, and every array close.
+
+    mistakes: {phrase: a function of no arguments giving the wrong list of (w, b)}."""
     expect(
         isinstance(got, (list, tuple)) and len(got) == len(want),
         f"{call}: {what} should be a list of {len(want)} (w, b) pairs, got {type(got).__name__} "
@@ -103,8 +129,19 @@ def _expect_layers_close(call, got, want, what, rtol=1e-7, atol=1e-10):
             isinstance(pair, (list, tuple)) and len(pair) == 2,
             f"{call}: {what}[{layer - 1}] should be a pair (w, b), got {type(pair).__name__}",
         )
-        expect_close(_of(call, pair[0]), want_w, rtol=rtol, atol=atol, what=f"{what}, w of layer {layer}")
-        expect_close(_of(call, pair[1]), want_b, rtol=rtol, atol=atol, what=f"{what}, b of layer {layer}")
+        for k, (part, want_part) in enumerate([(pair[0], want_w), (pair[1], want_b)]):
+            named = {
+                phrase: (lambda wrong=wrong, i=layer - 1, k=k: wrong()[i][k])
+                for phrase, wrong in (mistakes or {}).items()
+            }
+            expect_close(
+                _of(call, part),
+                want_part,
+                rtol=rtol,
+                atol=atol,
+                what=f"{what}, {'wb'[k]} of layer {layer}",
+                mistakes=named,
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,18 +150,34 @@ def _expect_layers_close(call, got, want, what, rtol=1e-7, atol=1e-10):
 BATCHINGS = [(10, 3), (12, 4), (7, 10), (1, 1), (50, 7)]
 
 
+def _batches(impl, n, batch_size, g):
+    """iterate_minibatches(n, batch_size, g) gone through once, right away: a list of batches.
+
+    A list, a tuple or a generator that yields the batches are all fine."""
+    got = run(impl.iterate_minibatches, n, batch_size, g)
+    expect(
+        hasattr(got.value, "__iter__") and not isinstance(got.value, np.ndarray),
+        f"{got}: returned {type(got.value).__name__}; expected the batches, one int array each, "
+        "in a list (or yielded one by one)",
+    )
+    batches = list(got.value)
+    expect(
+        all(isinstance(b, np.ndarray) and b.ndim == 1 and b.dtype.kind in "iu" for b in batches),
+        f"{got}: every batch should be a 1-D integer array of indices",
+    )
+    return Call(batches, str(got)), batches
+
+
 @exercise("iterate_minibatches")
 @pytest.mark.parametrize("n, batch_size", BATCHINGS)
 def test_iterate_minibatches_every_index_exactly_once(impl, n, batch_size):
-    got = run(impl.iterate_minibatches, n, batch_size, rng(0))
-    expect(
-        all(isinstance(b, np.ndarray) and b.dtype.kind in "iu" for b in got.value),
-        f"{got}: every batch should be an integer array of indices",
-    )
-    seen = np.sort(np.concatenate(got.value))
+    got, batches = _batches(impl, n, batch_size, rng(0))
+    seen = np.sort(np.concatenate(batches)) if batches else np.zeros(0, dtype=int)
+    dropped = n % batch_size and [len(b) for b in batches] == [batch_size] * (n // batch_size)
+    named = "This is what you get if you drop the last, smaller batch.\n" if dropped else ""
     expect(
         seen.shape == (n,) and np.array_equal(seen, np.arange(n)),
-        f"{got}: the batches hold {len(seen)} indices, {len(set(seen.tolist()))} of them distinct; "
+        f"{named}{got}: the batches hold {len(seen)} indices, {len(set(seen.tolist()))} of them distinct; "
         f"an epoch must visit each of 0..{n - 1} exactly once",
     )
 
@@ -132,20 +185,22 @@ def test_iterate_minibatches_every_index_exactly_once(impl, n, batch_size):
 @exercise("iterate_minibatches")
 @pytest.mark.parametrize("n, batch_size", BATCHINGS)
 def test_iterate_minibatches_keeps_the_last_partial_batch(impl, n, batch_size):
-    got = run(impl.iterate_minibatches, n, batch_size, rng(1))
-    sizes = [len(b) for b in got.value]
+    got, batches = _batches(impl, n, batch_size, rng(1))
+    sizes = [len(b) for b in batches]
     want = [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
+    dropped = [batch_size] * (n // batch_size)
+    named = "This is what you get if you drop the last, smaller batch.\n" if sizes == dropped != want else ""
     expect(
         sizes == want,
-        f"{got}: batch sizes {sizes}, expected {want} (full batches, then one smaller batch with "
-        "the remainder: never dropped, never empty)",
+        f"{named}{got}: batch sizes {sizes}, expected {want} (full batches, then one smaller batch "
+        "with the remainder: never dropped, never empty)",
     )
 
 
 @exercise("iterate_minibatches")
 def test_iterate_minibatches_shuffles(impl):
-    got = run(impl.iterate_minibatches, 40, 8, rng(2))
-    order = np.concatenate(got.value)
+    got, batches = _batches(impl, 40, 8, rng(2))
+    order = np.concatenate(batches)
     expect(
         not np.array_equal(order, np.arange(40)),
         f"{got}: the batches are 0..7, 8..15, … in order; shuffle the indices with rng.permutation(n)",
@@ -156,21 +211,26 @@ def test_iterate_minibatches_shuffles(impl):
 def test_iterate_minibatches_order_is_rng_permutation(impl):
     # The docstring fixes the order: one call of rng.permutation(n), cut into consecutive batches.
     for seed in (5, 6):
-        got = run(impl.iterate_minibatches, 23, 5, rng(seed))
+        got, batches = _batches(impl, 23, 5, rng(seed))
         want = rng(seed).permutation(23)
-        expect_equal(_of(got, np.concatenate(got.value)), want, what="the batches concatenated")
+        expect_equal(
+            _of(got, np.concatenate(batches)),
+            want,
+            what="the batches concatenated",
+            mistakes={"forget to shuffle (the indices in order)": np.arange(23)},
+        )
 
 
 @exercise("iterate_minibatches")
 def test_iterate_minibatches_new_order_each_epoch(impl):
     # The same generator, called twice, has moved on: two epochs see two different orders.
     g = rng(7)
-    first = run(impl.iterate_minibatches, 30, 6, g)
-    second = run(impl.iterate_minibatches, 30, 6, g)
+    first, first_batches = _batches(impl, 30, 6, g)
+    _, second_batches = _batches(impl, 30, 6, g)
     expect(
-        not np.array_equal(np.concatenate(first.value), np.concatenate(second.value)),
+        not np.array_equal(np.concatenate(first_batches), np.concatenate(second_batches)),
         f"{first}: two calls with the same generator gave the same order; draw from the rng you "
-        "are given (not a new default_rng or a fixed seed)",
+        "are given (not a new default_rng, a fixed seed, or a copy of the generator)",
     )
 
 
@@ -186,7 +246,12 @@ def test_accuracy_by_hand(impl):
     expect(
         isinstance(got.value, float), f"{got}: returned {type(got.value).__name__}, expected a Python float"
     )
-    expect_close(got, 0.75)
+    mistakes = {
+        "count the right answers instead of taking their fraction": 3.0,
+        "return the error rate (the fraction wrong)": 0.25,
+        "take the argmin instead of the argmax": 0.0,
+    }
+    expect_close(got, 0.75, mistakes=mistakes)
 
 
 @exercise("accuracy")
@@ -205,6 +270,7 @@ def test_accuracy_argmax_over_classes(impl):
         run(impl.accuracy, logits, np.array([0, 0, 0])),
         1.0,
         what="each row's prediction is its largest logit (argmax over the last axis)",
+        mistakes={"take the argmax over the batch axis (axis 0) instead of the classes": 1 / 3},
     )
 
 
@@ -247,9 +313,17 @@ def test_init_mlp_he_scale_uses_fan_in(impl):
     got = run(impl.init_mlp, sizes, rng(22))
     for layer, ((w, _), fan_in, fan_out) in enumerate(zip(got.value, sizes[:-1], sizes[1:]), start=1):
         std, want = float(w.std()), math.sqrt(2 / fan_in)
+        mistakes = {
+            "use fan_out instead of fan_in": math.sqrt(2 / fan_out),
+            "use Glorot's variance 2 / (fan_in + fan_out)": math.sqrt(2 / (fan_in + fan_out)),
+            "pass the variance 2 / fan_in to rng.normal as the standard deviation": 2 / fan_in,
+            "use 1 / fan_in, without the 2 that makes up for ReLU": math.sqrt(1 / fan_in),
+        }
+        found = diagnosis(std, want, mistakes=mistakes, same=lambda a, b: abs(a / b - 1) < 0.04)
         expect(
             abs(std / want - 1) < 0.04,
-            f"{got}: layer {layer} ({fan_in} -> {fan_out}) has weight std {std:.4f}, expected "
+            (f"{found}\n" if found else "")
+            + f"{got}: layer {layer} ({fan_in} -> {fan_out}) has weight std {std:.4f}, expected "
             f"sqrt(2 / fan_in) = {want:.4f} (sqrt(2 / fan_out) would be {math.sqrt(2 / fan_out):.4f}, "
             f"Glorot's sqrt(2 / (fan_in + fan_out)) {math.sqrt(2 / (fan_in + fan_out)):.4f})",
         )
@@ -284,6 +358,13 @@ def test_init_mlp_draws_from_the_given_rng(impl):
         not np.array_equal(first[0][0], other[0][0]),
         "init_mlp gave the same weights for rng(24) and rng(25): draw from the rng argument",
     )
+    g = rng(26)
+    once, twice = run(impl.init_mlp, [6, 5, 4], g).value, run(impl.init_mlp, [6, 5, 4], g).value
+    expect(
+        not np.array_equal(once[0][0], twice[0][0]),
+        "init_mlp([6, 5, 4], g) twice on the same generator g gave the same weights: draw from g "
+        "itself (not a new default_rng or a copy of it), so that it moves on",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,7 +380,13 @@ def test_mlp_forward_by_hand(impl):
     b2 = np.array([0.5, 0.0, -1.0])
     # hidden pre-activations [[-1, 1], [2, 0]] -> ReLU [[0, 1], [2, 0]]; the output keeps its signs
     got = run(impl.mlp_forward, [(w1, b1), (w2, b2)], x)
-    expect_close(_of(got, got.value[0]), np.array([[-0.5, 1.0, 2.0], [2.5, -4.0, -1.0]]), what="logits")
+    want = np.array([[-0.5, 1.0, 2.0], [2.5, -4.0, -1.0]])
+    mistakes = {
+        "apply ReLU to the output layer too": np.maximum(want, 0.0),
+        "forget the biases": lambda: np.maximum(x @ w1, 0.0) @ w2,
+        "leave out the ReLU between the layers": (x @ w1 + b1) @ w2 + b2,
+    }
+    expect_close(_of(got, got.value[0]), want, what="logits", mistakes=mistakes)
 
 
 @exercise("mlp_forward")
@@ -309,7 +396,25 @@ def test_mlp_forward_matches_layer_by_layer(impl, sizes, batch):
     params = _random_params(sizes, 30)
     x = rng(31).normal(size=(batch, sizes[0]))
     got = run(impl.mlp_forward, params, x)
-    expect_close(_of(got, got.value[0]), _forward(params, x)[0], what="logits")
+
+    def relu_on_output():
+        return np.maximum(_forward(params, x)[0], 0.0)
+
+    def without_biases():
+        return _forward([(w, np.zeros_like(b)) for w, b in params], x)[0]
+
+    def without_relu():
+        h = x
+        for w, b in params:
+            h = h @ w + b
+        return h
+
+    mistakes = {
+        "apply ReLU to the output layer too": relu_on_output,
+        "forget the biases": without_biases,
+        "leave out the ReLU between the layers": without_relu,
+    }
+    expect_close(_of(got, got.value[0]), _forward(params, x)[0], what="logits", mistakes=mistakes)
 
 
 @exercise("mlp_forward")
@@ -340,6 +445,28 @@ def test_mlp_forward_cache_holds_layer_inputs(impl):
         expect_close(_of(got, h), h_want, what=f"cache[{i}] (the input of layer {i + 1}, after ReLU)")
 
 
+def _float32_case(seed):
+    params = [(w.astype(np.float32), b.astype(np.float32)) for w, b in _random_params([4, 6, 3], seed)]
+    x = rng(seed + 1).normal(size=(5, 4)).astype(np.float32)
+    return params, x
+
+
+def _expect_all_float32(got, arrays, what):
+    dtypes = [getattr(a, "dtype", type(a).__name__) for a in arrays]
+    expect(
+        all(d == np.float32 for d in dtypes),
+        f"{got}: {what} have dtypes {[str(d) for d in dtypes]}, expected float32 throughout "
+        "(float32 in, float32 out: a NumPy float64 constant or np.zeros turns it into float64)",
+    )
+
+
+@exercise("mlp_forward")
+def test_mlp_forward_keeps_float32(impl):
+    params, x = _float32_case(36)
+    got = run(impl.mlp_forward, params, x)
+    _expect_all_float32(got, [got.value[0], *got.value[1]], "the logits and the cache")
+
+
 # ---------------------------------------------------------------------------------------------
 # mlp_backward
 
@@ -368,7 +495,21 @@ def test_mlp_backward_matches_central_differences(impl, sizes, batch):
         tuple(numeric_grad(lambda v, i=i, k=k: loss_with(i, k, v), params[i][k]) for k in (0, 1))
         for i in range(len(params))
     ]
-    _expect_layers_close(got, got.value, want, "the gradients", rtol=1e-5, atol=1e-7)
+
+    def backward(divide=1.0, mask=True):
+        grads, g = [], grad_logits
+        for i in reversed(range(len(params))):
+            grads.append((cache[i].T @ g / divide, g.sum(axis=0) / divide))
+            g = (g @ params[i][0].T) * ((cache[i] > 0) if mask else 1.0)
+        return grads[::-1]
+
+    mistakes = {
+        "divide by the batch size again (grad_logits already holds the 1/batch)": lambda: backward(
+            divide=batch
+        ),
+        "forget the ReLU's mask on the way down (cache > 0)": lambda: backward(mask=False),
+    }
+    _expect_layers_close(got, got.value, want, "the gradients", rtol=1e-5, atol=1e-7, mistakes=mistakes)
 
 
 @exercise("mlp_backward")
@@ -390,9 +531,23 @@ def test_mlp_backward_last_layer_closed_form(impl):
     params, _, cache, grad_logits = _backward_case([4, 5, 3], 8, 42)
     got = run(impl.mlp_backward, params, cache, grad_logits)
     dw, db = got.value[-1]
-    expect_close(_of(got, dw), cache[-1].T @ grad_logits, what="dw of the last layer, h.T @ grad_logits")
     expect_close(
-        _of(got, db), grad_logits.sum(axis=0), what="db of the last layer, grad_logits summed over the batch"
+        _of(got, dw),
+        cache[-1].T @ grad_logits,
+        what="dw of the last layer, h.T @ grad_logits",
+        mistakes={
+            "divide by the batch size again (grad_logits already holds the 1/batch)": cache[-1].T
+            @ grad_logits
+            / 8,
+        },
+    )
+    expect_close(
+        _of(got, db),
+        grad_logits.sum(axis=0),
+        what="db of the last layer, grad_logits summed over the batch",
+        mistakes={
+            "average over the batch instead of summing": grad_logits.mean(axis=0),
+        },
     )
 
 
@@ -425,6 +580,15 @@ def test_mlp_backward_batch_sums_examples(impl):
     _expect_layers_close(got, got.value, want, "the sum of one-example gradients")
 
 
+@exercise("mlp_backward")
+def test_mlp_backward_keeps_float32(impl):
+    params, x = _float32_case(45)
+    cache = [h.astype(np.float32) for h in _forward(params, x)[1]]
+    grad_logits = rng(47).normal(size=(5, 3)).astype(np.float32)
+    got = run(impl.mlp_backward, params, cache, grad_logits)
+    _expect_all_float32(got, [a for pair in got.value for a in pair], "the gradients")
+
+
 # ---------------------------------------------------------------------------------------------
 # train_mlp
 
@@ -437,8 +601,26 @@ def test_train_mlp_matches_plain_sgd_loop(impl):
     got = run(impl.train_mlp, params, x, labels, _sgd, 0.5, 3, 5, rng(3))
     want_params, losses, accuracies = _train_loop(params, x, labels, _sgd, 0.5, 3, 5, seed=3)
     trained, history = got.value
-    _expect_layers_close(got, trained, want_params, "the trained parameters")
-    expect_close(_of(got, history["loss"]), losses, what="history['loss'] (mean over the whole set)")
+
+    def wrong(variant, part):
+        return lambda: _train_loop(params, x, labels, _sgd, 0.5, 3, 5, seed=3, variant=variant)[part]
+
+    mistakes = {
+        "shuffle once and reuse that order every epoch": wrong("shuffle once", 0),
+        "skip the last, smaller batch of each epoch": wrong("drop last", 0),
+        "step with the gradient of the summed loss instead of the mean (no 1/batch)": wrong("summed loss", 0),
+    }
+    _expect_layers_close(got, trained, want_params, "the trained parameters", mistakes=mistakes)
+    expect_close(
+        _of(got, history["loss"]),
+        losses,
+        what="history['loss'] (mean over the whole set)",
+        mistakes={
+            "record the mean of the epoch's batch losses instead of the loss on the whole set": wrong(
+                "batch losses", 1
+            )
+        },
+    )
     expect_close(_of(got, history["accuracy"]), accuracies, what="history['accuracy']")
 
 
@@ -571,12 +753,35 @@ def test_compare_optimizers_follows_the_documented_seeds(impl):
     optimizers = {"sgd": (_sgd, 0.2), "momentum": (_momentum, 0.03)}
     got = _race(impl, optimizers, seed=4, batch_size=8)
     x, labels = _problem(30, 6, 3, 60)
+
+    def one_shuffler_for_all(name):
+        """The curve of `name` when a single default_rng(5), made before the loop, shuffles every run."""
+        shuffle, curves = np.random.default_rng(5), {}
+        for other, (step, lr) in optimizers.items():
+            start = impl.init_mlp([6, 5, 3], np.random.default_rng(4))
+            curves[other] = impl.train_mlp(start, x, labels, step, lr, 3, 8, shuffle)[1]["loss"]
+        return curves[name]
+
+    def seeds_swapped(name):
+        step, lr = optimizers[name]
+        start = impl.init_mlp([6, 5, 3], np.random.default_rng(5))
+        return impl.train_mlp(start, x, labels, step, lr, 3, 8, np.random.default_rng(4))[1]["loss"]
+
     for name, (step, lr) in optimizers.items():
         start = impl.init_mlp([6, 5, 3], np.random.default_rng(4))
         want = impl.train_mlp(start, x, labels, step, lr, 3, 8, np.random.default_rng(5))[1]["loss"]
+        mistakes = {
+            "create the shuffling generator once, before the loop over optimizers": lambda n=name: (
+                one_shuffler_for_all(n)
+            ),
+            "swap the two seeds (initialise with seed + 1, shuffle with seed)": lambda n=name: seeds_swapped(
+                n
+            ),
+        }
         expect_close(
             _of(got, got.value[name]),
             want,
             what=f"the curve of {name!r}: train_mlp from init_mlp(sizes, default_rng(4)) with its own "
             "step and lr, shuffled by default_rng(5)",
+            mistakes=mistakes,
         )

@@ -546,8 +546,8 @@ def test_random_crop_reaches_every_window_uniformly(impl):
     expect(
         bool(np.all(np.abs(counts - n * p) < 6 * se)),
         f"{call}: the windows (top, left) were chosen {counts.astype(int).tolist()} times out of {n}; "
-        f"each of the 9 should come up {n * p:.0f} times within 6 standard errors ({6 * se:.0f}): the last top row "
-        "is H + 2 * padding - size_h, included",
+        f"each of the 9 should come up {n * p:.0f} times within 6 standard errors ({6 * se:.0f}): "
+        "the last top row is H + 2 * padding - size_h, included",
     )
 
 

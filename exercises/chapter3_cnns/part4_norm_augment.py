@@ -8,7 +8,7 @@
 #
 # Conventions: images are batches in NCHW layout, x of shape (N, C, H, W); one statistic,
 # scale or shift per channel has shape (C,). A forward function returns what its backward
-# needs (a cache) and the backward takes the upstream gradient `grad_out` last. No
+# needs (a cache) and the backward takes the upstream gradient `dout` first. No
 # function changes its inputs; random choices are drawn from the `rng` passed in, never
 # from np.random's global state.
 
@@ -99,18 +99,18 @@ if MAIN:
 
 # %%
 def batchnorm2d_backward(
+    dout: Float[np.ndarray, "n c h w"],
     x_hat: Float[np.ndarray, "n c h w"],
     gamma: Float[np.ndarray, " c"],
     inv_std: Float[np.ndarray, " c"],
-    grad_out: Float[np.ndarray, "n c h w"],
 ) -> tuple[Float[np.ndarray, "n c h w"], Float[np.ndarray, " c"], Float[np.ndarray, " c"]]:
     """Gradients through out = batchnorm2d_train(x, gamma, beta, eps)[0].
 
-    x_hat, inv_std: the cache batchnorm2d_train returned. grad_out: dL/dout.
+    dout: dL/dout, the upstream gradient. x_hat, inv_std: the cache batchnorm2d_train returned.
     Returns (grad_x, grad_gamma, grad_beta). With m = N * H * W and every sum over the
     axes (0, 2, 3) of one channel, chapter 2's formula with m in place of the batch size:
-        grad_x = gamma * inv_std / m * (m * grad_out - sum(grad_out) - x_hat * sum(grad_out * x_hat))
-        grad_gamma = sum(grad_out * x_hat),   grad_beta = sum(grad_out).
+        grad_x = gamma * inv_std / m * (m * dout - sum(dout) - x_hat * sum(dout * x_hat))
+        grad_gamma = sum(dout * x_hat),   grad_beta = sum(dout).
     """
     raise NotImplementedError("batchnorm2d_backward")
 
@@ -151,20 +151,20 @@ if MAIN:
 
 # %%
 def local_response_norm_backward(
+    dout: Float[np.ndarray, "n c h w"],
     x: Float[np.ndarray, "n c h w"],
-    grad_out: Float[np.ndarray, "n c h w"],
     size: int = 5,
     alpha: float = 1e-4,
     beta: float = 0.75,
     k: float = 2.0,
 ) -> Float[np.ndarray, "n c h w"]:
-    """dL/dx through out = local_response_norm(x, size, alpha, beta, k).
+    """dL/dx through out = local_response_norm(x, size, alpha, beta, k), given dout = dL/dout.
 
     x[:, j] reaches out[:, j] directly, and every out[:, c] whose window contains channel j
     through s[:, c]. With s as in local_response_norm,
-        grad_x[:, j] = grad_out[:, j] * s[:, j]^(-beta)
+        grad_x[:, j] = dout[:, j] * s[:, j]^(-beta)
                        - 2 * beta * (alpha / size) * x[:, j] * sum over the c whose window holds j
-                         of grad_out[:, c] * x[:, c] * s[:, c]^(-beta - 1)
+                         of dout[:, c] * x[:, c] * s[:, c]^(-beta - 1)
     The window of c runs from c - size // 2 to c + (size - 1) // 2, so j is in the window of
     the c from j - (size - 1) // 2 to j + size // 2: the same set only when size is odd.
     """

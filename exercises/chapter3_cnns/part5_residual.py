@@ -78,10 +78,10 @@ if MAIN:
 
 # %%
 def basic_block_backward(
+    dout: Float[np.ndarray, "n c_out h_out w_out"],
     cache: dict[str, Any],
-    grad_out: Float[np.ndarray, "n c_out h_out w_out"],
 ) -> tuple[Float[np.ndarray, "n c_in h w"], Params]:
-    """Gradients through (out, cache) = basic_block(x, params, stride, eps).
+    """Gradients through (out, cache) = basic_block(x, params, stride, eps), given dout = dL/dout.
 
     Returns (grad_x, grads), grads a dict with the same keys as params, each gradient
     shaped like its parameter. grad_x collects two paths: through the residual branch

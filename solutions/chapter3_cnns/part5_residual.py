@@ -99,10 +99,10 @@ if MAIN:
 
 # %%
 def basic_block_backward(
+    dout: Float[np.ndarray, "n c_out h_out w_out"],
     cache: dict[str, Any],
-    grad_out: Float[np.ndarray, "n c_out h_out w_out"],
 ) -> tuple[Float[np.ndarray, "n c_in h w"], Params]:
-    """Gradients through (out, cache) = basic_block(x, params, stride, eps).
+    """Gradients through (out, cache) = basic_block(x, params, stride, eps), given dout = dL/dout.
 
     Returns (grad_x, grads), grads a dict with the same keys as params, each gradient
     shaped like its parameter. grad_x collects two paths: through the residual branch
@@ -112,19 +112,19 @@ def basic_block_backward(
     # BEGIN SOLUTION
     params, x, stride = cache["params"], cache["x"], cache["stride"]
     grads: Params = {}
-    dz = grad_out * (cache["z"] > 0)  # through the final ReLU; dz reaches both branches
+    dz = dout * (cache["z"] > 0)  # through the final ReLU; dz reaches both branches
     dh2, grads["bn2_gamma"], grads["bn2_beta"] = batchnorm2d_backward(
-        cache["x_hat2"], params["bn2_gamma"], cache["inv_std2"], dz
+        dz, cache["x_hat2"], params["bn2_gamma"], cache["inv_std2"]
     )
     dr1, grads["conv2"], _ = conv2d_backward(dh2, cache["r1"], params["conv2"], padding=1)
     da1 = dr1 * (cache["a1"] > 0)
     dh1, grads["bn1_gamma"], grads["bn1_beta"] = batchnorm2d_backward(
-        cache["x_hat1"], params["bn1_gamma"], cache["inv_std1"], da1
+        da1, cache["x_hat1"], params["bn1_gamma"], cache["inv_std1"]
     )
     grad_x, grads["conv1"], _ = conv2d_backward(dh1, x, params["conv1"], stride=stride, padding=1)
     if "proj" in params:
         dp, grads["proj_gamma"], grads["proj_beta"] = batchnorm2d_backward(
-            cache["x_hat_p"], params["proj_gamma"], cache["inv_std_p"], dz
+            dz, cache["x_hat_p"], params["proj_gamma"], cache["inv_std_p"]
         )
         dx_shortcut, grads["proj"], _ = conv2d_backward(dp, x, params["proj"], stride=stride)
     else:

@@ -274,7 +274,7 @@ def _bn2d_loss(x, gamma, beta, grad_out, eps=1e-5):
 def test_batchnorm2d_backward_matches_central_differences(impl, shape):
     x, gamma, beta, grad_out = _image_batch(13, shape)
     _, x_hat, inv_std = _bn2d_loops(x, gamma, beta, 1e-5)
-    call = run(impl.batchnorm2d_backward, x_hat, gamma, inv_std, grad_out)
+    call = run(impl.batchnorm2d_backward, grad_out, x_hat, gamma, inv_std)
     c = shape[1]
     grad_x, grad_gamma, grad_beta = _parts(call, ("grad_x", "grad_gamma", "grad_beta"), [shape, (c,), (c,)])
 
@@ -323,7 +323,7 @@ def test_batchnorm2d_backward_is_orthogonal_to_the_channel_statistics(impl):
     # removes it, up to eps): grad_x sums to 0 over each channel and is orthogonal to x_hat there.
     x, gamma, beta, grad_out = _image_batch(14, (3, 4, 5, 2))
     _, x_hat, inv_std = _bn2d_loops(x, gamma, beta, 0.0)
-    call = run(impl.batchnorm2d_backward, x_hat, gamma, inv_std, grad_out)
+    call = run(impl.batchnorm2d_backward, grad_out, x_hat, gamma, inv_std)
     grad_x = _parts(call, ("grad_x", "grad_gamma", "grad_beta"), [x.shape, (4,), (4,)])[0]
     expect_close(
         Call(grad_x.sum(axis=(0, 2, 3)), str(call)), np.zeros(4), atol=1e-9, what="grad_x summed per channel"
@@ -445,7 +445,7 @@ def test_local_response_norm_by_hand(impl):
 def test_local_response_norm_backward_matches_central_differences(impl, shape, size, alpha, beta, k):
     g = rng(22)
     x, grad_out = g.normal(size=shape) * 1.5, g.normal(size=shape)
-    call = run(impl.local_response_norm_backward, x, grad_out, size, alpha, beta, k)
+    call = run(impl.local_response_norm_backward, grad_out, x, size, alpha, beta, k)
     s_beta = x / _lrn_loops(x, size, alpha, beta, k)  # s ** beta, where x is not 0
     expect_close(
         call,
@@ -464,7 +464,7 @@ def test_local_response_norm_backward_even_window_by_differences(impl):
     # size 4: channel j sits in the windows of c = j - 1 .. j + 2, not of c = j - 2 .. j + 1.
     g = rng(23)
     x, grad_out = g.normal(size=(2, 7, 2, 3)), g.normal(size=(2, 7, 2, 3))
-    call = run(impl.local_response_norm_backward, x, grad_out, 4, 2.0, 0.75, 1.0)
+    call = run(impl.local_response_norm_backward, grad_out, x, 4, 2.0, 0.75, 1.0)
     expect_close(
         call,
         numeric_grad(lambda v: float(np.sum(_lrn_loops(v, 4, 2.0, 0.75, 1.0) * grad_out)), x),
@@ -483,7 +483,7 @@ def test_local_response_norm_backward_even_window_by_differences(impl):
 def test_local_response_norm_backward_alexnet_defaults(impl):
     g = rng(24)
     x, grad_out = g.normal(size=(1, 6, 3, 2)) * 30, g.normal(size=(1, 6, 3, 2))
-    call = run(impl.local_response_norm_backward, x, grad_out)
+    call = run(impl.local_response_norm_backward, grad_out, x)
     expect_close(
         call,
         numeric_grad(lambda v: float(np.sum(_lrn_loops(v, 5, 1e-4, 0.75, 2.0) * grad_out)), x, eps=1e-4),

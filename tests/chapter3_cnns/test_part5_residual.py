@@ -228,7 +228,7 @@ def test_basic_block_backward_matches_central_differences(impl, shape, c_out, st
     x, p = _case(5, shape, c_out, stride, proj)
     out, cache = _out_of(run(impl.basic_block, x, p, stride))
     grad_out = rng(6).normal(size=np.shape(out))
-    call = run(impl.basic_block_backward, cache, grad_out)
+    call = run(impl.basic_block_backward, grad_out, cache)
     grad_x, grads = _out_of(call, ("grad_x", "grads"))
     expect(
         isinstance(grads, dict) and set(grads) == set(p),
@@ -277,7 +277,7 @@ def test_basic_block_backward_dead_relu_blocks_everything(impl):
     p["bn2_beta"] = np.full(2, -50.0)
     _, cache = _out_of(run(impl.basic_block, x, p))
     grad_out = rng(8).normal(size=x.shape)
-    call = run(impl.basic_block_backward, cache, grad_out)
+    call = run(impl.basic_block_backward, grad_out, cache)
     grad_x, grads = _out_of(call, ("grad_x", "grads"))
     expect_close(
         Call(grad_x, str(call)),

@@ -562,3 +562,78 @@ def test_receptive_field_with_strides(impl, kernels, dilations, strides, want):
             ),
         },
     )
+
+
+@exercise("basic_block_backward")
+def test_basic_block_backward_identity_path_carries_the_gradient(impl):
+    # With the residual branch switched off (bn2's gamma = beta = 0, so f = 0) and x > 0, the
+    # block is out = x: dx = dout exactly, and conv2 gets no gradient (bn2's gamma is 0).
+    x, p = _case(40, (2, 3, 4, 5), 3, 1, False)
+    x = np.abs(x) + 0.5
+    p["bn2_gamma"], p["bn2_beta"] = np.zeros(3), np.zeros(3)
+    _, cache = _out_of(run(impl.basic_block, x, p))
+    dout = rng(41).normal(size=x.shape)
+    call = run(impl.basic_block_backward, dout, cache)
+    grad_x, grads = _out_of(call, ("grad_x", "grads"))
+    expect_close(
+        Call(grad_x, str(call)),
+        dout,
+        rtol=1e-10,
+        atol=1e-12,
+        what="grad_x when the block is the identity on positive inputs",
+        mistakes={"forget the gradient that flows through the shortcut": np.zeros_like(x)},
+    )
+    expect_close(
+        Call(grads["conv2"], str(call)),
+        np.zeros_like(p["conv2"]),
+        atol=1e-12,
+        what="grads['conv2'] (gamma2 = 0)",
+    )
+
+
+@exercise("wavenet_block")
+def test_wavenet_block_by_hand(impl):
+    # One channel, one hidden unit, kernel 2, dilation 2, x = 1, 2, 3, 4: the filter and gate
+    # taps are (1, 1) and (0, 0) with biases 0 and 0, so the filter sees x[t - 2] + x[t] and the gate
+    # is sigmoid(0) = 1/2 everywhere. res and skip are 1x1 weights 2 and 3 with biases 0.5 and -1.
+    x = np.array([[[1.0, 2.0, 3.0, 4.0]]])
+    p = {
+        "filter_w": np.array([[[1.0, 1.0]]]),
+        "filter_b": np.zeros(1),
+        "gate_w": np.zeros((1, 1, 2)),
+        "gate_b": np.zeros(1),
+        "res_w": np.array([[[2.0]]]),
+        "res_b": np.array([0.5]),
+        "skip_w": np.array([[[3.0]]]),
+        "skip_b": np.array([-1.0]),
+    }
+    z = np.tanh(np.array([1.0, 2.0, 1.0 + 3.0, 2.0 + 4.0])) * 0.5
+    call = run(impl.wavenet_block, x, p, 2)
+    residual, skip = _out_of(call, ("residual", "skip"))
+    expect_close(Call(skip, str(call)), (3 * z - 1).reshape(1, 1, 4), rtol=1e-12, what="skip")
+    expect_close(
+        Call(residual, str(call)), (x[0, 0] + 2 * z + 0.5).reshape(1, 1, 4), rtol=1e-12, what="residual"
+    )
+
+
+@exercise("wavenet_stack")
+def test_wavenet_stack_of_one_block_is_the_block(impl):
+    x = rng(42).normal(size=(2, 2, 9))
+    p = _wavenet_params(43, 2, 3, 4, 2)
+    call = run(impl.wavenet_stack, x, [p], [2])
+    out, skips = _out_of(call, ("residual", "skip sum"))
+    want_out, want_skip = _wavenet(x, p, 2)
+    expect_close(Call(out, str(call)), want_out, rtol=1e-10, what="residual of a one-block stack")
+    expect_close(Call(skips, str(call)), want_skip, rtol=1e-10, what="skip sum of a one-block stack")
+
+
+@exercise("receptive_field")
+def test_receptive_field_ignores_pointwise_layers(impl):
+    # A 1x1 layer (k = 1) sees no neighbours, whatever its dilation; a layer after a stride-3 layer
+    # counts three times.
+    base = run(impl.receptive_field, [3, 3], [2, 1])
+    expect_equal(base, 7)
+    with_pointwise = run(impl.receptive_field, [3, 1, 3], [2, 8, 1])
+    expect_equal(with_pointwise, 7, what="a kernel-1 layer with dilation 8 adds nothing")
+    strided = run(impl.receptive_field, [1, 3], [1, 1], [3, 1])
+    expect_equal(strided, 7, what="a 3-tap layer after a stride-3 1x1 layer: 1 + 2 * 3")

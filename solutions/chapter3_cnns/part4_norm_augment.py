@@ -51,7 +51,7 @@ def batchnorm2d_train(
     x_hat = (x - mean) * inv_std
     # gamma and beta are (C,): give them the shape (C, 1, 1) so they line up with axis 1
     out = gamma[:, None, None] * x_hat + beta[:, None, None]
-    return out, x_hat, inv_std.reshape(-1)
+    return out, x_hat, inv_std[0, :, 0, 0]  # (C,)
     # END SOLUTION
 
 

@@ -86,7 +86,8 @@ def basic_block_backward(
     Returns (grad_x, grads), grads a dict with the same keys as params, each gradient
     shaped like its parameter. grad_x collects two paths: through the residual branch
     (conv1, bn1, relu, conv2, bn2) and through the shortcut (the identity, or the
-    projection).
+    projection). The ReLU's derivative is 1 where its input is > 0 and 0 elsewhere, at 0
+    included (as in PyTorch).
     """
     raise NotImplementedError("basic_block_backward")
 

@@ -139,7 +139,8 @@ def cnn_backward(dlogits: Float[np.ndarray, "n classes"], params: Params, cache:
     cache: what cnn_forward(params, x) returned with the logits.
     Returns a dict with the keys of params, each gradient shaped like its parameter.
     The backward of a ReLU passes the gradient where its input was > 0 and blocks it
-    elsewhere; maxpool2d_backward sends each window's gradient to its maximum.
+    elsewhere, at 0 included (as PyTorch does); maxpool2d_backward sends each window's
+    gradient to its maximum.
     """
     raise NotImplementedError("cnn_backward")
 

@@ -637,3 +637,39 @@ def test_receptive_field_ignores_pointwise_layers(impl):
     expect_equal(with_pointwise, 7, what="a kernel-1 layer with dilation 8 adds nothing")
     strided = run(impl.receptive_field, [1, 3], [1, 1], [3, 1])
     expect_equal(strided, 7, what="a 3-tap layer after a stride-3 1x1 layer: 1 + 2 * 3")
+
+
+@exercise("basic_block_backward")
+def test_basic_block_backward_relu_derivative_at_zero_is_zero(impl):
+    # bn1's gamma = beta = 0 makes its output exactly 0 everywhere, and bn2's makes f = 0, so
+    # z = x, which has exact zeros. The ReLU's derivative at 0 is 0 (as in PyTorch): nothing
+    # reaches conv1 or bn1, and grad_x is 0 where x is 0 (dout where x > 0, 0 where x < 0).
+    x, p = _case(44, (2, 2, 3, 5), 2, 1, False)
+    x[:, :, 1, :] = 0.0
+    p["bn1_gamma"], p["bn1_beta"] = np.zeros(2), np.zeros(2)
+    p["bn2_gamma"], p["bn2_beta"] = np.zeros(2), np.zeros(2)
+    _, cache = _out_of(run(impl.basic_block, x, p))
+    dout = rng(45).normal(size=x.shape)
+    call = run(impl.basic_block_backward, dout, cache)
+    grad_x, grads = _out_of(call, ("grad_x", "grads"))
+    expect_close(
+        Call(grad_x, str(call)),
+        np.where(x > 0, dout, 0.0),
+        atol=1e-12,
+        what="grad_x with z = x (the ReLU's derivative is 0 at 0)",
+        mistakes={"take the ReLU's derivative at 0 as 1": np.where(x >= 0, dout, 0.0)},
+    )
+    # Now with bn2 as drawn, so that a gradient reaches the first ReLU, whose input is all 0:
+    # it passes nothing, so bn1's gamma and beta get no gradient.
+    _, p_live = _case(44, (2, 2, 3, 5), 2, 1, False)
+    p_live["bn1_gamma"], p_live["bn1_beta"] = np.zeros(2), np.zeros(2)
+    _, cache = _out_of(run(impl.basic_block, x, p_live))
+    call = run(impl.basic_block_backward, dout, cache)
+    _, grads = _out_of(call, ("grad_x", "grads"))
+    for key in ("bn1_gamma", "bn1_beta"):
+        expect_close(
+            Call(grads[key], str(call)),
+            np.zeros(2),
+            atol=1e-12,
+            what=f"grads[{key!r}] when bn1's output is exactly 0 (the ReLU's derivative is 0 at 0)",
+        )

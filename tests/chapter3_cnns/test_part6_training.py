@@ -90,7 +90,9 @@ def _expect_param_dict(call, value, shapes):
 
 
 @exercise("init_cnn")
-@pytest.mark.parametrize("channels, classes, image", [((8, 16), 10, (8, 8)), ((3, 5), 4, (4, 12))])
+@pytest.mark.parametrize(
+    "channels, classes, image", [((8, 16), 10, (8, 8)), ((3, 5), 4, (4, 12)), ((2, 3), 5, (12, 8))]
+)
 def test_init_cnn_shapes_and_zero_biases(impl, channels, classes, image):
     call = run(impl.init_cnn, rng(0), channels, classes, image)
     c1, c2 = channels
@@ -117,22 +119,23 @@ def test_init_cnn_shapes_and_zero_biases(impl, channels, classes, image):
 
 @exercise("init_cnn")
 def test_init_cnn_he_normal_scales(impl):
-    # channels (30, 40), image 8 x 12: fan-ins 9, 270 and 40 * 2 * 3 = 240. The sample standard
-    # deviation of n normal draws has a standard error of about sigma / sqrt(2 n).
-    call = run(impl.init_cnn, rng(1), (30, 40), 50, (8, 12))
+    # channels (2000, 4), 600 classes, image 8 x 12: fan-ins 9, 18000 and 4 * 2 * 3 = 24, with 18000,
+    # 72000 and 14400 draws. The sample standard deviation of n normal draws has a standard error
+    # of about sigma / sqrt(2 n): 0.5% here, so a fan-in off by one in 9 (5%) shows.
+    call = run(impl.init_cnn, rng(1), (2000, 4), 600, (8, 12))
     _expect_param_dict(
         call,
         call.value,
         {
-            "conv1_w": (30, 1, 3, 3),
-            "conv1_b": (30,),
-            "conv2_w": (40, 30, 3, 3),
-            "conv2_b": (40,),
-            "fc_w": (240, 50),
-            "fc_b": (50,),
+            "conv1_w": (2000, 1, 3, 3),
+            "conv1_b": (2000,),
+            "conv2_w": (4, 2000, 3, 3),
+            "conv2_b": (4,),
+            "fc_w": (24, 600),
+            "fc_b": (600,),
         },
     )
-    for key, fan_in, fan_out in [("conv1_w", 9, 30 * 9), ("conv2_w", 270, 40 * 9), ("fc_w", 240, 50)]:
+    for key, fan_in, fan_out in [("conv1_w", 9, 2000 * 9), ("conv2_w", 18000, 4 * 9), ("fc_w", 24, 600)]:
         w = call.value[key]
         want = math.sqrt(2 / fan_in)
         se = want / math.sqrt(2 * w.size)
@@ -273,7 +276,9 @@ def _softmax_ce(logits, labels):
 
 
 def _train_loop(impl, p, x, labels, epochs, batch_size, lr, seed):
-    """train_cnn written out, with the part's given Adam; gradients by this file's backward."""
+    """train_cnn written out: rng.permutation batches, the given Adam on every key, and the
+    gradients of the file's own cnn_forward/cnn_backward (graded by their own tests), so that
+    this test is about the loop alone."""
     g = rng(seed)
     p = {k: v.copy() for k, v in p.items()}
     states = dict.fromkeys(p)
@@ -397,13 +402,22 @@ def test_filter_grid_lays_the_filters_out(impl, f, kh, kw, pad):
 
 @exercise("filter_grid")
 def test_filter_grid_by_hand(impl):
-    # Three 2 x 2 filters, pad 1: 2 columns, 2 rows, a 7 x 7 image; the third filter is constant.
-    w = np.array([[[[0.0, 2.0], [4.0, 1.0]]], [[[-3.0, -1.0], [-2.0, -3.0]]], [[[5.0, 5.0], [5.0, 5.0]]]])
+    # Four 2 x 2 filters, pad 1: 2 columns, 2 rows, a 7 x 7 image. The third filter is constant
+    # (all 0.5); the fourth spans only 0.2, and is stretched to 0..1 like the others.
+    w = np.array(
+        [
+            [[[0.0, 2.0], [4.0, 1.0]]],
+            [[[-3.0, -1.0], [-2.0, -3.0]]],
+            [[[5.0, 5.0], [5.0, 5.0]]],
+            [[[0.0, 0.1], [0.2, 0.05]]],
+        ]
+    )
     call = run(impl.filter_grid, w, 1)
     want = np.ones((7, 7))
     want[1:3, 1:3] = [[0.0, 0.5], [1.0, 0.25]]
     want[1:3, 4:6] = [[0.0, 1.0], [0.5, 0.0]]
     want[4:6, 1:3] = 0.5
+    want[4:6, 4:6] = [[0.0, 0.5], [1.0, 0.25]]
     expect_close(call, want, rtol=0, atol=1e-12)
 
 
@@ -465,4 +479,25 @@ def test_filter_grid_tiles_span_zero_to_one(impl):
             abs(tile.min()) < 1e-12 and abs(tile.max() - 1) < 1e-12,
             f"{call}: filter {i}'s tile spans {tile.min():.3f}..{tile.max():.3f}; each filter is rescaled "
             "to span exactly 0..1",
+        )
+
+
+@exercise("cnn_backward")
+def test_cnn_backward_relu_derivative_at_zero_is_zero(impl):
+    # Channel 0 of conv1 and channel 1 of conv2 have zero weights and zero bias: their outputs are
+    # exactly 0 everywhere, the ReLU's derivative there is 0 (as in PyTorch), and they get no
+    # gradient at all, although max pooling routes a gradient to one 0 of each window.
+    p = _params(56, (2, 3), 4, (8, 8))
+    p["conv1_w"][0], p["conv1_b"][0] = 0.0, 0.0
+    p["conv2_w"][1], p["conv2_b"][1] = 0.0, 0.0
+    x = rng(57).normal(size=(2, 1, 8, 8))
+    _, cache = _pair(run(impl.cnn_forward, p, x), ("logits", "cache"))
+    call = run(impl.cnn_backward, rng(58).normal(size=(2, 4)), p, cache)
+    _expect_param_dict(call, call.value, {key: p[key].shape for key in KEYS})
+    for key, channel in [("conv1_w", 0), ("conv1_b", 0), ("conv2_w", 1), ("conv2_b", 1)]:
+        expect_close(
+            Call(call.value[key][channel], str(call)),
+            np.zeros_like(p[key][channel]),
+            atol=1e-12,
+            what=f"[{key!r}][{channel}], whose convolution gives exactly 0 (ReLU's derivative at 0 is 0)",
         )

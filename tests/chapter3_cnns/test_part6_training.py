@@ -275,10 +275,10 @@ def _softmax_ce(logits, labels):
     return -float(np.mean(np.sum(onehot * log_probs, axis=1))), (np.exp(log_probs) - onehot) / len(labels)
 
 
-def _train_loop(impl, p, x, labels, epochs, batch_size, lr, seed):
+def _train_loop(impl, p, x, labels, epochs, batch_size, lr, seed, fresh_state=False):
     """train_cnn written out: rng.permutation batches, the given Adam on every key, and the
-    gradients of the file's own cnn_forward/cnn_backward (graded by their own tests), so that
-    this test is about the loop alone."""
+    gradients of the cnn_forward/cnn_backward being graded (they have their own tests), so
+    that this test is about the loop alone. fresh_state=True is a wrong version."""
     g = rng(seed)
     p = {k: v.copy() for k, v in p.items()}
     states = dict.fromkeys(p)
@@ -291,7 +291,8 @@ def _train_loop(impl, p, x, labels, epochs, batch_size, lr, seed):
             dlogits = _softmax_ce(_forward(p, x[batch]), labels[batch])[1]
             grads = impl.cnn_backward(dlogits, p, cache)
             for key in p:
-                p[key], states[key] = impl.adam_update(p[key], grads[key], states[key], lr)
+                state = None if fresh_state else states[key]
+                p[key], states[key] = impl.adam_update(p[key], grads[key], state, lr)
         losses.append(_softmax_ce(_forward(p, x), labels)[0])
     return p, losses
 
@@ -307,7 +308,16 @@ def test_train_cnn_matches_the_loop_step_by_step(impl):
     _expect_param_dict(call, trained, {key: p[key].shape for key in KEYS})
     for key in KEYS:
         expect_close(
-            Call(trained[key], str(call)), want[key], rtol=1e-8, atol=1e-10, what=f"trained [{key!r}]"
+            Call(trained[key], str(call)),
+            want[key],
+            rtol=1e-8,
+            atol=1e-10,
+            what=f"trained [{key!r}]",
+            mistakes={
+                "start every Adam step from state None instead of the last one": lambda key=key: _train_loop(
+                    impl, p, x, labels, 2, 4, 0.01, 33, fresh_state=True
+                )[0][key]
+            },
         )
     expect_close(
         Call(np.array(history.get("loss", [])), str(call)),

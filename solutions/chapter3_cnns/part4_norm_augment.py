@@ -45,13 +45,13 @@ def batchnorm2d_train(
     """
     # BEGIN SOLUTION
     axes = (0, 2, 3)  # everything but the channel axis
-    mean = x.mean(axis=axes, keepdims=True)  # (1, C, 1, 1)
-    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
-    inv_std = 1.0 / np.sqrt(var + eps)
-    x_hat = (x - mean) * inv_std
-    # gamma and beta are (C,): give them the shape (C, 1, 1) so they line up with axis 1
+    mean = x.mean(axis=axes, keepdims=True)  # (1, C, 1, 1): broadcasts against x
+    var = ((x - mean) ** 2).mean(axis=axes)  # (C,)
+    inv_std = 1.0 / np.sqrt(var + eps)  # (C,)
+    # a (C,) array needs the shape (C, 1, 1) to line up with axis 1 of (N, C, H, W)
+    x_hat = (x - mean) * inv_std[:, None, None]
     out = gamma[:, None, None] * x_hat + beta[:, None, None]
-    return out, x_hat, inv_std[0, :, 0, 0]  # (C,)
+    return out, x_hat, inv_std
     # END SOLUTION
 
 

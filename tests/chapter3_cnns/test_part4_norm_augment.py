@@ -656,3 +656,24 @@ def test_random_flip_decides_per_image_from_the_given_generator(impl):
     expect(
         not np.array_equal(a, b), "random_flip(x, g) twice on one generator gave the same flips: draw from g"
     )
+
+
+@exercise("random_crop")
+def test_random_crop_of_the_whole_padded_image(impl):
+    # A crop as large as the padded image has one place to go: the result is the padded image,
+    # with zeros (not copies of the edge) in the border.
+    x = rng(49).normal(size=(3, 2, 4, 5)) + 5.0
+    call = run(impl.random_crop, x, (8, 9), 2, rng(50))
+    expect_equal(
+        call,
+        np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2))),
+        what="a crop of the full padded size: x with 2 zero rows and columns on each side",
+        mistakes={
+            "pad with copies of the edge pixels instead of zeros": np.pad(
+                x, ((0, 0), (0, 0), (2, 2), (2, 2)), mode="edge"
+            ),
+            "pad by reflecting the image instead of with zeros": np.pad(
+                x, ((0, 0), (0, 0), (2, 2), (2, 2)), mode="reflect"
+            ),
+        },
+    )

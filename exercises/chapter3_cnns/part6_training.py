@@ -20,13 +20,13 @@
 # gradients within a relative 1e-5 (absolute 1e-7) of central differences.
 
 # %%
-import math
+import math  # noqa: F401 (unused in the blank stubs, like the imports of parts 2 and 3)
 import time
 from typing import Any
 
 import numpy as np
-from chapter3_cnns.part2_conv2d import conv2d, conv2d_backward
-from chapter3_cnns.part3_pooling import maxpool2d, maxpool2d_backward
+from chapter3_cnns.part2_conv2d import conv2d, conv2d_backward  # noqa: F401
+from chapter3_cnns.part3_pooling import maxpool2d, maxpool2d_backward  # noqa: F401
 from jaxtyping import Float, Int
 
 from grader.check import check

@@ -111,7 +111,7 @@ def preact_block(
     params: Params,
     stride: int = 1,
     eps: float = 1e-5,
-) -> Float[np.ndarray, "n c_out h_out w_out"]:
+) -> tuple[Float[np.ndarray, "n c_out h_out w_out"], dict[str, Any]]:
     """The full pre-activation block (He et al. 2016, figure 1(b)): BN and ReLU come BEFORE
     each convolution, and nothing follows the addition.
 
@@ -128,12 +128,32 @@ def preact_block(
             "bn2_gamma", "bn2_beta" (C_out,), "conv2" (C_out, C_out, 3, 3),
             and optionally "proj" (C_out, C_in, 1, 1).
     Every bn is batchnorm2d_train with this eps; no convolution has a bias.
+    Returns (out, cache): cache is a dict holding whatever preact_block_backward needs.
     """
     raise NotImplementedError("preact_block")
 
 
 if MAIN:
     check(preact_block)
+
+
+# %%
+def preact_block_backward(
+    dout: Float[np.ndarray, "n c_out h_out w_out"],
+    cache: dict[str, Any],
+) -> tuple[Float[np.ndarray, "n c_in h w"], Params]:
+    """Gradients through (out, cache) = preact_block(x, params, stride, eps), given dout = dL/dout.
+
+    Returns (grad_x, grads), grads a dict with the same keys as params. The addition sends
+    dout to both paths unchanged (no ReLU after it). With a projection, the shortcut starts
+    from a = relu(bn1(x)), so its gradient joins the residual branch's at a, before bn1;
+    without one, it reaches x directly. The ReLU's derivative is 0 at 0, as in basic_block.
+    """
+    raise NotImplementedError("preact_block_backward")
+
+
+if MAIN:
+    check(preact_block_backward)
 
 
 # %% [markdown]

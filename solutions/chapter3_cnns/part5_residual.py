@@ -153,7 +153,7 @@ def preact_block(
     params: Params,
     stride: int = 1,
     eps: float = 1e-5,
-) -> Float[np.ndarray, "n c_out h_out w_out"]:
+) -> tuple[Float[np.ndarray, "n c_out h_out w_out"], dict[str, Any]]:
     """The full pre-activation block (He et al. 2016, figure 1(b)): BN and ReLU come BEFORE
     each convolution, and nothing follows the addition.
 
@@ -170,19 +170,64 @@ def preact_block(
             "bn2_gamma", "bn2_beta" (C_out,), "conv2" (C_out, C_out, 3, 3),
             and optionally "proj" (C_out, C_in, 1, 1).
     Every bn is batchnorm2d_train with this eps; no convolution has a bias.
+    Returns (out, cache): cache is a dict holding whatever preact_block_backward needs.
     """
     # BEGIN SOLUTION
-    a = relu(batchnorm2d_train(x, params["bn1_gamma"], params["bn1_beta"], eps)[0])
+    cache: dict[str, Any] = {"params": params, "stride": stride}
+    b1, cache["x_hat1"], cache["inv_std1"] = batchnorm2d_train(
+        x, params["bn1_gamma"], params["bn1_beta"], eps
+    )
+    a = relu(b1)
     h = conv2d(a, params["conv1"], stride=stride, padding=1)
-    h = relu(batchnorm2d_train(h, params["bn2_gamma"], params["bn2_beta"], eps)[0])
-    f = conv2d(h, params["conv2"], padding=1)
+    b2, cache["x_hat2"], cache["inv_std2"] = batchnorm2d_train(
+        h, params["bn2_gamma"], params["bn2_beta"], eps
+    )
+    r2 = relu(b2)
+    f = conv2d(r2, params["conv2"], padding=1)
     shortcut = conv2d(a, params["proj"], stride=stride) if "proj" in params else x
-    return f + shortcut
+    cache.update(b1=b1, a=a, b2=b2, r2=r2)
+    return f + shortcut, cache
     # END SOLUTION
 
 
 if MAIN:
     check(preact_block)
+
+
+# %%
+def preact_block_backward(
+    dout: Float[np.ndarray, "n c_out h_out w_out"],
+    cache: dict[str, Any],
+) -> tuple[Float[np.ndarray, "n c_in h w"], Params]:
+    """Gradients through (out, cache) = preact_block(x, params, stride, eps), given dout = dL/dout.
+
+    Returns (grad_x, grads), grads a dict with the same keys as params. The addition sends
+    dout to both paths unchanged (no ReLU after it). With a projection, the shortcut starts
+    from a = relu(bn1(x)), so its gradient joins the residual branch's at a, before bn1;
+    without one, it reaches x directly. The ReLU's derivative is 0 at 0, as in basic_block.
+    """
+    # BEGIN SOLUTION
+    params, stride = cache["params"], cache["stride"]
+    grads: Params = {}
+    dr2, grads["conv2"], _ = conv2d_backward(dout, cache["r2"], params["conv2"], padding=1)
+    dh, grads["bn2_gamma"], grads["bn2_beta"] = batchnorm2d_backward(
+        dr2 * (cache["b2"] > 0), cache["x_hat2"], params["bn2_gamma"], cache["inv_std2"]
+    )
+    da, grads["conv1"], _ = conv2d_backward(dh, cache["a"], params["conv1"], stride=stride, padding=1)
+    if "proj" in params:
+        da_shortcut, grads["proj"], _ = conv2d_backward(dout, cache["a"], params["proj"], stride=stride)
+        da = da + da_shortcut  # both paths meet at a
+    grad_x, grads["bn1_gamma"], grads["bn1_beta"] = batchnorm2d_backward(
+        da * (cache["b1"] > 0), cache["x_hat1"], params["bn1_gamma"], cache["inv_std1"]
+    )
+    if "proj" not in params:
+        grad_x = grad_x + dout  # the identity shortcut
+    return grad_x, grads
+    # END SOLUTION
+
+
+if MAIN:
+    check(preact_block_backward)
 
 
 # %% [markdown]

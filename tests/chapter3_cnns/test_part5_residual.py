@@ -299,8 +299,9 @@ def test_basic_block_backward_dead_relu_blocks_everything(impl):
 def test_preact_block_matches_the_definition(impl, shape, c_out, stride, proj):
     x, p = _case(9, shape, c_out, stride, proj, make=_preact_params)
     call = run(impl.preact_block, x, p, stride)
+    out, _ = _out_of(call)
     expect_close(
-        call,
+        Call(out, str(call)),
         _preact(x, p, stride),
         rtol=1e-8,
         atol=1e-10,
@@ -322,8 +323,9 @@ def test_preact_block_keeps_negative_values_on_the_identity_path(impl):
     x, p = _case(10, (2, 3, 5, 4), 3, 1, False, make=_preact_params)
     p["conv2"] = np.zeros_like(p["conv2"])
     call = run(impl.preact_block, x, p)
+    out, _ = _out_of(call)
     expect_close(
-        call,
+        Call(out, str(call)),
         x,
         atol=1e-12,
         what="with conv2 = 0 the block is the identity (x has negative entries)",
@@ -335,9 +337,125 @@ def test_preact_block_keeps_negative_values_on_the_identity_path(impl):
 def test_preact_block_eps(impl):
     x, p = _case(11, (2, 2, 3, 5), 4, 2, True, make=_preact_params)
     call = run(impl.preact_block, x, p, 2, 0.5)
+    out, _ = _out_of(call)
     expect_close(
-        call, _preact(x, p, 2, eps=0.5), rtol=1e-8, atol=1e-10, what="with eps = 0.5 in both BatchNorms"
+        Call(out, str(call)),
+        _preact(x, p, 2, eps=0.5),
+        rtol=1e-8,
+        atol=1e-10,
+        what="with eps = 0.5 in both BatchNorms",
     )
+
+
+# --- preact_block_backward ----------------------------------------------------------------------
+
+
+@exercise("preact_block_backward", timeout=20)
+@pytest.mark.parametrize("shape, c_out, stride, proj", BLOCK_CASES[:3])
+def test_preact_block_backward_matches_central_differences(impl, shape, c_out, stride, proj):
+    x, p = _case(60, shape, c_out, stride, proj, make=_preact_params)
+    out, cache = _out_of(run(impl.preact_block, x, p, stride))
+    dout = rng(61).normal(size=np.shape(out))
+    call = run(impl.preact_block_backward, dout, cache)
+    grad_x, grads = _out_of(call, ("grad_x", "grads"))
+    expect(
+        isinstance(grads, dict) and set(grads) == set(p),
+        f"{call}: grads should be a dict with the keys of params, {sorted(p)}; got "
+        f"{sorted(grads) if isinstance(grads, dict) else type(grads).__name__}",
+    )
+    want_x = numeric_grad(lambda v: float(np.sum(_preact(v, p, stride) * dout)), x)
+    expect_close(
+        Call(grad_x, str(call)),
+        want_x,
+        rtol=1e-5,
+        atol=1e-7,
+        what="grad_x",
+        mistakes={} if proj else {"forget the gradient that flows through the shortcut": want_x - dout},
+    )
+    for key in sorted(p):
+        expect(
+            getattr(grads[key], "shape", None) == p[key].shape,
+            f"{call}: grads[{key!r}] has shape {getattr(grads[key], 'shape', None)}, expected {p[key].shape}",
+        )
+        expect_close(
+            Call(grads[key], str(call)),
+            numeric_grad(
+                lambda v, k=key: float(np.sum(_preact(x, dict(p, **{k: v}), stride) * dout)), p[key]
+            ),
+            rtol=1e-5,
+            atol=1e-7,
+            what=f"grads[{key!r}]",
+        )
+
+
+@exercise("preact_block_backward")
+def test_preact_block_backward_identity_when_the_branch_is_off(impl):
+    # conv2 = 0 and no projection: out = x, so grad_x = dout exactly (negative entries included),
+    # and nothing before conv2 gets a gradient.
+    x, p = _case(62, (2, 3, 4, 5), 3, 1, False, make=_preact_params)
+    p["conv2"] = np.zeros_like(p["conv2"])
+    _, cache = _out_of(run(impl.preact_block, x, p))
+    dout = rng(63).normal(size=x.shape)
+    call = run(impl.preact_block_backward, dout, cache)
+    grad_x, grads = _out_of(call, ("grad_x", "grads"))
+    expect_close(
+        Call(grad_x, str(call)),
+        dout,
+        rtol=1e-10,
+        atol=1e-12,
+        what="grad_x when the block is the identity",
+        mistakes={
+            "forget the gradient that flows through the shortcut": np.zeros_like(x),
+            "put a ReLU after the addition in the backward pass": np.where(x > 0, dout, 0.0),
+        },
+    )
+    for key in ("conv1", "bn1_gamma", "bn1_beta", "bn2_gamma", "bn2_beta"):
+        expect_close(
+            Call(grads[key], str(call)), np.zeros_like(p[key]), atol=1e-12, what=f"grads[{key!r}] (conv2 = 0)"
+        )
+
+
+@exercise("preact_block_backward")
+def test_preact_block_backward_projection_meets_the_branch_before_bn1(impl):
+    # With a projection and conv2 = 0, only the shortcut carries dout: grad_x is dout sent back
+    # through the projection, the first ReLU and bn1 (central differences of the block).
+    x, p = _case(64, (3, 2, 5, 4), 3, 2, True, make=_preact_params)
+    p["conv2"] = np.zeros_like(p["conv2"])
+    out, cache = _out_of(run(impl.preact_block, x, p, 2))
+    dout = rng(65).normal(size=np.shape(out))
+    call = run(impl.preact_block_backward, dout, cache)
+    grad_x, _ = _out_of(call, ("grad_x", "grads"))
+    want = numeric_grad(lambda v: float(np.sum(_preact(v, p, 2) * dout)), x)
+    expect_close(
+        Call(grad_x, str(call)),
+        want,
+        rtol=1e-5,
+        atol=1e-7,
+        what="grad_x through the projection shortcut alone",
+        mistakes={"stop the shortcut's gradient at a instead of sending it on through bn1": np.zeros_like(x)},
+    )
+
+
+@exercise("preact_block_backward")
+def test_preact_block_backward_relu_derivative_at_zero_is_zero(impl):
+    # bn1's gamma = beta = 0 makes a = relu(0) = 0 exactly: the first ReLU passes no gradient,
+    # so bn1's gamma and beta get none. Then bn2's gamma = beta = 0 does the same to the second
+    # ReLU: conv1 and bn2's parameters get none. (The ReLU's derivative at 0 is 0.)
+    x, p = _case(66, (2, 2, 3, 5), 3, 1, True, make=_preact_params)
+    for zeroed, keys in [("bn1", ("bn1_gamma", "bn1_beta")), ("bn2", ("conv1", "bn2_gamma", "bn2_beta"))]:
+        q = dict(
+            p, **{f"{zeroed}_gamma": 0 * p[f"{zeroed}_gamma"], f"{zeroed}_beta": 0 * p[f"{zeroed}_beta"]}
+        )
+        out, cache = _out_of(run(impl.preact_block, x, q))
+        call = run(impl.preact_block_backward, rng(67).normal(size=np.shape(out)), cache)
+        _, grads = _out_of(call, ("grad_x", "grads"))
+        for key in keys:
+            expect_close(
+                Call(grads[key], str(call)),
+                np.zeros_like(q[key]),
+                atol=1e-12,
+                what=f"grads[{key!r}] when {zeroed}'s output is exactly 0 (the ReLU's derivative at 0 is 0)",
+            )
 
 
 # --- WaveNet block ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import re
 import shlex
 from pathlib import Path
 
-from grader import release
+from grader import layout, release
 
 # Whole fenced blocks, then inline code spans: what is code in a page.
 _FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
@@ -126,6 +126,20 @@ def _command_problems(root: Path, rel: Path, text: str) -> list[str]:
     return problems
 
 
+def _unlisted_chapters(root: Path, texts: dict[Path, str]) -> list[str]:
+    """Both READMEs' chapter tables name every chapter the course has."""
+    readmes = {Path(release.LEARNER_README): texts.get(Path("README.md"), "")}
+    if (root / "README.md").is_file():
+        readmes[Path("README.md")] = (root / "README.md").read_text()
+    return [
+        f"{rel}: the chapter table does not list {chapter}"
+        for rel, text in readmes.items()
+        if text  # a course without READMEs (a test fixture) has no table to keep
+        for chapter in layout.chapters(root)
+        if not re.search(rf"\b{chapter}\b", text)
+    ]
+
+
 def problems(root: Path, chapters: list[str] | None = None, pages: bool = True) -> list[str]:
     """What does not resolve in the learner's copy: in the chapter pages of `chapters`
     (all when None), and in the README and docs when `pages`."""
@@ -140,6 +154,8 @@ def problems(root: Path, chapters: list[str] | None = None, pages: bool = True) 
         found += _link_problems(root, rel, text, texts)
         found += _path_problems(root, rel, text)
         found += _command_problems(root, rel, text)
+    if pages:
+        found += _unlisted_chapters(root, texts)
     # The exercise files' header cells name their reading page and their grading command.
     for path in sorted((root / "exercises").glob("chapter*/part*.py")):
         if chapters is None or path.parent.name in chapters:

@@ -138,9 +138,23 @@ def _mutants_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate_like_ctrl_c() -> None:
+    """SIGTERM and SIGHUP end the grader the way Ctrl-C does: workers stopped, temporary
+    folders removed, nothing recorded (a kill -9 is handled by the workers' guardians)."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+
+
 def main(argv: list[str] | None = None, env: Env | None = None) -> int:
     import sys
 
+    if argv is None:
+        _terminate_like_ctrl_c()
     argv = sys.argv[1:] if argv is None else argv
     env = env or Env()
     command = argv[0] if argv and argv[0] in COMMANDS else "grade"

@@ -36,6 +36,7 @@ class Report:
     problems: list[str]
     started_at: str
     duration: float
+    flags: list[str] = field(default_factory=list)  # signs of tampering with the grading (runner.py)
 
     @property
     def exercises(self) -> list[Exercise]:
@@ -120,7 +121,14 @@ def grade(
             by_exercise.setdefault(f"{part.id}/{result.exercise}", []).append(result)
     results = {e.id: _fold(e, by_exercise.get(e.id, [])) for e in exercises}
     return Report(
-        target, impl_label, chapters, results, outcome.problems, started_at, time.perf_counter() - clock
+        target,
+        impl_label,
+        chapters,
+        results,
+        outcome.problems,
+        started_at,
+        time.perf_counter() - clock,
+        outcome.flags,
     )
 
 

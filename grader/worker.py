@@ -83,7 +83,7 @@ def descendants(root: int) -> list[int]:
 
 
 def _reap() -> list[tuple[int, int]]:
-    reaped = []
+    reaped: list[tuple[int, int]] = []
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)

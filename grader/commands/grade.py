@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 from pathlib import Path
 
 from grader import catalog, export, layout, render
@@ -41,11 +42,14 @@ def run(args: argparse.Namespace, env: Env) -> ExitCode:
     # Only the learner's own exercises/ count as progress; other implementations are trials.
     recorded = args.impl == "exercises"
     if recorded:
+        store = Store(default_path(root, dict(env.environ)))
         try:
-            Store(default_path(root, dict(env.environ))).record(report)
-        except (StoreError, OSError) as exc:
+            store.record(report)
+        except (StoreError, OSError, sqlite3.Error) as exc:
             env.err(f"grader: progress not saved: {exc}")
             recorded = False
+        if store.notice:
+            env.err(f"grader: {store.notice}")
     fmt = args.format or ("json" if args.json else "text")
     if fmt == "text" and not args.output:
         for line in render.report_text(report, root, bool(env.terminal), env.colour):
@@ -76,11 +80,14 @@ def _progress(args: argparse.Namespace, env: Env) -> ExitCode:
     if not chapters:
         env.err(f"grader: no course tests under {root / 'tests'}")
         return ExitCode.USAGE
+    store = Store(default_path(root, dict(env.environ)))
     try:
-        latest = Store(default_path(root, dict(env.environ))).latest()
-    except (StoreError, OSError, Exception) as exc:
+        latest = store.latest()
+    except (StoreError, OSError, sqlite3.Error) as exc:
         env.err(f"grader: could not read your progress: {exc}")
         latest = {}
+    if store.notice:
+        env.err(f"grader: {store.notice}")
     if args.json:
         env.out(json.dumps(render.progress_json(chapters, latest, root), indent=2))
     else:

@@ -301,3 +301,44 @@ def test_a_changed_test_file_flags_the_run(course, tmp_path):
     chapters = grade.select(course, "1/1", impl=impl)
     report = grade.grade(course, chapters, impl, timeout=5)
     assert report.flags and "conftest.py (added)" in report.flags[0]
+
+
+BURN = (
+    "import time\n"
+    "    end = time.process_time() + {seconds}\n"
+    "    while time.process_time() < end:\n"
+    "        pass\n"
+    "    return x + 1.0"
+)
+
+
+def test_the_limit_is_cpu_time_so_a_loaded_machine_does_not_time_out(cli, course, tmp_path):
+    import subprocess
+    import sys
+
+    impl = _impl_with(course, tmp_path, {"add": BURN.format(seconds=1.5)})
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
+    try:
+        started = time.monotonic()
+        code, out, _ = cli("1/1", f"--impl={impl}", "-k", "add", "--timeout", "2", "--json")
+        elapsed = time.monotonic() - started
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    add = json.loads(out)["exercises"][0]
+    # 1.5 s of work on a third of a core or less: well past 2 s of wall-clock time
+    assert add["status"] == "passed", (add["message"], elapsed)
+
+
+def test_a_timeout_says_which_limit(cli, course, tmp_path):
+    impl = _impl_with(
+        course,
+        tmp_path,
+        {"add": "while True:\n        pass", "subtract": "import time\n    time.sleep(600)"},
+    )
+    code, out, _ = cli("1/1", f"--impl={impl}", "--timeout", "0.5", "--json")
+    statuses = {e["name"]: (e["status"], e["message"]) for e in json.loads(out)["exercises"]}
+    assert statuses["add"][0] == "timeout" and "0.5 s of CPU time" in statuses["add"][1]
+    assert statuses["subtract"][0] == "timeout" and "2 s of wall-clock time" in statuses["subtract"][1]
+    assert statuses["multiply"][0] == "passed"

@@ -66,16 +66,46 @@ def _impl_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value <= 86400):  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text!r}")
+    return value
+
+
+def _memory_mb(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 64:
+        raise argparse.ArgumentTypeError(f"must be a whole number of MiB, 64 or more, not {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number, 1 or more, not {text!r}")
+    return value
+
+
 def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=runner.DEFAULT_TIMEOUT_S,
         help="default time limit per test, in seconds (default %(default)s)",
     )
     parser.add_argument(
         "--memory-mb",
-        type=int,
+        type=_memory_mb,
         default=runner.DEFAULT_MEMORY_MB,
         help="memory cap of the test process, in MiB (default %(default)s)",
     )
@@ -109,7 +139,7 @@ def _batch_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m grader batch", description=COMMANDS["batch"])
     parser.add_argument("submissions", help="a folder holding one folder or archive per learner")
     parser.add_argument("--target", help="chapter or chapter/part to grade (default: every chapter)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="submissions graded at once")
+    parser.add_argument("--jobs", type=_count, default=os.cpu_count() or 1, help="submissions graded at once")
     parser.add_argument("--out", default="gradebook", help="results folder (default %(default)s/)")
     parser.add_argument(
         "--format",
@@ -132,7 +162,7 @@ def _mutants_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m grader mutants", description=COMMANDS["mutants"])
     parser.add_argument("target", nargs="?", help="chapter or chapter/part (default: all)")
     parser.add_argument("-k", dest="name", help="only exercises whose name contains NAME")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants graded at once")
+    parser.add_argument("--jobs", type=_count, default=os.cpu_count() or 1, help="mutants graded at once")
     parser.add_argument("--no-survivors", dest="show_survivors", action="store_false", help="hide the diffs")
     _common_options(parser)
     return parser
@@ -185,7 +215,7 @@ def main(argv: list[str] | None = None, env: Env | None = None) -> int:
 
         return int(grade.run(_grade_parser().parse_args(rest), env))
     except UsageError as exc:
-        env.err(f"grader: {exc}\nusage: {USAGE.splitlines()[0]}  (--help for more)")
+        env.err(f"grader: {exc} (python -m grader --help for usage)")
         return int(ExitCode.USAGE)
     except SystemExit as exc:  # --help
         return int(exc.code or 0) if isinstance(exc.code, int) else 0

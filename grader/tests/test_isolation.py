@@ -342,3 +342,41 @@ def test_a_timeout_says_which_limit(cli, course, tmp_path):
     assert statuses["add"][0] == "timeout" and "0.5 s of CPU time" in statuses["add"][1]
     assert statuses["subtract"][0] == "timeout" and "2 s of wall-clock time" in statuses["subtract"][1]
     assert statuses["multiply"][0] == "passed"
+
+
+def test_a_file_that_is_not_utf8_is_reported_with_its_line(cli, course, tmp_path):
+    impl = tmp_path / "impl"
+    shutil.copytree(course / "solutions", impl)
+    path = impl / "chapter1_demo" / "part2_more.py"
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[2] = b"# caf\xe9\n"
+    lines[3] = b'NAME = "caf\xe9"\n' + lines[3]
+    path.write_bytes(b"".join(lines))
+    code, out, _ = cli("1/2", f"--impl={impl}", "--json")
+    twice = json.loads(out)["exercises"][0]
+    assert twice["status"] == "error"
+    assert "part2_more.py:3: the file is not UTF-8: byte 0xe9" in twice["message"], twice["message"]
+
+
+def test_a_part_that_does_not_import_costs_one_import_not_one_per_test(cli, course, tmp_path):
+    tests = course / "tests" / "chapter1_demo" / "test_part2_more.py"
+    tests.write_text(
+        tests.read_text()
+        + "\n\n@exercise('twice')\n@pytest.mark.parametrize('n', range(400))\n"
+        + "def test_twice_many(impl, n):\n"
+        + "    expect_close(run(impl.twice, np.ones(2) * n), np.ones(2) * 2 * n)\n"
+    )
+    impl = tmp_path / "impl"
+    shutil.copytree(course / "solutions", impl)
+    started = time.monotonic()
+    code, out, _ = cli("1/2", f"--impl={impl}", "--json")
+    honest = time.monotonic() - started
+    assert code == 0
+    broken = impl / "chapter1_demo" / "part2_more.py"
+    broken.write_text(broken.read_text().replace("return 2 * x", "return 2 * x)"))
+    started = time.monotonic()
+    code, out, _ = cli("1/2", f"--impl={impl}", "--json")
+    failing = time.monotonic() - started
+    twice = json.loads(out)["exercises"][0]
+    assert twice["status"] == "error" and len(twice["tests"]) == 403
+    assert failing < 2 * honest + 1, (failing, honest)

@@ -29,9 +29,9 @@ def _describe_import_failure(exc: BaseException, source: Path, root: Path) -> st
         isinstance(exc, SyntaxError) and "unicode error" in str(exc.msg)
     ):
         where = Path(exc.filename) if isinstance(exc, SyntaxError) and exc.filename else source
-        line, column, byte = _first_undecodable(where)
+        bad_line, column, byte = _first_undecodable(where)
         return (
-            f"{shown(where)}:{line}: the file is not UTF-8: byte 0x{byte:02x} at column {column} "
+            f"{shown(where)}:{bad_line}: the file is not UTF-8: byte 0x{byte:02x} at column {column} "
             "(save it as UTF-8, or retype that character) — fix it, then grade again"
         )
     if isinstance(exc, SyntaxError):

@@ -100,6 +100,7 @@ def grade(
     memory_mb: int = runner.DEFAULT_MEMORY_MB,
     debug: bool = False,
     filtered: bool = False,
+    isolation: dict | None = None,
 ) -> Report:
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     clock = time.perf_counter()
@@ -112,6 +113,7 @@ def grade(
         timeout=timeout,
         memory_mb=memory_mb,
         debug=debug,
+        **(isolation or {}),  # batch: runner.Job's user, hide, cleanup, grader_home
     )
     outcome = runner.run(job)
     by_exercise: dict[str, list[runner.TestResult]] = {}

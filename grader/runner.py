@@ -70,6 +70,8 @@ class Job:
     debug: bool = False
     user: int | None = None  # run the worker as this uid (and its group), when the grader is root
     cleanup: list[Path] = field(default_factory=list)  # removed by the guardian if the grader dies
+    hide: list[Path] = field(default_factory=list)  # covered by an empty folder for the worker (root only)
+    grader_home: Path | None = None  # the folder holding the `grader` the worker runs; default: this one
 
 
 @dataclass
@@ -151,6 +153,7 @@ class _Worker:
             "debug": job.debug,
             "user": job.user,
             "cleanup": [str(p) for p in job.cleanup],
+            "hide": [str(p) for p in job.hide],
         }
         env = dict(os.environ)
         # One BLAS thread: small test arrays gain nothing from more, and batch grading
@@ -159,9 +162,8 @@ class _Worker:
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         env.pop("PYTEST_ADDOPTS", None)
         # The worker runs this very grader, whatever the current folder holds.
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(Path(__file__).resolve().parents[1]), *filter(None, [env.get("PYTHONPATH")])]
-        )
+        inherited = [] if job.grader_home else list(filter(None, [env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join([str(_grader_home(job)), *inherited])
         if job.user is not None:
             env["HOME"] = "/tmp"
         try:
@@ -280,6 +282,10 @@ class _Worker:
         return -signal.SIGKILL if self.exit_code is None else self.exit_code
 
 
+def _grader_home(job: Job) -> Path:
+    return job.grader_home or Path(__file__).resolve().parents[1]
+
+
 def run(job: Job) -> RunOutcome:
     return _Run(job).run()
 
@@ -316,9 +322,7 @@ class _Run:
         self.planned: dict[str, dict] | None = None  # the first worker's collection
 
     def run(self) -> RunOutcome:
-        import grader
-
-        watched = [self.job.root / "tests", Path(grader.__file__).parent]
+        watched = [self.job.root / "tests", _grader_home(self.job) / "grader"]
         before = fingerprint(watched)
         stalled = 0
         while True:

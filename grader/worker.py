@@ -114,13 +114,71 @@ def _returncode(status: int) -> int:
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 1, 2, 4, 1 << 14, 1 << 18
+CLONE_NEWNS = 0x00020000
+
+
+def _hide(paths: list[str]) -> bool:
+    """Cover each folder with an empty read-only tmpfs, in a mount namespace of this
+    process's own (needs root; False if that could not be done)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNS) != 0:
+        return False
+    if libc.mount(b"none", b"/", None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None) != 0:
+        return False
+    flags = ctypes.c_ulong(MS_RDONLY | MS_NOSUID | MS_NODEV)
+    ok = True
+    for path in paths:
+        if os.path.isdir(path):
+            ok = libc.mount(b"tmpfs", path.encode(), b"tmpfs", flags, b"size=4k") == 0 and ok
+    return ok
+
+
+def remove(folder: str) -> None:
+    """rmtree that also empties read-only folders (a batch's staged course)."""
+    for top, dirs, _ in os.walk(folder):
+        for d in dirs:
+            try:
+                os.chmod(os.path.join(top, d), 0o700)
+            except OSError:
+                pass
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+PR_SET_KEEPCAPS = 8
+PR_SET_NO_NEW_PRIVS = 38
+CAP_DAC_READ_SEARCH = 2
+
+
 def _drop_privileges(uid: int) -> None:
+    """Become `uid` (and its group), keeping one capability: reading any file, so that a
+    Python installed under a private folder (/root/.pyenv) still imports. Writing is
+    what the user cannot do; what it must not read is covered by _hide. Nothing it
+    executes keeps even that (capabilities are recomputed on exec), and set-uid programs
+    cannot raise it again (no_new_privs)."""
     import pwd
 
     gid = pwd.getpwuid(uid).pw_gid
+    _prctl(PR_SET_KEEPCAPS, 1)
     os.setgroups([])
     os.setgid(gid)
     os.setuid(uid)
+    data = (_CapData * 2)()
+    data[0].effective = data[0].permitted = 1 << CAP_DAC_READ_SEARCH
+    ctypes.CDLL(None, use_errno=True).capset(ctypes.byref(_CapHeader(0x20080522, 0)), data)
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
 
 
 def guard(job: dict) -> int:
@@ -144,12 +202,18 @@ def guard(job: dict) -> int:
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != me:  # the guardian died before the line above
             os._exit(1)
+        if job.get("hide") and os.geteuid() == 0:
+            _hide(job["hide"])
         if job.get("user") is not None:
             _drop_privileges(int(job["user"]))
             _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # setuid clears it
         code = 1
         try:
             code = work(job)
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()  # seen with --debug; otherwise output goes nowhere
         finally:
             os._exit(code)  # threads the learner left running must not keep it alive
     os.close(int(job["events_fd"]))
@@ -174,7 +238,7 @@ def guard(job: dict) -> int:
     kill_tree(me)
     if not normal_stop:  # the runner died: nobody else will remove its folders
         for folder in job.get("cleanup", []):
-            shutil.rmtree(folder, ignore_errors=True)
+            remove(folder)
     return 0
 
 

@@ -301,7 +301,12 @@ def result_json(graded: Graded, root: Path, fmt: str) -> dict:
     if graded.report is None:
         return {"schema": BATCH_SCHEMA, "submission": graded.submission.name, "notes": graded.notes}
     if fmt != "json":
-        return export.FORMATS[fmt](graded.report, root)
+        result = export.FORMATS[fmt](graded.report, root)
+        if graded.report.flags and fmt == "gradescope":
+            result["output"] = (
+                f"{result.get('output', '')}\nFLAGGED: {'; '.join(graded.report.flags)}".strip()
+            )
+        return result
     got, possible = export.score(graded.report)
     report = render.report_json(graded.report, root, root / "exercises", recorded=False)
     return {

@@ -16,10 +16,12 @@ COMMANDS = {
     "release": "write the learner's copy of the course, without solutions (instructors)",
     "mutants": "mutation score: break each reference in small ways, count what the tests catch (instructors)",
     "batch": "grade a folder of learner submissions in parallel into a gradebook (instructors)",
+    "gradescope-bundle": "write the Gradescope autograder zip: setup.sh, run_autograder, the course "
+    "without solutions (instructors)",
 }
 
 USAGE = """python -m grader [TARGET] [-k NAME] [--impl IMPL] [--json] [--debug]
-       python -m grader {generate,verify,batch,release,mutants} ...
+       python -m grader {generate,verify,batch,release,mutants,gradescope-bundle} ...
 
 TARGET is a chapter or a part: chapter0, 0, chapter0_numpy, chapter0/part2, 0/2.
 With no TARGET and no -k, shows your progress over all chapters and what to do next."""
@@ -158,6 +160,16 @@ def _release_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _bundle_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m grader gradescope-bundle", description=COMMANDS["gradescope-bundle"])
+    parser.add_argument("out", help="the zip file to write, outside the course")
+    parser.add_argument(
+        "--target", help="chapter or chapter/part each submission is graded on (default: all)"
+    )
+    parser.add_argument("--debug", action="store_true")
+    return parser
+
+
 def _mutants_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m grader mutants", description=COMMANDS["mutants"])
     parser.add_argument("target", nargs="?", help="chapter or chapter/part (default: all)")
@@ -207,6 +219,10 @@ def main(argv: list[str] | None = None, env: Env | None = None) -> int:
             from grader.commands import mutants
 
             return int(mutants.run(_mutants_parser().parse_args(rest), env))
+        if command == "gradescope-bundle":
+            from grader.commands import gradescope_bundle
+
+            return int(gradescope_bundle.run(_bundle_parser().parse_args(rest), env))
         if command == "batch":
             from grader.commands import batch
 

@@ -27,6 +27,7 @@ import signal
 import sys
 import time
 
+MAX_PROCESSES = 256
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
@@ -193,22 +194,25 @@ def guard(job: dict) -> int:
     me = os.getpid()
     worker = os.fork()
     if worker == 0:
-        os.close(lifeline)
-        os.close(status_fd)
-        os.close(wake_r)
-        signal.set_wakeup_fd(-1)
-        os.close(wake_w)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != me:  # the guardian died before the line above
-            os._exit(1)
-        if job.get("hide") and os.geteuid() == 0:
-            _hide(job["hide"])
-        if job.get("user") is not None:
-            _drop_privileges(int(job["user"]))
-            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # setuid clears it
         code = 1
         try:
+            os.close(lifeline)
+            os.close(status_fd)
+            os.close(wake_r)
+            signal.set_wakeup_fd(-1)
+            os.close(wake_w)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != me:  # the guardian died before the line above
+                os._exit(1)
+            if job.get("hide") and os.geteuid() == 0:
+                _hide(job["hide"])
+            if job.get("user") is not None:
+                _drop_privileges(int(job["user"]))
+                # A fork bomb stops at this many processes of the user (root is exempt,
+                # so this only holds for the unprivileged user batch grades as).
+                resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
+                _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # setuid clears it
             code = work(job)
         except BaseException:
             import traceback

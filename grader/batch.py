@@ -143,9 +143,9 @@ def _skip_reason(raw: PurePosixPath, parts: set[tuple[str, str]], regular: bool)
     if key is None:
         if len(rel.parts) > MAX_DEPTH + 2:
             return f"deeper than {MAX_DEPTH} folders"
-        return "not an exercise file of the course"
+        return "not an exercise file graded here"
     if key not in parts:
-        return "not an exercise file of the course"
+        return "not an exercise file graded here"
     return None
 
 

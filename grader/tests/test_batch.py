@@ -232,7 +232,7 @@ def test_a_submission_changes_only_its_own_row(graded):
     assert not (course / "tests" / "chapter1_demo" / "conftest.py").exists()
     assert rows["blank"]["score"] == "0" and rows["eve"]["score"] == "0"
     assert "skipped (not a regular file (a symbolic link?)): link.py" in rows["hal"]["notes"]
-    assert "skipped (not an exercise file of the course): notes.txt" not in rows["hal"]["notes"]
+    assert "skipped (not an exercise file graded here): notes.txt" not in rows["hal"]["notes"]
 
 
 def test_importing_the_references_scores_nothing(graded):

@@ -341,7 +341,10 @@ class _Run:
             self._record(nodeid, Status.CRASHED, "the test process kept dying before this test could run")
         changed = _changes(before, fingerprint(watched))
         if changed:
-            self.flags.append("the course's tests or grader changed while grading: " + ", ".join(changed[:5]))
+            # Shown as a problem too: every later run would be judged by the changed files.
+            what = "the course's tests or grader changed while grading: " + ", ".join(changed[:5])
+            self.flags.append(what)
+            self.problems.append(f"{what} (restore them, e.g. `git checkout -- tests grader`)")
         return RunOutcome(self.results, self.problems, self.flags)
 
     def _remaining(self) -> list[str]:

@@ -301,6 +301,7 @@ def test_a_changed_test_file_flags_the_run(course, tmp_path):
     chapters = grade.select(course, "1/1", impl=impl)
     report = grade.grade(course, chapters, impl, timeout=5)
     assert report.flags and "conftest.py (added)" in report.flags[0]
+    assert any("restore them" in problem for problem in report.problems)
 
 
 BURN = (

@@ -225,6 +225,7 @@ def test_ending_the_grader_ends_everything_it_started(course, tmp_path, how):
     pid_file = impl / "chapter1_demo" / "escapee.pid"
     deadline = time.monotonic() + 60
     while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+        assert grader.poll() is None, grader.communicate()
         time.sleep(0.05)
     worker = int((impl / "chapter1_demo" / "worker.pid").read_text())
     escapee = int(pid_file.read_text())

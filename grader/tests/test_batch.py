@@ -295,3 +295,62 @@ def test_a_submission_runs_as_an_unprivileged_user_and_cannot_see_the_references
     assert graded.report is not None
     add = graded.report.results["chapter1_demo/part1_basics/add"]
     assert add.status.value == "passed", add.message
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_ending_a_batch_leaves_no_process_and_no_staged_copy(course, tmp_path, how):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    for name in ("a", "b"):
+        hang = _solutions(course, folder / name)
+        _edit(
+            hang,
+            "part1_basics",
+            "return x + 1.0",
+            "import os\n"
+            f"    open({str(tmp_path / 'pids')!r}, 'a').write(str(os.getpid()) + '\\n')\n"
+            "    while True:\n        pass",
+        )
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    (tmp_path / "pids").touch()
+    (tmp_path / "pids").chmod(0o666)  # the workers may run as nobody
+    env = dict(os.environ, GRADER_COURSE_ROOT=str(course), TMPDIR=str(tmp))
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    grader = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "grader",
+            "batch",
+            str(folder),
+            "--out",
+            str(tmp_path / "gb"),
+            "--jobs",
+            "2",
+            "--timeout",
+            "60",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while len((tmp_path / "pids").read_text().split()) < 2 and time.monotonic() < deadline:
+        assert grader.poll() is None, grader.communicate()
+        time.sleep(0.05)
+    workers = [int(p) for p in (tmp_path / "pids").read_text().split()]
+    grader.send_signal(getattr(signal, how))
+    grader.communicate(timeout=30)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and (
+        any(Path(f"/proc/{p}").exists() for p in workers) or list(tmp.iterdir())
+    ):
+        time.sleep(0.05)
+    assert not [p for p in workers if Path(f"/proc/{p}").exists()], f"workers alive after {how}"
+    assert list(tmp.iterdir()) == [], f"staged copies left after {how}"

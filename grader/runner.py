@@ -118,6 +118,16 @@ def _verify(line: bytes, key: bytes, seq: int) -> dict | None:
 FORGED = {"event": "forged"}
 
 
+def _run_delay(pid: int) -> float:
+    """Seconds the process's main thread has spent ready to run but waiting for a CPU
+    (the second field of /proc/<pid>/schedstat): time taken by other processes."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as handle:
+            return int(handle.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def _cpu_seconds(pid: int) -> float:
     """CPU time of a process, its threads and the children it has reaped."""
     try:
@@ -198,6 +208,9 @@ class _Worker:
 
     def cpu(self) -> float:
         return _cpu_seconds(self.pid) if self.pid else 0.0
+
+    def run_delay(self) -> float:
+        return _run_delay(self.pid) if self.pid else 0.0
 
     def _read_status(self) -> None:
         chunk = os.read(self.status_fd, 1 << 12)
@@ -389,8 +402,13 @@ class _Run:
                 current, Status.FAILED, "not run: an earlier test of this exercise forged a result"
             )
 
-    def _timeout(self, current: str, importing: bool, limit: float, wall: bool) -> None:
-        if wall:
+    def _timeout(self, current: str, importing: bool, limit: float, wall: bool, idle: bool = False) -> None:
+        if idle:
+            what = (
+                f"longer than {limit:g} s waiting without using the CPU (the limit is {limit:g} s of CPU "
+                "time and as long again waiting): is it sleeping, reading input or blocked?"
+            )
+        elif wall:
             what = (
                 f"longer than {limit * WALL_FACTOR:g} s of wall-clock time (the backstop; the limit "
                 f"is {limit:g} s of CPU time): is it waiting for input, sleeping or blocked?"
@@ -419,7 +437,7 @@ class _Run:
         current: str | None = None
         importing = False
         limit = self.job.timeout
-        cpu_start = 0.0
+        cpu_start = delay_start = wall_start = 0.0
         deadline = time.monotonic() + COLLECT_TIMEOUT_S
         while True:
             if CANCEL.is_set():
@@ -439,8 +457,15 @@ class _Run:
                     self.problems.append(f"the tests could not be started: {_death(code)}")
                 return False
             if current is not None and not events:
-                if worker.cpu() - cpu_start > limit:
+                used = worker.cpu() - cpu_start
+                if used > limit:
                     self._timeout(current, importing, limit, wall=False)
+                    return False
+                # Wall-clock time, less the time other processes kept it from a CPU and
+                # the time it computed: what it spent asleep or blocked.
+                waiting = time.monotonic() - wall_start - (worker.run_delay() - delay_start) - used
+                if waiting > limit:
+                    self._timeout(current, importing, limit, wall=True, idle=True)
                     return False
             if not events and time.monotonic() >= deadline:
                 if current is None:
@@ -464,7 +489,8 @@ class _Run:
                 elif kind == "start":
                     current = event["nodeid"]
                     limit = (self.planned or {}).get(current, {}).get("timeout") or self.job.timeout
-                    cpu_start = worker.cpu()
+                    cpu_start, delay_start = worker.cpu(), worker.run_delay()
+                    wall_start = time.monotonic()
                     deadline = time.monotonic() + limit * WALL_FACTOR
                 elif kind in ("import_start", "import_end"):
                     importing = kind == "import_start"

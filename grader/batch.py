@@ -237,16 +237,17 @@ def _read_only(folder: Path) -> None:
         os.chmod(top, 0o555)
 
 
-def unprivileged_uid() -> int | None:
-    """The uid submissions run as when the grader is root (nobody), else None."""
+FIRST_UID = 61000  # submission k of a batch runs as uid FIRST_UID + k % UIDS when root
+UIDS = 1000
+
+
+def unprivileged_uid(index: int = 0) -> int | None:
+    """The uid a submission runs as when the grader is root, else None. Each submission
+    of a batch has its own (no account: unprivileged, group nogroup), so one cannot
+    signal (`kill -1`) or outcount another graded beside it."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return None
-    import pwd
-
-    try:
-        return pwd.getpwnam("nobody").pw_uid
-    except KeyError:
-        return None
+    return FIRST_UID + index % UIDS
 
 
 def grade_one(
@@ -257,6 +258,7 @@ def grade_one(
     timeout: float,
     memory_mb: int,
     hide: list[Path] | None = None,
+    index: int = 0,
 ) -> Graded:
     """Grade one submission in a throwaway copy of the course: read-only, without
     solutions/, run as an unprivileged user when the grader is root, with the instructor's
@@ -283,7 +285,7 @@ def grade_one(
                 timeout=timeout,
                 memory_mb=memory_mb,
                 isolation={
-                    "user": unprivileged_uid(),
+                    "user": unprivileged_uid(index),
                     "cleanup": [Path(tmp)],
                     "hide": [p.resolve() for p in covered],
                     "grader_home": course,
@@ -357,8 +359,10 @@ def run_batch(
     hide = [*folders, out_dir.resolve()]  # other learners' work and the gradebook
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [
-            pool.submit(grade_one, s, root, chapters, timeout=timeout, memory_mb=memory_mb, hide=hide)
-            for s in submissions
+            pool.submit(
+                grade_one, s, root, chapters, timeout=timeout, memory_mb=memory_mb, hide=hide, index=i
+            )
+            for i, s in enumerate(submissions)
         ]
         try:
             for future in as_completed(futures):

@@ -35,7 +35,7 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 # learner's files in /autograder/submission (their exercises/ folder, or its chapter
 # folders) with the course in /autograder/source, into /autograder/results/results.json.
 # Each submission is graded as `python -m grader batch` grades one: in a read-only copy
-# of the course without solutions, as the user nobody, with CPU-time limits.
+# of the course without solutions, as an unprivileged uid, with CPU-time limits.
 set -uo pipefail
 AUTOGRADER="${{AUTOGRADER:-/autograder}}"
 PYTHON="${{GRADER_PYTHON:-$AUTOGRADER/venv/bin/python}}"

@@ -28,6 +28,7 @@ import sys
 import time
 
 MAX_PROCESSES = 256
+NOGROUP = 65534
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
@@ -171,7 +172,10 @@ def _drop_privileges(uid: int) -> None:
     cannot raise it again (no_new_privs)."""
     import pwd
 
-    gid = pwd.getpwuid(uid).pw_gid
+    try:
+        gid = pwd.getpwuid(uid).pw_gid
+    except KeyError:  # a uid of batch's own, without an account: the group nogroup
+        gid = NOGROUP
     _prctl(PR_SET_KEEPCAPS, 1)
     os.setgroups([])
     os.setgid(gid)

@@ -122,6 +122,11 @@ def _cohort(course: Path, folder: Path) -> None:
     (importer / "chapter1_demo" / "part1_basics.py").write_text(
         "from solutions.chapter1_demo.part1_basics import *  # noqa\n"
     )
+    # A killer (only when submissions run under uids of their own: as root): SIGKILL to
+    # every process it may signal, which must be its own alone.
+    if batch.unprivileged_uid() is not None:
+        killer = _solutions(course, folder / "lou")
+        _edit(killer, "part1_basics", "return x + 1.0", "import os, signal\n    os.kill(-1, signal.SIGKILL)")
     # A forger: `add` writes passing results for every test to every open file.
     forger = folder / "jon"
     shutil.copytree(course / "exercises", forger)
@@ -175,9 +180,13 @@ def _rows(out: Path) -> dict[str, dict[str, str]]:
 def test_gradebook_has_a_row_per_submission_and_a_column_per_exercise(graded):
     done, out, _ = graded
     rows = _rows(out)
+    killer = {"lou"} if batch.unprivileged_uid() is not None else set()
     assert set(rows) == {
-        *("(points)", "ada", "blank", "bea", "cy", "dan", "eve", "fay", "gus", "hal", "ivy", "jon")
+        *("(points)", "ada", "blank", "bea", "cy", "dan", "eve", "fay", "gus", "hal", "ivy", "jon"),
+        *killer,
     }
+    if killer:  # it crashed its own `add`, and nobody else's work
+        assert rows["lou"]["score"] == "12.5" and rows["lou"]["chapter1_demo/part1_basics/add"] == "0"
     assert rows["(points)"]["chapter1_demo/part2_more/twice"] == "2"
     assert rows["ada"]["score"] == rows["ada"]["max_score"] == "13.5" and rows["ada"]["percent"] == "100.0"
     assert rows["cy"]["score"] == "13.5"

@@ -34,6 +34,7 @@ DEFAULT_MEMORY_MB = 4096
 COLLECT_TIMEOUT_S = 60.0
 WALL_FACTOR = 4  # the wall-clock backstop is this many times a test's CPU-time limit
 POLL_S = 0.1  # how often the worker's CPU time is read while a test runs
+MAX_EVENT_BYTES = 1 << 22  # a line longer than this on the event pipe is not the plugin's
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 # Set to stop every run in this process at once (batch on Ctrl-C): workers are killed
@@ -231,6 +232,9 @@ class _Worker:
     def _take(self, chunk: bytes) -> list[dict]:
         self.buffer += chunk
         *lines, self.buffer = self.buffer.split(b"\n")
+        if len(self.buffer) > MAX_EVENT_BYTES:  # no event of ours is this long: a flood
+            lines.append(b"")
+            self.buffer = b""
         events = []
         for line in lines:
             if self.forged:

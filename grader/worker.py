@@ -226,7 +226,10 @@ def guard(job: dict) -> int:
             os._exit(code)  # threads the learner left running must not keep it alive
     os.close(int(job["events_fd"]))
     status = os.fdopen(status_fd, "w", buffering=1)
-    status.write(json.dumps({"worker": worker}) + "\n")
+    try:
+        status.write(json.dumps({"worker": worker}) + "\n")
+    except OSError:  # the runner is already gone: the lifeline says so below
+        pass
     told = False
     normal_stop = False
     while True:

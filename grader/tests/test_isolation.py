@@ -382,3 +382,24 @@ def test_a_part_that_does_not_import_costs_one_import_not_one_per_test(cli, cour
     twice = json.loads(out)["exercises"][0]
     assert twice["status"] == "error" and len(twice["tests"]) == 403
     assert failing < 2 * honest + 1, (failing, honest)
+
+
+def test_a_flood_on_the_result_channel_is_a_forgery_not_a_memory_bomb(course, tmp_path):
+    from grader import grade
+
+    flood = (
+        "import os\n"
+        "    for fd in map(int, os.listdir('/proc/self/fd')):\n"
+        "        try:\n"
+        "            if os.stat(fd).st_mode & 0o170000 == 0o010000:  # a pipe\n"
+        "                for _ in range(8):\n"
+        "                    os.write(fd, b'x' * (1 << 20))\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    return x + 1.0"
+    )
+    impl = _impl_with(course, tmp_path, {"add": flood})
+    report = grade.grade(course, grade.select(course, "1/1", impl=impl), impl, timeout=5)
+    assert report.results["chapter1_demo/part1_basics/add"].status.value == "failed"
+    assert report.results["chapter1_demo/part1_basics/subtract"].status.value == "passed"
+    assert report.flags

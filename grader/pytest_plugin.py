@@ -122,6 +122,50 @@ def _guarded() -> Snapshot:
 _MISSING = object()
 
 
+class _ProcessState:
+    """Process-wide settings a test's code may change that would change how later tests,
+    of other exercises, run: put back after every test, silently (changing them is not
+    cheating, only leaving them changed is a nuisance). pytest itself puts back the
+    warning filters."""
+
+    _TIMERS = ("ITIMER_REAL", "ITIMER_VIRTUAL", "ITIMER_PROF")
+    _SIGNALS = ("SIGALRM", "SIGVTALRM", "SIGPROF", "SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
+
+    def __init__(self) -> None:
+        import signal
+
+        import numpy
+
+        self.cwd = os.getcwd()
+        self.numpy_errors = numpy.geterr()
+        self.print_options = numpy.get_printoptions()
+        self.recursion_limit = sys.getrecursionlimit()
+        self.handlers = {
+            name: signal.getsignal(getattr(signal, name)) for name in self._SIGNALS if hasattr(signal, name)
+        }
+
+    def restore(self) -> None:
+        import signal
+
+        import numpy
+
+        for timer in self._TIMERS:
+            if hasattr(signal, timer):
+                signal.setitimer(getattr(signal, timer), 0)
+        for name, handler in self.handlers.items():
+            try:
+                signal.signal(getattr(signal, name), handler)
+            except (OSError, ValueError, TypeError):
+                pass
+        try:
+            os.chdir(self.cwd)
+        except OSError:
+            pass
+        numpy.seterr(**self.numpy_errors)
+        numpy.set_printoptions(**self.print_options)
+        sys.setrecursionlimit(self.recursion_limit)
+
+
 def _tampered(snapshot: Snapshot) -> str | None:
     """The names rebound or deleted since the snapshot (new names are harmless), each put
     back as it was, so that only the test that did it fails."""
@@ -149,6 +193,7 @@ class GraderPlugin:
         # Learner code runs in this process: a snapshot lets each test check that it did
         # not rebind what the verdicts rest on (a cheat, or an accident such as np.sum = …).
         self.guarded = _guarded()
+        self.state = _ProcessState() if self.events else None
         self.root = impl_root(config.rootpath, config.getoption("impl"))
         self.phases: dict[str, list[tuple[Status, str]]] = {}
         self.started: dict[str, float] = {}
@@ -224,6 +269,8 @@ class GraderPlugin:
         return report
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        if self.state is not None:
+            self.state.restore()
         phases = self.phases.pop(nodeid, [])
         failing = [p for p in phases if p[0] is not Status.PASSED]
         status, message = failing[0] if failing else (Status.PASSED, "")

@@ -403,3 +403,22 @@ def test_a_flood_on_the_result_channel_is_a_forgery_not_a_memory_bomb(course, tm
     assert report.results["chapter1_demo/part1_basics/add"].status.value == "failed"
     assert report.results["chapter1_demo/part1_basics/subtract"].status.value == "passed"
     assert report.flags
+
+
+def test_process_settings_changed_by_one_exercise_do_not_reach_the_next(cli, course, tmp_path):
+    impl = _impl_with(
+        course,
+        tmp_path,
+        {
+            "add": "import numpy, os, signal, sys\n"
+            "    numpy.seterr(all='raise')\n    os.chdir('/')\n    sys.setrecursionlimit(60)\n"
+            "    signal.signal(signal.SIGALRM, signal.SIG_DFL)\n    signal.setitimer(signal.ITIMER_REAL, 0.5)\n"
+            "    return x + 1.0",
+            "subtract": "import numpy, time\n    time.sleep(0.7)\n"
+            "    return (x - 1.0) + 0 * (numpy.ones(1) / numpy.zeros(1))[0] * 0 if False else x - 1.0",
+            "multiply": "import numpy\n    numpy.float64(1e308) * 10\n    return x * 3.0",
+        },
+    )
+    code, out, _ = cli("1/1", f"--impl={impl}", "--json")
+    statuses = {e["name"]: (e["status"], e["message"]) for e in json.loads(out)["exercises"]}
+    assert {s for s, _ in statuses.values()} == {"passed"}, statuses

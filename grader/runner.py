@@ -119,14 +119,15 @@ def _verify(line: bytes, key: bytes, seq: int) -> dict | None:
 FORGED = {"event": "forged"}
 
 
-def _run_delay(pid: int) -> float:
+def _run_delay(pid: int) -> float | None:
     """Seconds the process's main thread has spent ready to run but waiting for a CPU
-    (the second field of /proc/<pid>/schedstat): time taken by other processes."""
+    (the second field of /proc/<pid>/schedstat): time taken by other processes. None
+    where the kernel does not say (then only the wall-clock backstop applies)."""
     try:
         with open(f"/proc/{pid}/schedstat", "rb") as handle:
             return int(handle.read().split()[1]) / 1e9
     except (OSError, IndexError, ValueError):
-        return 0.0
+        return None
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -210,8 +211,8 @@ class _Worker:
     def cpu(self) -> float:
         return _cpu_seconds(self.pid) if self.pid else 0.0
 
-    def run_delay(self) -> float:
-        return _run_delay(self.pid) if self.pid else 0.0
+    def run_delay(self) -> float | None:
+        return _run_delay(self.pid) if self.pid else None
 
     def _read_status(self) -> None:
         chunk = os.read(self.status_fd, 1 << 12)
@@ -441,7 +442,8 @@ class _Run:
         current: str | None = None
         importing = False
         limit = self.job.timeout
-        cpu_start = delay_start = wall_start = 0.0
+        cpu_start = wall_start = 0.0
+        delay_start: float | None = None
         deadline = time.monotonic() + COLLECT_TIMEOUT_S
         while True:
             if CANCEL.is_set():
@@ -467,7 +469,12 @@ class _Run:
                     return False
                 # Wall-clock time, less the time other processes kept it from a CPU and
                 # the time it computed: what it spent asleep or blocked.
-                waiting = time.monotonic() - wall_start - (worker.run_delay() - delay_start) - used
+                delay = worker.run_delay()
+                waiting = (
+                    time.monotonic() - wall_start - (delay - delay_start) - used
+                    if delay is not None and delay_start is not None
+                    else 0.0
+                )
                 if waiting > limit:
                     self._timeout(current, importing, limit, wall=True, idle=True)
                     return False

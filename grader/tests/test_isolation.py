@@ -412,10 +412,12 @@ def test_process_settings_changed_by_one_exercise_do_not_reach_the_next(cli, cou
         {
             "add": "import numpy, os, signal, sys\n"
             "    numpy.seterr(all='raise')\n    os.chdir('/')\n    sys.setrecursionlimit(60)\n"
-            "    signal.signal(signal.SIGALRM, signal.SIG_DFL)\n    signal.setitimer(signal.ITIMER_REAL, 0.5)\n"
+            "    signal.signal(signal.SIGALRM, signal.SIG_DFL)\n"
+            "    signal.setitimer(signal.ITIMER_REAL, 0.5)\n"
             "    return x + 1.0",
+            # sleeps past the pending alarm, and divides by zero under seterr(all='raise')
             "subtract": "import numpy, time\n    time.sleep(0.7)\n"
-            "    return (x - 1.0) + 0 * (numpy.ones(1) / numpy.zeros(1))[0] * 0 if False else x - 1.0",
+            "    numpy.ones(1) / numpy.zeros(1)\n    return x - 1.0",
             "multiply": "import numpy\n    numpy.float64(1e308) * 10\n    return x * 3.0",
         },
     )

@@ -93,27 +93,68 @@ def _open_binary(path: Path) -> IO[bytes]:
     return path.open("rb")
 
 
-def _members(source: Path) -> Iterator[tuple[PurePosixPath, Callable[[], IO[bytes] | None]]]:
-    """(relative path, opener) for each regular file of a folder or archive."""
+Opener = Callable[[], IO[bytes] | None]
+
+
+def _members(source: Path) -> Iterator[tuple[PurePosixPath, Opener | None]]:
+    """(relative path, opener) for each file of a folder or archive; the opener is None for
+    what is not a regular file (a symbolic link, a device, a hard link in a tar)."""
     if source.is_dir():
         for top, dirs, files in os.walk(source):  # does not follow symlinked folders
             rel = PurePosixPath(Path(top).relative_to(source).as_posix())
-            dirs[:] = [d for d in dirs if not d.startswith(".") and len(rel.parts) <= MAX_DEPTH]
+            for d in dirs:
+                if d.startswith(".") or len(rel.parts) > MAX_DEPTH or (Path(top) / d).is_symlink():
+                    yield rel / d, None
+            dirs[:] = [
+                d
+                for d in dirs
+                if not d.startswith(".") and len(rel.parts) <= MAX_DEPTH and not (Path(top) / d).is_symlink()
+            ]
             for name in files:
                 path = Path(top) / name
-                if not path.is_symlink() and path.is_file():
-                    yield rel / name, partial(_open_binary, path)
+                regular = not path.is_symlink() and path.is_file()
+                yield rel / name, partial(_open_binary, path) if regular else None
     elif source.name.endswith(".zip"):
         archive = zipfile.ZipFile(source)
         for info in archive.infolist():
             is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
-            if not info.is_dir() and not is_link:
-                yield PurePosixPath(info.filename), partial(archive.open, info)
+            if not info.is_dir():
+                yield PurePosixPath(info.filename), None if is_link else partial(archive.open, info)
     else:
         tar = tarfile.open(source)
         for member in tar:
-            if member.isfile():
-                yield PurePosixPath(member.name), partial(tar.extractfile, member)
+            if not member.isdir():
+                yield (
+                    PurePosixPath(member.name),
+                    partial(tar.extractfile, member) if member.isfile() else None,
+                )
+
+
+def _skip_reason(raw: PurePosixPath, parts: set[tuple[str, str]], regular: bool) -> str | None:
+    """Why a submitted file is not graded, or None for an exercise file to take."""
+    if raw.is_absolute() or ".." in raw.parts:
+        return "a path outside the submission"
+    if not regular:
+        return "not a regular file (a symbolic link?)"
+    rel = PurePosixPath(*[p for p in raw.parts if p not in ("", ".")])
+    if any(p.startswith(".") for p in rel.parts):
+        return "hidden"
+    key = _part_key(rel)
+    if key is None:
+        if len(rel.parts) > MAX_DEPTH + 2:
+            return f"deeper than {MAX_DEPTH} folders"
+        return "not an exercise file graded here"
+    if key not in parts:
+        return "not an exercise file graded here"
+    return None
+
+
+def _summarise(skipped: dict[str, list[str]]) -> list[str]:
+    notes = []
+    for why, names in skipped.items():
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        notes.append(f"skipped ({why}): {shown}")
+    return notes
 
 
 def _read_capped(opener: Callable[[], IO[bytes] | None]) -> bytes | None:
@@ -134,30 +175,79 @@ def stage(
     Returns notes for the gradebook (nothing found, a file too large, an unreadable archive).
     """
     shutil.copytree(course_exercises, dest, ignore=shutil.ignore_patterns("__pycache__"))
-    chosen: dict[tuple[str, str], tuple[int, bytes]] = {}
+    chosen: dict[tuple[str, str], tuple[int, bytes, str]] = {}
     notes: list[str] = []
+    skipped: dict[str, list[str]] = {}
     try:
-        for rel, opener in _members(submission.source):
-            key = _part_key(PurePosixPath(*[p for p in rel.parts if p not in ("", ".")]))
-            if key is None or key not in parts:
+        for raw, opener in _members(submission.source):
+            why = _skip_reason(raw, parts, opener is not None)
+            if why is not None:
+                skipped.setdefault(why, []).append(str(raw))
                 continue
-            depth = len(rel.parts)
+            assert opener is not None
+            key = _part_key(PurePosixPath(*[p for p in raw.parts if p not in ("", ".")]))
+            assert key is not None
+            depth = len(raw.parts)
             if key in chosen and chosen[key][0] <= depth:
+                skipped.setdefault("a shallower copy was graded", []).append(str(raw))
                 continue  # the shallowest copy of a part file wins
             data = _read_capped(opener)
             if data is None:
                 notes.append(f"{'/'.join(key)} is larger than {MAX_FILE_BYTES} bytes: not graded")
                 continue
-            chosen[key] = (depth, data)
+            if key in chosen:
+                skipped.setdefault("a shallower copy was graded", []).append(chosen[key][2])
+            chosen[key] = (depth, data, str(raw))
     except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
         notes.append(f"could not read the submission: {type(exc).__name__}: {exc}")
-    for (chapter, filename), (_, data) in chosen.items():
+    notes += _summarise(skipped)
+    for (chapter, filename), (_, data, _) in chosen.items():
         (dest / chapter / filename).write_bytes(data)
     if not chosen:
         notes.append(
             "no exercise files found (expected <chapter>/<part>.py, e.g. chapter0_numpy/part1_arrays.py)"
         )
     return notes
+
+
+COURSE_FOLDERS = ("tests", "coursedata")  # what grading needs of the course, beside the grader
+COURSE_FILES = ("setup.cfg", "pyproject.toml")
+
+
+def sandbox(root: Path, dest: Path) -> None:
+    """The course a submission is graded in: its tests, the grader (without its own tests,
+    whose fixture holds references) and the course's data helpers; never solutions/."""
+    dest.mkdir()
+    skip = shutil.ignore_patterns("__pycache__", "equivalent_mutants.txt", ".*")
+    for name in COURSE_FOLDERS:
+        if (root / name).is_dir():
+            shutil.copytree(root / name, dest / name, ignore=skip)
+    here = Path(__file__).resolve().parent
+    shutil.copytree(here, dest / "grader", ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    for name in COURSE_FILES:
+        if (root / name).is_file():
+            shutil.copy2(root / name, dest / name)
+
+
+def _read_only(folder: Path) -> None:
+    """Everything in `folder` readable by all and writable by none but root."""
+    for top, _dirs, files in os.walk(folder):
+        for name in files:
+            os.chmod(Path(top) / name, 0o444)
+        os.chmod(top, 0o555)
+
+
+FIRST_UID = 61000  # submission k of a batch runs as uid FIRST_UID + k % UIDS when root
+UIDS = 1000
+
+
+def unprivileged_uid(index: int = 0) -> int | None:
+    """The uid a submission runs as when the grader is root, else None. Each submission
+    of a batch has its own (no account: unprivileged, group nogroup), so one cannot
+    signal (`kill -1`) or outcount another graded beside it."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return None
+    return FIRST_UID + index % UIDS
 
 
 def grade_one(
@@ -167,24 +257,44 @@ def grade_one(
     *,
     timeout: float,
     memory_mb: int,
+    hide: list[Path] | None = None,
+    index: int = 0,
 ) -> Graded:
+    """Grade one submission in a throwaway copy of the course: read-only, without
+    solutions/, run as an unprivileged user when the grader is root, with the instructor's
+    references (and `hide`) covered by an empty folder for the worker."""
     started = time.perf_counter()
     parts = {(p.part.chapter, f"{p.part.name}.py") for c in chapters for p in c.parts}
     try:
         with tempfile.TemporaryDirectory(prefix="grader-batch-") as tmp:
-            impl = Path(tmp) / "exercises"
+            course = Path(tmp) / "course"
+            sandbox(root, course)
+            impl = course / "exercises"
             notes = stage(submission, root / "exercises", parts, impl)
+            _read_only(course)
+            os.chmod(tmp, 0o755)
+            from grader import layout
+
+            covered = [layout.solutions_root(root), root / ".git", *(hide or [])]
             report = grade(
-                root,
+                course,
                 chapters,
                 impl,
                 target="batch",
                 impl_label=submission.name,
                 timeout=timeout,
                 memory_mb=memory_mb,
+                isolation={
+                    "user": unprivileged_uid(index),
+                    "cleanup": [Path(tmp)],
+                    "hide": [p.resolve() for p in covered],
+                    "grader_home": course,
+                },
             )
     except Exception as exc:  # the grader's own fault: this row says so, the batch goes on
         return Graded(submission, None, [f"not graded: internal error {type(exc).__name__}: {exc}"])
+    if report.flags:
+        notes.append("FLAGGED: " + "; ".join(report.flags))
     return Graded(submission, report, notes, time.perf_counter() - started)
 
 
@@ -193,7 +303,12 @@ def result_json(graded: Graded, root: Path, fmt: str) -> dict:
     if graded.report is None:
         return {"schema": BATCH_SCHEMA, "submission": graded.submission.name, "notes": graded.notes}
     if fmt != "json":
-        return export.FORMATS[fmt](graded.report, root)
+        result = export.FORMATS[fmt](graded.report, root)
+        if graded.report.flags and fmt == "gradescope":
+            result["output"] = (
+                f"{result.get('output', '')}\nFLAGGED: {'; '.join(graded.report.flags)}".strip()
+            )
+        return result
     got, possible = export.score(graded.report)
     report = render.report_json(graded.report, root, root / "exercises", recorded=False)
     return {
@@ -203,6 +318,7 @@ def result_json(graded: Graded, root: Path, fmt: str) -> dict:
         "score": got,
         "max_score": possible,
         "notes": graded.notes,
+        "flags": graded.report.flags,
         "report": report,
     }
 
@@ -239,18 +355,28 @@ def run_batch(
     """Grade every submission, `jobs` at a time; write <name>.json each and gradebook.csv."""
     out_dir.mkdir(parents=True, exist_ok=True)
     done: list[Graded] = []
+    folders = {s.source.parent.resolve() for s in submissions}
+    hide = [*folders, out_dir.resolve()]  # other learners' work and the gradebook
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [
-            pool.submit(grade_one, s, root, chapters, timeout=timeout, memory_mb=memory_mb)
-            for s in submissions
-        ]
-        for future in as_completed(futures):
-            graded = future.result()
-            (out_dir / f"{graded.submission.name}.json").write_text(
-                json.dumps(result_json(graded, root, fmt), indent=2) + "\n"
+            pool.submit(
+                grade_one, s, root, chapters, timeout=timeout, memory_mb=memory_mb, hide=hide, index=i
             )
-            done.append(graded)
-            if progress:
-                progress(graded, len(done), len(submissions))
+            for i, s in enumerate(submissions)
+        ]
+        try:
+            for future in as_completed(futures):
+                graded = future.result()
+                (out_dir / f"{graded.submission.name}.json").write_text(
+                    json.dumps(result_json(graded, root, fmt), indent=2) + "\n"
+                )
+                done.append(graded)
+                if progress:
+                    progress(graded, len(done), len(submissions))
+        except BaseException:  # Ctrl-C, SIGTERM: stop every worker now, not after the batch
+            runner.CANCEL.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            runner.CANCEL.clear()
+            raise
     write_gradebook(out_dir / "gradebook.csv", chapters, done)
     return done

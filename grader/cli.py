@@ -16,10 +16,12 @@ COMMANDS = {
     "release": "write the learner's copy of the course, without solutions (instructors)",
     "mutants": "mutation score: break each reference in small ways, count what the tests catch (instructors)",
     "batch": "grade a folder of learner submissions in parallel into a gradebook (instructors)",
+    "gradescope-bundle": "write the Gradescope autograder zip: setup.sh, run_autograder, the course "
+    "without solutions (instructors)",
 }
 
 USAGE = """python -m grader [TARGET] [-k NAME] [--impl IMPL] [--json] [--verbose] [--debug]
-       python -m grader {generate,verify,batch,release,mutants} ...
+       python -m grader {generate,verify,batch,release,mutants,gradescope-bundle} ...
 
 TARGET is a chapter or a part: chapter0, 0, chapter0_numpy, chapter0/part2, 0/2.
 -k NAME grades exactly that exercise; -k 'soft*' every exercise the pattern matches.
@@ -74,16 +76,46 @@ def _impl_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value <= 86400):  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text!r}")
+    return value
+
+
+def _memory_mb(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 64:
+        raise argparse.ArgumentTypeError(f"must be a whole number of MiB, 64 or more, not {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number, 1 or more, not {text!r}")
+    return value
+
+
 def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=runner.DEFAULT_TIMEOUT_S,
         help="default time limit per test, in seconds (default %(default)s)",
     )
     parser.add_argument(
         "--memory-mb",
-        type=int,
+        type=_memory_mb,
         default=runner.DEFAULT_MEMORY_MB,
         help="memory cap of the test process, in MiB (default %(default)s)",
     )
@@ -117,7 +149,7 @@ def _batch_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m grader batch", description=COMMANDS["batch"])
     parser.add_argument("submissions", help="a folder holding one folder or archive per learner")
     parser.add_argument("--target", help="chapter or chapter/part to grade (default: every chapter)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="submissions graded at once")
+    parser.add_argument("--jobs", type=_count, default=os.cpu_count() or 1, help="submissions graded at once")
     parser.add_argument("--out", default="gradebook", help="results folder (default %(default)s/)")
     parser.add_argument(
         "--format",
@@ -136,21 +168,45 @@ def _release_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _bundle_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m grader gradescope-bundle", description=COMMANDS["gradescope-bundle"])
+    parser.add_argument("out", help="the zip file to write, outside the course")
+    parser.add_argument(
+        "--target", help="chapter or chapter/part each submission is graded on (default: all)"
+    )
+    parser.add_argument("--debug", action="store_true")
+    return parser
+
+
 def _mutants_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m grader mutants", description=COMMANDS["mutants"])
     parser.add_argument("target", nargs="?", help="chapter or chapter/part (default: all)")
     parser.add_argument(
         "-k", dest="name", help="only the exercise NAME (Class, Class.method), or a pattern: -k 'soft*'"
     )
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants graded at once")
+    parser.add_argument("--jobs", type=_count, default=os.cpu_count() or 1, help="mutants graded at once")
     parser.add_argument("--no-survivors", dest="show_survivors", action="store_false", help="hide the diffs")
     _common_options(parser)
     return parser
 
 
+def _terminate_like_ctrl_c() -> None:
+    """SIGTERM and SIGHUP end the grader the way Ctrl-C does: workers stopped, temporary
+    folders removed, nothing recorded (a kill -9 is handled by the workers' guardians)."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+
+
 def main(argv: list[str] | None = None, env: Env | None = None) -> int:
     import sys
 
+    if argv is None:
+        _terminate_like_ctrl_c()
     argv = sys.argv[1:] if argv is None else argv
     env = env or Env()
     command = argv[0] if argv and argv[0] in COMMANDS else "grade"
@@ -173,6 +229,10 @@ def main(argv: list[str] | None = None, env: Env | None = None) -> int:
             from grader.commands import mutants
 
             return int(mutants.run(_mutants_parser().parse_args(rest), env))
+        if command == "gradescope-bundle":
+            from grader.commands import gradescope_bundle
+
+            return int(gradescope_bundle.run(_bundle_parser().parse_args(rest), env))
         if command == "batch":
             from grader.commands import batch
 
@@ -181,7 +241,7 @@ def main(argv: list[str] | None = None, env: Env | None = None) -> int:
 
         return int(grade.run(_grade_parser().parse_args(rest), env))
     except UsageError as exc:
-        env.err(f"grader: {exc}\nusage: {USAGE.splitlines()[0]}  (--help for more)")
+        env.err(f"grader: {exc} (python -m grader --help for usage)")
         return int(ExitCode.USAGE)
     except SystemExit as exc:  # --help
         return int(exc.code or 0) if isinstance(exc.code, int) else 0

@@ -37,6 +37,7 @@ class Report:
     problems: list[str]
     started_at: str
     duration: float
+    flags: list[str] = field(default_factory=list)  # signs of tampering with the grading (runner.py)
 
     @property
     def exercises(self) -> list[Exercise]:
@@ -144,6 +145,7 @@ def grade(
     memory_mb: int = runner.DEFAULT_MEMORY_MB,
     debug: bool = False,
     filtered: bool = False,
+    isolation: dict | None = None,
 ) -> Report:
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     clock = time.perf_counter()
@@ -156,6 +158,7 @@ def grade(
         timeout=timeout,
         memory_mb=memory_mb,
         debug=debug,
+        **(isolation or {}),  # batch: runner.Job's user, hide, cleanup, grader_home
     )
     outcome = runner.run(job)
     by_exercise: dict[str, list[runner.TestResult]] = {}
@@ -165,7 +168,14 @@ def grade(
             by_exercise.setdefault(f"{part.id}/{result.exercise}", []).append(result)
     results = {e.id: _fold(e, by_exercise.get(e.id, [])) for e in exercises}
     return Report(
-        target, impl_label, chapters, results, outcome.problems, started_at, time.perf_counter() - clock
+        target,
+        impl_label,
+        chapters,
+        results,
+        outcome.problems,
+        started_at,
+        time.perf_counter() - clock,
+        outcome.flags,
     )
 
 

@@ -25,6 +25,15 @@ def _describe_import_failure(exc: BaseException, source: Path, root: Path) -> st
     def shown(path: Path) -> Path:
         return path.relative_to(root.parent) if path.is_relative_to(root.parent) else path
 
+    if isinstance(exc, UnicodeDecodeError) or (
+        isinstance(exc, SyntaxError) and "unicode error" in str(exc.msg)
+    ):
+        where = Path(exc.filename) if isinstance(exc, SyntaxError) and exc.filename else source
+        bad_line, column, byte = _first_undecodable(where)
+        return (
+            f"{shown(where)}:{bad_line}: the file is not UTF-8: byte 0x{byte:02x} at column {column} "
+            "(save it as UTF-8, or retype that character) — fix it, then grade again"
+        )
     if isinstance(exc, SyntaxError):
         where = Path(exc.filename) if exc.filename else source
         via = "" if where == source else f" (imported by {shown(source)})"
@@ -34,6 +43,20 @@ def _describe_import_failure(exc: BaseException, source: Path, root: Path) -> st
     via = "" if where == source else f", imported by {shown(source)}"
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{shown(where)}:{line}: {type(exc).__name__}: {detail} (raised while importing the file{via})"
+
+
+def _first_undecodable(path: Path) -> tuple[int | str, int, int]:
+    """(line, column, byte) of the first byte of `path` that is not UTF-8."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return "?", 0, 0
+    for number, line in enumerate(data.splitlines(keepends=True), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return number, exc.start + 1, line[exc.start]
+    return "?", 0, 0
 
 
 def load(part: Part, root: Path, typecheck: bool = True) -> ModuleType:
@@ -48,7 +71,9 @@ def load(part: Part, root: Path, typecheck: bool = True) -> ModuleType:
         raise RuntimeError(f"one process grades one implementation: {_root}, not {root}")
     cached = _loaded.get(part.module)
     if isinstance(cached, LearnerImportError):
-        raise cached
+        # A fresh exception each time: re-raising one object would lengthen its traceback
+        # with every test, making a part that does not import cost quadratic time.
+        raise LearnerImportError(str(cached)) from None
     if cached is not None:
         return cached
     source = part.source(root)

@@ -8,8 +8,11 @@ grading worker. Course tests reach learner code only through `impl`.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -31,7 +34,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--grader-events", type=int, default=None, help=argparse.SUPPRESS)
     group.addoption("--grader-exercise", action="append", default=[], help=argparse.SUPPRESS)
-    group.addoption("--grader-skip", default=None, help=argparse.SUPPRESS)
     group.addoption("--grader-no-typecheck", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -45,61 +47,154 @@ def timeout_of(item: pytest.Item) -> float | None:
     return marks[0].kwargs.get("timeout") if marks else None
 
 
-class _Events:
-    """One JSON object per line to the grader, on a pipe that learner output never reaches."""
+# Set by grader.worker before pytest starts: the key that signs events, and the tests a
+# previous worker of the same run already ran.
+EVENTS_KEY: bytes | None = None
+SKIP: set[str] = set()
 
-    def __init__(self, fd: int):
-        self._out = os.fdopen(fd, "w", buffering=1, encoding="utf-8")
+
+def sign(key: bytes, body: str) -> str:
+    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+class _Events:
+    """One line per event to the grader, on a pipe that learner output never reaches:
+    `<mac> <json>`, the JSON holding a sequence number. The runner checks both, so a
+    line written by anything but this object (learner code writing to the pipe) is
+    detected, and so is a line of ours that went missing or came twice."""
+
+    def __init__(self, fd: int, key: bytes):
+        self._fd = fd
+        self._key = key
+        self._seq = 0
 
     def send(self, **event: Any) -> None:
-        self._out.write(json.dumps(event) + "\n")
-        self._out.flush()
+        event["seq"] = self._seq
+        self._seq += 1
+        body = json.dumps(event, sort_keys=True)
+        data = f"{sign(self._key, body)} {body}\n".encode()
+        while data:
+            data = data[os.write(self._fd, data) :]
 
 
-def _guarded() -> list[tuple[str, Mapping[str, Any], str, int]]:
-    """Identity of every name the tests' verdicts rest on: the grader's own modules, this
-    plugin, NumPy's namespace and the builtins."""
+_EVENTS: _Events | None = None
+
+
+def send_done(exit_code: int) -> None:
+    if _EVENTS is not None:
+        _EVENTS.send(event="done", exit_code=exit_code)
+
+
+Snapshot = list[tuple[str, Any, Mapping[str, Any], str, Any]]
+
+
+def _guarded() -> Snapshot:
+    """Every name the tests' verdicts rest on, with its value: the grader's own modules,
+    this plugin, NumPy's namespace (and linalg, random), the builtins, and what the
+    events are written with."""
     import builtins
 
     import numpy
 
     from grader import outcomes, testkit, typecheck
 
-    spaces = {
-        "grader.testkit": vars(testkit),
-        "grader.outcomes": vars(outcomes),
-        "grader.typecheck": vars(typecheck),
-        "grader.pytest_plugin": globals(),
-        "GraderPlugin": vars(GraderPlugin),
-        "numpy": vars(numpy),
-        "builtins": vars(builtins),
+    owners: dict[str, Any] = {
+        "grader.testkit": testkit,
+        "grader.outcomes": outcomes,
+        "grader.typecheck": typecheck,
+        "grader.pytest_plugin": sys.modules[__name__],
+        "GraderPlugin": GraderPlugin,
+        "_Events": _Events,
+        "numpy": numpy,
+        "numpy.linalg": numpy.linalg,
+        "numpy.random": numpy.random,
+        "builtins": builtins,
+        "json": json,
+        "hmac": hmac,
+        "os": os,
     }
     return [
-        (where, space, name, id(value))
-        for where, space in spaces.items()
-        for name, value in list(space.items())
+        (where, owner, vars(owner), name, value)
+        for where, owner in owners.items()
+        for name, value in list(vars(owner).items())
     ]
 
 
 _MISSING = object()
 
 
-def _tampered(snapshot: list[tuple[str, Mapping[str, Any], str, int]]) -> str | None:
-    """The names rebound or deleted since the snapshot (new names are harmless)."""
-    changed = [
-        f"{where}.{name}" for where, space, name, ident in snapshot if id(space.get(name, _MISSING)) != ident
-    ]
+class _ProcessState:
+    """Process-wide settings a test's code may change that would change how later tests,
+    of other exercises, run: put back after every test, silently (changing them is not
+    cheating, only leaving them changed is a nuisance). pytest itself puts back the
+    warning filters."""
+
+    _TIMERS = ("ITIMER_REAL", "ITIMER_VIRTUAL", "ITIMER_PROF")
+    _SIGNALS = ("SIGALRM", "SIGVTALRM", "SIGPROF", "SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
+
+    def __init__(self) -> None:
+        import signal
+
+        import numpy
+
+        self.cwd = os.getcwd()
+        self.numpy_errors = numpy.geterr()
+        self.print_options = numpy.get_printoptions()
+        self.recursion_limit = sys.getrecursionlimit()
+        self.handlers = {
+            name: signal.getsignal(getattr(signal, name)) for name in self._SIGNALS if hasattr(signal, name)
+        }
+
+    def restore(self) -> None:
+        import signal
+
+        import numpy
+
+        for timer in self._TIMERS:
+            if hasattr(signal, timer):
+                signal.setitimer(getattr(signal, timer), 0)
+        for name, handler in self.handlers.items():
+            try:
+                signal.signal(getattr(signal, name), handler)
+            except (OSError, ValueError, TypeError):
+                pass
+        try:
+            os.chdir(self.cwd)
+        except OSError:
+            pass
+        numpy.seterr(**self.numpy_errors)
+        numpy.set_printoptions(**self.print_options)
+        sys.setrecursionlimit(self.recursion_limit)
+
+
+def _tampered(snapshot: Snapshot) -> str | None:
+    """The names rebound or deleted since the snapshot (new names are harmless), each put
+    back as it was, so that only the test that did it fails."""
+    changed = []
+    for where, owner, space, name, value in snapshot:
+        if space.get(name, _MISSING) is not value:
+            changed.append(f"{where}.{name}")
+            try:
+                if isinstance(space, dict):
+                    space[name] = value
+                else:  # a class's mappingproxy
+                    setattr(owner, name, value)
+            except (AttributeError, TypeError):
+                pass
     return ", ".join(changed[:3]) if changed else None
 
 
 class GraderPlugin:
     def __init__(self, config: pytest.Config):
         self.config = config
+        global _EVENTS, EVENTS_KEY
+        fd = config.getoption("grader_events")
+        self.events = _EVENTS = _Events(fd, EVENTS_KEY) if fd is not None and EVENTS_KEY else None
+        EVENTS_KEY = None
         # Learner code runs in this process: a snapshot lets each test check that it did
         # not rebind what the verdicts rest on (a cheat, or an accident such as np.sum = …).
         self.guarded = _guarded()
-        fd = config.getoption("grader_events")
-        self.events = _Events(fd) if fd is not None else None
+        self.state = _ProcessState() if self.events else None
         self.root = impl_root(config.rootpath, config.getoption("impl"))
         self.phases: dict[str, list[tuple[Status, str]]] = {}
         self.started: dict[str, float] = {}
@@ -116,8 +211,7 @@ class GraderPlugin:
         if problems:
             raise pytest.UsageError("\n".join(problems))
         wanted = set(config.getoption("grader_exercise"))
-        skip_file = config.getoption("grader_skip")
-        done = set(Path(skip_file).read_text().splitlines()) if skip_file else set()
+        done = SKIP
         keep: list[pytest.Item] = []
         drop: list[pytest.Item] = []
         for item in items:
@@ -165,7 +259,7 @@ class GraderPlugin:
             outcome = (
                 Status.FAILED,
                 f"the exercise code replaced {changed}, which the tests rely on; "
-                "exercises must not rebind NumPy, builtins or the grader",
+                "exercises must not rebind NumPy, builtins or the grader (put back for the next tests)",
             )
         elif call.excinfo is not None:
             part = Part.of_test_file(Path(item.path))
@@ -176,6 +270,8 @@ class GraderPlugin:
         return report
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        if self.state is not None:
+            self.state.restore()
         phases = self.phases.pop(nodeid, [])
         failing = [p for p in phases if p[0] is not Status.PASSED]
         status, message = failing[0] if failing else (Status.PASSED, "")

@@ -61,14 +61,53 @@ def default_path(root: Path, environ: dict[str, str] | None = None) -> Path:
 class Store:
     def __init__(self, path: Path):
         self.path = path
+        self.notice: str | None = None  # one line for the learner when the store was damaged
 
     def _connect(self) -> sqlite3.Connection:
+        if self.path.is_dir():
+            raise StoreError(
+                f"{self.path} is a folder, not a progress file: point {DB_VARIABLE} at a file (or unset it)"
+            )
+        try:
+            return self._open()
+        except sqlite3.OperationalError as exc:  # locked, unreadable, no such folder: not damage
+            raise StoreError(f"cannot use {self.path}: {exc}") from None
+        except sqlite3.DatabaseError as exc:  # not a database, or a malformed one
+            aside = self._set_aside()
+            self.notice = (
+                f"your progress file {self.path} was damaged ({exc}); it was kept as {aside.name} "
+                "and a fresh one started (to recover, repair that copy with `sqlite3 … .recover` "
+                "or grade your chapters again)"
+            )
+            return self._open()
+
+    def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.execute("PRAGMA busy_timeout=30000")
-        self._use_wal(db)
-        self._migrate(db)
+        try:
+            db.execute("PRAGMA busy_timeout=30000")
+            self._use_wal(db)
+            self._migrate(db)
+            db.execute("SELECT COUNT(*) FROM runs").fetchone()
+            db.execute("SELECT COUNT(*) FROM results").fetchone()
+        except BaseException:
+            db.close()
+            raise
         return db
+
+    def _set_aside(self) -> Path:
+        """Rename the damaged file (and its WAL files) to a name no later run uses."""
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        n = 2
+        while aside.exists():
+            aside, n = self.path.with_name(f"{self.path.name}.damaged-{stamp}-{n}"), n + 1
+        self.path.rename(aside)
+        for suffix in ("-wal", "-shm"):
+            extra = self.path.with_name(self.path.name + suffix)
+            if extra.exists():
+                extra.rename(aside.with_name(aside.name + suffix))
+        return aside
 
     @staticmethod
     def _use_wal(db: sqlite3.Connection) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 from grader import catalog, export, layout, render
@@ -47,9 +48,11 @@ def run(args: argparse.Namespace, env: Env) -> ExitCode:
         try:
             store.record(report)
             upcoming = render.next_exercise(catalog.course(root), store.latest(), store.recent())
-        except (StoreError, OSError) as exc:
+        except (StoreError, OSError, sqlite3.Error) as exc:
             env.err(f"grader: progress not saved: {exc}")
             recorded = False
+        if store.notice:
+            env.err(f"grader: {store.notice}")
     fmt = args.format or ("json" if args.json else "text")
     if fmt == "text" and not args.output:
         width = shutil.get_terminal_size((100, 24)).columns if env.terminal else 100
@@ -83,12 +86,14 @@ def _progress(args: argparse.Namespace, env: Env) -> ExitCode:
     if not chapters:
         env.err(f"grader: no course tests under {root / 'tests'}")
         return ExitCode.USAGE
+    store = Store(default_path(root, dict(env.environ)))
     try:
-        store = Store(default_path(root, dict(env.environ)))
         latest, recent = store.latest(), store.recent()
-    except (StoreError, OSError, Exception) as exc:
+    except (StoreError, OSError, sqlite3.Error) as exc:
         env.err(f"grader: could not read your progress: {exc}")
         latest, recent = {}, []
+    if store.notice:
+        env.err(f"grader: {store.notice}")
     if args.json:
         env.out(json.dumps(render.progress_json(chapters, latest, root, recent), indent=2))
     else:

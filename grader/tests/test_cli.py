@@ -173,3 +173,28 @@ def test_verify_finds_a_test_that_cannot_fail_and_a_missing_brief(cli, course):
     assert code == 1
     assert "test_nothing passes on the blank stub" in out
     assert "no brief for Counter" in out
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--timeout", "0"),
+        ("--timeout", "-3"),
+        ("--timeout", "nan"),
+        ("--timeout", "inf"),
+        ("--timeout", "x"),
+        ("--memory-mb", "-5"),
+        ("--memory-mb", "0"),
+        ("--memory-mb", "1.5"),
+    ],
+)
+def test_a_bad_option_value_is_a_one_line_error_and_records_nothing(cli, option, value):
+    code, out, err = cli("1", option, value)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and option in err and value in err, err
+    assert not cli.db.exists()
+
+
+def test_batch_jobs_must_be_positive(cli, tmp_path):
+    code, _, err = cli("batch", str(tmp_path), "--jobs", "0")
+    assert code == 2 and "--jobs" in err

@@ -84,3 +84,34 @@ def test_a_kill_mid_write_leaves_whole_runs_only(tmp_path):
         sizes = db.execute("SELECT run_id, COUNT(*) FROM results GROUP BY run_id").fetchall()
     assert sizes[0] == (1, 20)
     assert len(sizes) > 1 and all(count == 200 for _, count in sizes[1:])
+
+
+def test_a_damaged_store_is_kept_aside_and_a_fresh_one_started(tmp_path):
+    path = tmp_path / "p.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    store = Store(path)
+    store.record(_report(Status.PASSED, n=3))
+    assert store.notice and "damaged" in store.notice and "kept as" in store.notice
+    kept = list(tmp_path.glob("p.sqlite3.damaged-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == b"this is not a database" * 100
+    assert Store(path).run_count() == 1
+
+
+def test_a_folder_is_refused_and_nothing_is_moved(tmp_path):
+    with pytest.raises(StoreError, match="is a folder"):
+        Store(tmp_path).record(_report(Status.PASSED))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_grading_with_a_damaged_store_still_prints_the_report(cli, tmp_path):
+    cli.db.write_bytes(b"garbage" * 1000)
+    code, out, err = cli("1", "--impl", "solutions")  # not recorded: the store is not touched
+    assert code == 0
+    code, out, err = cli("1")
+    assert code == 1 and "0/13 exercises passed" in out
+    assert len(err.strip().splitlines()) == 1 and "kept as" in err, err
+    code, out, err = cli()
+    assert "0/13" in out or "todo" in out, out
+    code, out, err = cli("1", environ={"GRADER_PROGRESS_DB": str(tmp_path)})
+    assert code == 1 and "0/13 exercises passed" in out
+    assert "progress not saved" in err and "is a folder" in err

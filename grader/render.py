@@ -70,6 +70,8 @@ def report_text(
     lines: list[str] = []
     for problem in report.problems:
         lines.append(paint(f"problem with the course's tests: {problem}", "35", colour))
+    for flag in report.flags:
+        lines.append(paint(f"flagged: {flag}", "35", colour))
     for chapter in report.chapters:
         lines.append(paint(chapter.title, "1", colour))
         for part in chapter.parts:
@@ -146,6 +148,7 @@ def report_json(report: Report, root: Path, impl: Path, recorded: bool) -> dict[
         "duration_s": round(report.duration, 3),
         "totals": {"exercises": len(report.results), **{s.value: report.count(s) for s in Status}},
         "problems": report.problems,
+        "flags": report.flags,
         "exercises": exercises,
     }
 

@@ -286,6 +286,12 @@ def test_forged_results_fail_the_forger_and_flag_the_run(course, tmp_path):
     assert "result channel" in report.results["chapter1_demo/part1_basics/add"].message
     assert statuses["divide"] == "todo" and statuses["subtract"] == "passed"
     assert report.flags and "add" in report.flags[0]
+    # The learner's own report says so too, not only the gradebook.
+    from grader import render
+
+    text = render.report_text(report, course, terminal=False, colour=False)
+    assert any(line.startswith("flagged: ") for line in text)
+    assert render.report_json(report, course, impl, recorded=False)["flags"] == report.flags
 
 
 def test_a_changed_test_file_flags_the_run(course, tmp_path):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader import generate, mutants
+from grader.layout import CHAPTER_RE
 
 SHIPPED_FILES = ["README.md", "setup.cfg", "pyproject.toml", ".gitignore", "LICENSE"]
 SHIPPED_FOLDERS = ["chapters", "exercises", "tests", "grader", "coursedata", ".vscode"]
@@ -74,9 +75,25 @@ def leaks(release: Path, solutions: Path) -> list[Leak]:
     found = []
     for where, body in _reference_blocks(solutions):
         for path, lines in texts.items():
-            if _contains(lines, body):
-                found.append(Leak(where, str(path.relative_to(release))))
+            rel = path.relative_to(release)
+            if _contains(lines, body) and not _builds_on(rel, where):
+                found.append(Leak(where, str(rel)))
     return found
+
+
+def _chapter_number(name: str) -> int | None:
+    match = CHAPTER_RE.match(name)
+    return int(match.group(1)) if match else None
+
+
+def _builds_on(rel: Path, where: str) -> bool:
+    """`rel` is a file of a later chapter than the reference at `where`: each chapter ships
+    what it needs of earlier chapters as given code (a ReLU, a minibatch loop), so that it
+    can be read on its own; a learner there has met those answers already."""
+    if len(rel.parts) < 2 or rel.parts[0] not in ("exercises", "chapters"):
+        return False
+    later, earlier = _chapter_number(rel.parts[1]), _chapter_number(Path(where).parts[1])
+    return later is not None and earlier is not None and later > earlier
 
 
 def is_shipped(root: Path, rel: Path) -> bool:

@@ -115,6 +115,7 @@ def test_json_report_schema(cli):
         "duration_s",
         "totals",
         "problems",
+        "flags",
         "exercises",
     }
     assert report["totals"] == {

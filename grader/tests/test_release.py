@@ -57,6 +57,20 @@ def test_a_reference_body_in_a_shipped_file_stops_the_release(course, tmp_path):
     assert not out.exists()
 
 
+def test_a_later_chapter_may_ship_an_earlier_answer_as_given_code(course, tmp_path):
+    # Chapter 2 gives the learner chapter 1's counter, so that it reads on its own.
+    later = course / "chapters" / "chapter2_given"
+    later.mkdir()
+    (later / "notes.md").write_text("```python\nself.count += 1\nreturn self.count\n```\n")
+    out = tmp_path / "learner"
+    release.build(course, course / "solutions", out)
+    assert release.leaks(out, course / "solutions") == []
+    # The same lines anywhere else still stop the release.
+    (out / "docs").mkdir(exist_ok=True)
+    (out / "docs" / "notes.md").write_text((later / "notes.md").read_text())
+    assert [leak.found_in for leak in release.leaks(out, course / "solutions")] == ["docs/notes.md"]
+
+
 def test_release_refuses_a_stale_exercise_file_and_a_used_folder(cli, course, tmp_path):
     used = tmp_path / "used"
     used.mkdir()
@@ -90,7 +104,7 @@ def _learner_course(course):
     (course / "docs").mkdir()
     (course / "docs" / "learner_readme.md").write_text(
         "# Demo\n\n`python -m grader 1 -k add` then `python -m grader`;"
-        " see [the grader](docs/grader.md#json).\n"
+        " see [the grader](docs/grader.md#json).\n\n| chapter |\n|---|\n| chapter1_demo |\n"
     )
     (course / "docs" / "grader.md").write_text(
         "# Grader\n\n## JSON\n\nFor everyone.\n\n## Adding a part (instructors)\n\n"
@@ -109,6 +123,12 @@ def test_release_writes_the_learners_readme_and_docs(course, tmp_path):
     docs = (out / "docs" / "grader.md").read_text()
     assert "## JSON" in docs and "## Exit codes" in docs and "instructors" not in docs and "bench" not in docs
     assert learner_copy.problems(course) == []
+    # A chapter the README's table leaves out is named.
+    readme = course / "docs" / "learner_readme.md"
+    readme.write_text(readme.read_text().replace("| chapter1_demo |", ""))
+    assert learner_copy.problems(course) == [
+        "docs/learner_readme.md: the chapter table does not list chapter1_demo"
+    ]
 
 
 def test_verify_names_what_does_not_resolve_in_the_learners_copy(cli, course):

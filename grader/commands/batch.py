@@ -1,13 +1,14 @@
-"""`python -m grader batch SUBMISSIONS`: grade a cohort into a gradebook (grader/batch.py)."""
+"""`python -m grader batch SUBMISSIONS`: grade a cohort into a gradebook (grader/instructor/batch.py)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from grader import batch, export
+from grader import export
 from grader.env import Env, ExitCode
 from grader.grade import SelectionError, select
+from grader.instructor import batch
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitCode:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from grader import generate, layout
+from grader import layout
 from grader.env import Env, ExitCode
+from grader.instructor import generate
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitCode:

@@ -1,15 +1,15 @@
 """`python -m grader gradescope-bundle OUT.zip`: the autograder bundle for Gradescope
-(grader/gradescope.py)."""
+(grader/instructor/gradescope.py)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from grader import gradescope, release
 from grader.commands import references
 from grader.env import Env, ExitCode
 from grader.grade import SelectionError, select
+from grader.instructor import gradescope, release
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitCode:

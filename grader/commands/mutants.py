@@ -1,14 +1,15 @@
-"""`python -m grader mutants [TARGET]`: the mutation score of the tests (grader/mutants.py)."""
+"""`python -m grader mutants [TARGET]`: the mutation score of the tests (grader/instructor/mutants.py)."""
 
 from __future__ import annotations
 
 import argparse
 from collections import Counter
 
-from grader import layout, mutants
+from grader import layout
 from grader.commands import references
 from grader.env import Env, ExitCode
 from grader.grade import SelectionError, select
+from grader.instructor import mutants
 
 GOAL = 0.9
 

@@ -1,13 +1,13 @@
-"""`python -m grader release OUT`: write the learner's copy of the course (grader/release.py)."""
+"""`python -m grader release OUT`: write the learner's copy of the course (grader/instructor/release.py)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from grader import release
 from grader.commands import references
 from grader.env import Env, ExitCode
+from grader.instructor import release
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitCode:

@@ -1,13 +1,14 @@
-"""`python -m grader verify [TARGET]`: the instructor's check (see grader/verify.py)."""
+"""`python -m grader verify [TARGET]`: the instructor's check (see grader/instructor/verify.py)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from grader import layout, verify
+from grader import layout
 from grader.env import Env, ExitCode
 from grader.grade import SelectionError, select
+from grader.instructor import verify
 
 
 def run(args: argparse.Namespace, env: Env) -> ExitCode:

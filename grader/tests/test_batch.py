@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch
+from grader.instructor import batch
 
 FORCE_PASS = """
 import pytest

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from grader import layout, learner_copy
+from grader import layout
+from grader.instructor import learner_copy
+from grader.instructor.verify import verify
 from grader.tests.conftest import COURSE, FIXTURE
-from grader.verify import verify
 
 SOLUTIONS = layout.solutions_root(COURSE)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.generate import MarkerError, exercise_names, stub_source
+from grader.instructor.generate import MarkerError, exercise_names, stub_source
 
 SOURCE = '''import numpy as np
 

@@ -22,7 +22,7 @@ def _autograder(cli, tmp_path: Path) -> Path:
         archive.extractall(home / "source")
     assert "setup.sh" in names and "run_autograder" in names
     assert not any(n.startswith("solutions/") for n in names)
-    assert "grader/gradescope.py" in names  # the bundle grades with its own grader
+    assert "grader/instructor/gradescope.py" in names  # the bundle grades with its own grader
     shutil.copy2(home / "source" / "run_autograder", home / "run_autograder")
     (home / "run_autograder").chmod(0o755)  # Gradescope does this copy itself
     return home

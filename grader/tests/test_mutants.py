@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import textwrap
 
-from grader import mutants
 from grader.catalog import Exercise
 from grader.grade import select
+from grader.instructor import mutants
 from grader.layout import Part
 
 SOURCE = textwrap.dedent(

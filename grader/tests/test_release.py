@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from grader import layout, release
+from grader import layout
+from grader.instructor import release
 from grader.tests.conftest import COURSE
 
 SOLUTIONS = layout.solutions_root(COURSE)
@@ -114,7 +115,7 @@ def _learner_course(course):
 
 
 def test_release_writes_the_learners_readme_and_docs(course, tmp_path):
-    from grader import learner_copy
+    from grader.instructor import learner_copy
 
     _learner_course(course)
     out = tmp_path / "new"
@@ -132,7 +133,7 @@ def test_release_writes_the_learners_readme_and_docs(course, tmp_path):
 
 
 def test_verify_names_what_does_not_resolve_in_the_learners_copy(cli, course):
-    from grader import learner_copy
+    from grader.instructor import learner_copy
 
     _learner_course(course)
     page = course / "chapters" / "chapter1_demo" / "part2_more.md"
@@ -160,7 +161,7 @@ def test_verify_names_what_does_not_resolve_in_the_learners_copy(cli, course):
 
 
 def test_an_exercise_files_header_command_must_work_in_the_copy(course):
-    from grader import learner_copy
+    from grader.instructor import learner_copy
 
     stub = course / "exercises" / "chapter1_demo" / "part2_more.py"
     stub.write_text("# `python -m grader 1/9` grades this file; see docs/guide.md.\n" + stub.read_text())

@@ -2,7 +2,7 @@
 and every `python -m grader …` command in its README, docs and chapter pages (and the
 paths and commands in the comments of its exercise files).
 
-The texts checked are the ones `release` writes (grader/release.py, `shipped_markdown`),
+The texts checked are the ones `release` writes (grader/instructor/release.py, `shipped_markdown`),
 and a target resolves only if `release` ships it: a link to docs/instructors.md, a
 mention of `bench/run.py`, or `python -m grader chapter1 --impl solutions` would each
 send a learner to something their copy does not have.
@@ -14,7 +14,8 @@ import re
 import shlex
 from pathlib import Path
 
-from grader import layout, release
+from grader import layout
+from grader.instructor import release
 
 # Whole fenced blocks, then inline code spans: what is code in a page.
 _FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)

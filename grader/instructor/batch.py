@@ -222,7 +222,7 @@ def sandbox(root: Path, dest: Path) -> None:
     for name in COURSE_FOLDERS:
         if (root / name).is_dir():
             shutil.copytree(root / name, dest / name, ignore=skip)
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # the grader package
     shutil.copytree(here, dest / "grader", ignore=shutil.ignore_patterns("__pycache__", "tests"))
     for name in COURSE_FILES:
         if (root / name).is_file():

@@ -3,7 +3,7 @@ per submission, each graded exactly as `batch` grades one submission here.
 
 The zip holds, at its top, `setup.sh` (run once when Gradescope builds the image) and
 `run_autograder` (run once per submission), beside the learner's copy of the course
-(grader/release.py: no solutions/, checked for leaks). Gradescope unpacks the zip into
+(grader/instructor/release.py: no solutions/, checked for leaks). Gradescope unpacks the zip into
 /autograder/source and copies run_autograder to /autograder/run_autograder; the
 learner's files are in /autograder/submission; results go to
 /autograder/results/results.json (docs/instructors.md, "Gradescope").
@@ -18,7 +18,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from grader import release
+from grader.instructor import release
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder image.
@@ -70,7 +70,7 @@ def build(root: Path, solutions: Path, out: Path, target: str | None = None) -> 
         source = Path(tmp) / "source"
         release.build(root, solutions, source)  # raises ReleaseError if a reference would ship
         if not (source / "grader").is_dir():  # a course that uses an installed grader
-            shutil.copytree(Path(__file__).resolve().parent, source / "grader", ignore=release.IGNORED)
+            shutil.copytree(Path(__file__).resolve().parent.parent, source / "grader", ignore=release.IGNORED)
         for name, text in scripts(target).items():
             path = source / name
             path.write_text(text)

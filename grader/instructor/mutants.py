@@ -26,8 +26,9 @@ from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
-from grader import generate, runner
+from grader import runner
 from grader.catalog import ChapterInfo, Exercise
+from grader.instructor import generate
 from grader.outcomes import Status
 
 _BINOPS: dict[type, list[type]] = {

@@ -8,7 +8,7 @@ run. Each finding is one line that says what to fix.
 - every test is *todo* on freshly generated stubs: a test that passes on a stub cannot
   fail, and one that fails for another reason does not reach the learner's code;
 - every link, course path and `python -m grader …` command of the learner's copy
-  resolves there (grader/learner_copy.py).
+  resolves there (grader/instructor/learner_copy.py).
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from grader import catalog, generate, layout, learner_copy, mutants, runner
+from grader import catalog, layout, runner
 from grader.catalog import ChapterInfo
+from grader.instructor import generate, learner_copy, mutants
 from grader.outcomes import Status, one_line
 
 MIN_AVERAGE_TESTS = 3

@@ -17,7 +17,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import generate, mutants
+from grader.instructor import generate, mutants
 from grader.layout import CHAPTER_RE
 
 SHIPPED_FILES = ["README.md", "setup.cfg", "pyproject.toml", ".gitignore", "LICENSE"]

@@ -371,16 +371,16 @@ if MAIN:
 # %%
 if MAIN:
     train_text, held_out_text = split_text(load_pydoc_text())
-    vocab = build_vocab(train_text + held_out_text)
     try:
+        vocab = build_vocab(train_text + held_out_text)
         train_ids, held_ids = encode(train_text, vocab), encode(held_out_text, vocab)
         params = init_char_lm(len(vocab), 32, 128, np.random.default_rng(0))
         start = time.perf_counter()
         params, losses = train_char_lm(
-            params, train_ids, 1500, 32, 64, 3e-3, 1.0, 0.1, np.random.default_rng(1)
+            params, train_ids, 1000, 32, 64, 4e-3, 1.0, 0.1, np.random.default_rng(1)
         )
         seconds = time.perf_counter() - start
-        bpc = evaluate_bpc(params, held_ids[:20000], 100)
+        bpc = evaluate_bpc(params, held_ids, 200)
         print(f"{len(losses)} steps in {seconds:.0f} s: held-out {bpc:.3f} bits per character")
         for temperature in (0.0, 0.5, 1.0):
             text = decode(

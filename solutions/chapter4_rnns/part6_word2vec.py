@@ -251,9 +251,9 @@ if MAIN:
         vocab, counts = build_word_vocab(tokens, min_count=5)
         ids = encode_words(tokens, vocab)
         start = time.perf_counter()
-        W_in, W_out, history = train_word2vec(ids, counts, 50, 3, 5, 3, 256, 0.5, np.random.default_rng(0))
+        W_in, W_out, history = train_word2vec(ids, counts, 50, 3, 5, 5, 256, 5.0, np.random.default_rng(0))
         print(
-            f"{len(vocab)} words, {len(ids)} tokens, 3 epochs in {time.perf_counter() - start:.0f} s: "
+            f"{len(vocab)} words, {len(ids)} tokens, 5 epochs in {time.perf_counter() - start:.0f} s: "
             f"loss by epoch {np.round(history, 3)}"
         )
         for word in ("true", "list", "class", "raise", "integer", "loop"):

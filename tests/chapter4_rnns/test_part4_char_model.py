@@ -129,6 +129,13 @@ def test_build_vocab_sorts_by_code_point(impl):
     )
 
 
+@exercise("build_vocab")
+def test_build_vocab_of_the_documentation(impl):
+    text = load_pydoc_text()[:5000]
+    got = run(impl.build_vocab, text)
+    expect_equal(got, sorted(set(text)), mistakes={"keep repeated characters": sorted(text)})
+
+
 @exercise("encode")
 def test_encode_by_hand(impl):
     vocab = [" ", "d", "e", "h", "l", "o", "r", "w"]
@@ -144,6 +151,15 @@ def test_encode_inverts_vocab_lookup(impl):
     vocab = sorted(set(text))
     got = run(impl.encode, text, vocab)
     expect_equal(got, np.array([vocab.index(ch) for ch in text], dtype=np.int64))
+
+
+@exercise("encode")
+def test_encode_then_decode_gives_the_text_back(impl):
+    vocab = ["\n", " ", "(", ")", "Z", "a", "b", "z", "~"]
+    text = "".join(rng(5).choice(vocab, size=200))
+    got = run(impl.encode, text, vocab)
+    expect_equal(_of(got, len(got.value)), np.asarray(200), what="the number of ids")
+    expect(impl.decode(got.value, vocab) == text, f"{got}: decode(encode(text)) is not the text")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,8 +450,35 @@ def test_train_char_lm_matches_the_written_out_loop(impl, p, max_norm):
     expect(isinstance(got.value, tuple) and len(got.value) == 2, f"{got}: expected (params, losses)")
     trained, losses = got.value
     expect_close(_of(got, losses), want_losses, what="the losses of the 4 steps")
+    unclipped = {}
+    if max_norm < 1:  # these steps' gradients are larger than 0.5: clipping changes them
+        unclipped = {
+            "forget to clip the gradients": lambda: _train_loop(
+                impl, params, ids, 4, 3, 6, 0.01, np.inf, p, 42
+            )[0]["W_out"]
+        }
     for name in want_params:
-        expect_close(_of(got, trained[name]), want_params[name], what=f"the trained {name}")
+        expect_close(
+            _of(got, trained[name]),
+            want_params[name],
+            what=f"the trained {name}",
+            mistakes=unclipped if name == "W_out" else None,
+        )
+
+
+@exercise("train_char_lm")
+def test_train_char_lm_one_loss_per_step_and_fresh_batches(impl):
+    V, E, H = 6, 4, 3
+    params = _params(V, E, H, 43, scale=0.3)
+    ids = rng(44).integers(0, V, size=80)
+    got = run(impl.train_char_lm, params, ids, 5, 2, 7, 0.02, 1.0, 0.0, rng(45))
+    trained, losses = got.value
+    expect(
+        isinstance(losses, list) and len(losses) == 5 and all(isinstance(v, float) for v in losses),
+        f"{got}: expected a list of 5 Python floats (one loss per step), got {losses!r:.80}",
+    )
+    expect(len(set(losses)) == 5, f"{got}: equal losses {losses}: every step should draw a new batch")
+    expect(set(trained) == set(params), f"{got}: the trained params should have the keys {sorted(params)}")
 
 
 # The budget: E 16, H 48, batches of 64 x 16, 80 steps, Adam 3e-2, clip 1, dropout 0. Over
@@ -506,6 +549,27 @@ def test_evaluate_bpc_equals_one_pass_over_the_text(impl, length, seq_len):
     )
 
 
+@exercise("evaluate_bpc")
+def test_evaluate_bpc_uniform_model_costs_log2_v(impl):
+    # A zero output layer predicts every character with probability 1/V: log2(V) bits each.
+    V, E, H = 11, 3, 5
+    params = _params(V, E, H, 52)
+    params["W_out"], params["b_out"] = np.zeros((H, V)), np.zeros(V)
+    got = run(impl.evaluate_bpc, params, rng(53).integers(0, V, size=25), 6)
+    expect_close(got, math.log2(V), mistakes={"forget to convert nats to bits (divide by ln 2)": math.log(V)})
+
+
+@exercise("evaluate_bpc")
+def test_evaluate_bpc_does_not_depend_on_the_window(impl):
+    V, E, H = 6, 4, 3
+    params = _params(V, E, H, 54)
+    ids = rng(55).integers(0, V, size=30)
+    first = run(impl.evaluate_bpc, params, ids, 29).value
+    for seq_len in (1, 4, 100):
+        got = run(impl.evaluate_bpc, params, ids, seq_len)
+        expect_close(got, first, rtol=1e-9, what=f"with windows of {seq_len} (the state carried on)")
+
+
 # ---------------------------------------------------------------------------------------------
 # sample
 
@@ -572,3 +636,27 @@ def test_sample_low_temperature_does_not_overflow(impl):
     prefix = np.array([1])
     got = run_without_warnings(impl.sample, params, prefix, 8, 0.01, rng(66))
     expect_equal(got, _sample(params, prefix, 8, 0.01, 66))
+
+
+class _TopOfRange(np.random.Generator):
+    """A generator whose random() always returns the largest double below 1."""
+
+    def random(self, *args, **kwargs):
+        return 1.0 - 2.0**-53
+
+
+@exercise("sample")
+def test_sample_when_rounding_leaves_no_id(impl):
+    # Logits whose probabilities, rounded, sum to just below u = 1 - 2^-53: no cumulative
+    # probability exceeds u, and the docstring says to take the last id, V - 1.
+    g = rng(0)
+    while True:
+        z = 2 * g.normal(size=7)
+        q = np.exp(z - z.max())
+        q /= q.sum()
+        if np.cumsum(q)[-1] < 1.0 - 2.0**-53:
+            break
+    params = _params(7, 3, 4, 67)
+    params["W_out"], params["b_out"] = np.zeros((4, 7)), z  # the logits are z at every step
+    got = run(impl.sample, params, np.array([0]), 3, 1.0, _TopOfRange(np.random.PCG64(0)))
+    expect_equal(got, np.full(3, 6, dtype=np.int64), what="with u = 1 - 2^-53 at every draw")

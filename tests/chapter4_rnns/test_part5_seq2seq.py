@@ -137,6 +137,19 @@ def test_make_reversal_batch_symbols_never_bos(impl):
     expect(bool(np.all(tgt_in[:, 0] == BOS)), "make_reversal_batch: every row of tgt_in starts with BOS = 0")
 
 
+@exercise("make_reversal_batch")
+def test_make_reversal_batch_shapes_and_dtypes(impl):
+    got = run(impl.make_reversal_batch, 5, 8, 4, rng(3))
+    for name, array in zip(("src", "tgt_in", "tgt_out"), got.value):
+        expect(
+            isinstance(array, np.ndarray) and array.shape == (5, 8) and array.dtype == np.int64,
+            f"{got}: {name} should be an int64 array of shape (5, 8), got {getattr(array, 'dtype', '?')} "
+            f"{getattr(array, 'shape', '?')}",
+        )
+    src, tgt_in, tgt_out = got.value
+    expect_equal(_of(got, tgt_in[:, 1:]), tgt_out[:, :-1], what="tgt_in[:, 1:] (tgt_out moved right)")
+
+
 # ---------------------------------------------------------------------------------------------
 # seq2seq_forward
 
@@ -183,6 +196,21 @@ def test_seq2seq_forward_source_matters(impl):
     got = run(impl.seq2seq_forward, p, other, tgt_in, tgt_out)
     expect_close(_of(got, got.value[0]), _model_loss(p, other, tgt_in, tgt_out), what="the loss")
     expect(a != got.value[0], f"{got}: the loss did not change with the source")
+
+
+@exercise("seq2seq_forward")
+def test_seq2seq_forward_is_a_mean_over_positions(impl):
+    # Repeating the batch twice leaves a mean unchanged (a sum would double).
+    p, src, tgt_in, tgt_out = _case(12, 2, 4, 5)
+    twice = [np.concatenate([a, a]) for a in (src, tgt_in, tgt_out)]
+    got = run(impl.seq2seq_forward, p, *twice)
+    want = _model_loss(p, src, tgt_in, tgt_out)
+    expect_close(
+        _of(got, got.value[0]),
+        want,
+        what="the loss of the batch repeated twice",
+        mistakes={"sum over the positions instead of averaging": want * 20},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,6 +331,22 @@ def test_greedy_decode_rows_are_independent(impl):
     expect_equal(got, single.astype(np.int64), what="the batch decoded at once against one row at a time")
 
 
+@exercise("greedy_decode")
+def test_greedy_decode_first_token_is_the_argmax_after_bos(impl):
+    p = _params(7, 4, 5, 34, scale=1.0)
+    src = rng(35).integers(1, 8, size=(9, 3))
+    got = run(impl.greedy_decode, p, src, 2)
+    h, c = _encode(p, src)
+    first = _decode_logits(p, np.full((9, 1), BOS), h, c)[:, 0].argmax(axis=-1)
+    expect(
+        isinstance(got.value, np.ndarray) and got.value.shape == (9, 2) and got.value.dtype == np.int64,
+        f"{got}: expected an int64 array of shape (9, 2)",
+    )
+    expect_equal(
+        _of(got, got.value[:, 0]), first.astype(np.int64), what="the first token (after reading BOS)"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # reversal_accuracy
 
@@ -340,3 +384,14 @@ def test_reversal_accuracy_extremes(impl):
     wrong[:, 1] = 0
     got = run(impl.reversal_accuracy, wrong, target)
     expect_close(_of(got, np.array(got.value)), np.array([2 / 3, 0.0]), what="(token, sequence) accuracy")
+
+
+@exercise("reversal_accuracy")
+def test_reversal_accuracy_matches_loops(impl):
+    g = rng(41)
+    target = g.integers(1, 3, size=(40, 3))
+    predicted = g.integers(1, 3, size=(40, 3))
+    tokens = sum(int(a == b) for r, q in zip(predicted, target) for a, b in zip(r, q)) / 120
+    rows = sum(all(a == b for a, b in zip(r, q)) for r, q in zip(predicted, target)) / 40
+    got = run(impl.reversal_accuracy, predicted, target)
+    expect_close(_of(got, np.array(got.value)), np.array([tokens, rows]), what="(token, sequence) accuracy")

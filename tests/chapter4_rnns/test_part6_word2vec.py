@@ -85,6 +85,12 @@ def test_tokenize_the_documentation(impl):
     expect_equal(got, words)
 
 
+@exercise("tokenize")
+def test_tokenize_without_letters(impl):
+    expect_equal(run(impl.tokenize, ""), [])
+    expect_equal(run(impl.tokenize, "42 + 7 == __ (3.5)\n"), [])
+
+
 @exercise("build_word_vocab")
 def test_build_word_vocab_by_hand(impl):
     tokens = "the cat and the dog and the bird saw a cat".split()
@@ -109,6 +115,17 @@ def test_build_word_vocab_matches_counter(impl):
     pairs = sorted(Counter(tokens).items(), key=lambda wc: (-wc[1], wc[0]))
     expect_equal(_of(got, np.array(got.value[0])), np.array([w for w, _ in pairs]), what="vocab")
     expect_equal(_of(got, got.value[1]), np.array([c for _, c in pairs], dtype=np.int64), what="counts")
+
+
+@exercise("build_word_vocab")
+def test_build_word_vocab_min_count_above_everything(impl):
+    got = run(impl.build_word_vocab, ["a", "b", "a"], 3)
+    vocab, counts = got.value
+    expect(list(vocab) == [], f"{got}: no word occurs 3 times, expected an empty vocab, got {vocab}")
+    expect(
+        isinstance(counts, np.ndarray) and counts.shape == (0,) and counts.dtype == np.int64,
+        f"{got}: counts should be an empty int64 array",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,6 +165,20 @@ def test_skipgram_pairs_by_hand(impl):
     )
 
 
+@exercise("skipgram_pairs")
+def test_skipgram_pairs_count_and_dtype(impl):
+    # n positions, window c < n: 2 * (n * c - c * (c + 1) / 2) pairs.
+    n, c = 50, 4
+    got = run(impl.skipgram_pairs, rng(5).integers(0, 9, size=n), c)
+    centres, contexts = got.value
+    want = 2 * (n * c - c * (c + 1) // 2)
+    expect(
+        centres.dtype == np.int64 and contexts.dtype == np.int64 and len(centres) == len(contexts) == want,
+        f"{got}: expected two int64 arrays of {want} pairs, got {centres.dtype}[{len(centres)}] and "
+        f"{contexts.dtype}[{len(contexts)}]",
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # negative_distribution, sample_negatives
 
@@ -174,12 +205,25 @@ def test_negative_distribution_other_power(impl):
     expect_close(got, np.array([2.0, 3.0, 1.0, 4.0]) / 10.0)
 
 
+@exercise("negative_distribution")
+def test_negative_distribution_sums_to_one(impl):
+    counts = rng(6).integers(0, 1000, size=50)
+    got = run(impl.negative_distribution, counts)
+    expect_close(_of(got, got.value.sum()), 1.0, what="the sum of the probabilities")
+    expect(got.value.dtype == np.float64, f"{got}: dtype {got.value.dtype}, expected float64")
+    expect_close(got, counts**0.75 / np.sum(counts**0.75))
+
+
 @exercise("sample_negatives")
 @pytest.mark.parametrize("n, k", [(6, 3), (1, 5), (4, 1)])
 def test_sample_negatives_documented_draw(impl, n, k):
     probs = np.array([0.1, 0.4, 0.0, 0.3, 0.2])
     got = run(impl.sample_negatives, probs, n, k, rng(3))
-    expect_equal(got, rng(3).choice(5, size=(n, k), p=probs).astype(np.int64))
+    expect_equal(
+        got,
+        rng(3).choice(5, size=(n, k), p=probs).astype(np.int64),
+        mistakes={"forget p=probs (every word drawn equally often)": rng(3).choice(5, size=(n, k))},
+    )
 
 
 @exercise("sample_negatives")
@@ -189,10 +233,20 @@ def test_sample_negatives_follow_probs(impl):
     got = run(impl.sample_negatives, probs, 10000, 5, rng(4))
     freq = np.bincount(got.value.ravel(), minlength=4) / got.value.size
     margin = 6 * np.sqrt(probs * (1 - probs) / got.value.size)
+    uniform = bool(np.all(np.abs(freq - 0.25) < 0.01))
+    expect(not uniform, f"{got}: every word was drawn about 1/4 of the time: draw with p=probs")
     expect(
         bool(np.all(np.abs(freq - probs) <= margin)),
         f"{got}: frequencies {np.round(freq, 4)}, expected {probs} (within {np.round(margin, 4)})",
     )
+
+
+@exercise("sample_negatives")
+def test_sample_negatives_uses_the_given_rng(impl):
+    probs = np.full(10, 0.1)
+    a = run(impl.sample_negatives, probs, 5, 4, rng(7)).value
+    b = run(impl.sample_negatives, probs, 5, 4, rng(8)).value
+    expect(not np.array_equal(a, b), "sample_negatives gave the same draws for rng(7) and rng(8): use rng")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,4 +451,15 @@ def test_nearest_neighbours_by_hand(impl):
             "keep the query itself": np.array([0, 1, 4], dtype=np.int64),
             "rank from the least similar": np.array([3, 2, 4], dtype=np.int64),
         },
+    )
+
+
+@exercise("nearest_neighbours")
+def test_nearest_neighbours_ignore_lengths(impl):
+    E = rng(32).normal(size=(12, 5))
+    scaled = E * rng(33).uniform(0.01, 100.0, size=(12, 1))
+    want = run(impl.nearest_neighbours, E, 4, 6).value
+    got = run(impl.nearest_neighbours, scaled, 4, 6)
+    expect_equal(
+        got, np.asarray(want, dtype=np.int64), what="with every row rescaled (cosine ignores lengths)"
     )

@@ -11,7 +11,7 @@ Wh is never symmetric, so a wrong axis, a missing transpose or a forgotten h0 sh
 import numpy as np
 import pytest
 
-from grader.testkit import Call, exercise, expect, expect_close, numeric_grad, rng, run
+from grader.testkit import Call, exercise, expect, expect_close, numeric_grad, rng, run, run_without_warnings
 
 N, T, D, H = 3, 5, 4, 6
 
@@ -393,7 +393,7 @@ def _check_clip(call, grads, max_norm):
         f"{call}: expected (clipped, global_norm) with clipped a list of {len(grads)} arrays",
     )
     total = float(np.sqrt(sum(np.sum(g**2) for g in grads)))
-    scale = min(1.0, max_norm / total)
+    scale = min(1.0, max_norm / total) if total > 0 else 1.0
     expect_close(
         Call(value[1], str(call)),
         total,
@@ -438,3 +438,75 @@ def test_clip_by_global_norm_keeps_float32(impl):
     grads = [g.astype(np.float32) for g in _clip_inputs(20)]
     call = run(impl.clip_by_global_norm, grads, 1.0)
     _expect_dtype(call, call.value[0], np.float32, [f"clipped[{k}]" for k in range(3)])
+
+
+# --- more properties --------------------------------------------------------------------------
+
+
+@exercise("rnn_cell_forward")
+def test_rnn_cell_forward_saturates_without_overflow(impl):
+    x, h0, Wx, Wh, b, _ = _params(21)
+    call = run_without_warnings(impl.rnn_cell_forward, x[:, 0] * 1e3, h0, Wx, Wh, b)
+    got = _parts(call, ("h", "cache"), [(N, H), None])
+    expect_close(Call(got[0], str(call)), np.tanh(x[:, 0] * 1e3 @ Wx + h0 @ Wh + b), what="h")
+
+
+@exercise("rnn_cell_backward")
+def test_rnn_cell_backward_at_zero_state_by_hand(impl):
+    # x = h_prev = 0 and b = 0 give h = 0, tanh'(0) = 1: db = dh summed over the batch,
+    # dx = dh @ Wx.T, dh_prev = dh @ Wh.T, and no weight gradient.
+    _, _, Wx, Wh, _, dhs = _params(22)
+    _, cache = impl.rnn_cell_forward(np.zeros((N, D)), np.zeros((N, H)), Wx, Wh, np.zeros(H))
+    dh = dhs[:, 0]
+    call = run(impl.rnn_cell_backward, dh, cache)
+    want = (dh @ Wx.T, dh @ Wh.T, np.zeros((D, H)), np.zeros((H, H)), dh.sum(0))
+    _expect_all(
+        call,
+        CELL_GRADS,
+        want,
+        mistakes={"average db over the batch instead of summing": lambda: (*want[:4], dh.mean(0))},
+    )
+
+
+@exercise("rnn_forward")
+def test_rnn_forward_keeps_the_examples_apart(impl):
+    x, h0, Wx, Wh, b, _ = _params(23)
+    changed = x.copy()
+    changed[0] += 1.0  # only example 0 changes
+    before = run(impl.rnn_forward, x, h0, Wx, Wh, b)
+    after = run(impl.rnn_forward, changed, h0, Wx, Wh, b)
+    hs_before = _parts(before, ("hs", "cache"), [(N, T, H), None])[0]
+    hs_after = _parts(after, ("hs", "cache"), [(N, T, H), None])[0]
+    expect_close(
+        Call(hs_after[1:], str(after)), hs_before[1:], rtol=1e-12, what="hs[1:] (examples 1.. did not change)"
+    )
+
+
+@exercise("rnn_backward")
+def test_rnn_backward_one_step_is_the_cell(impl):
+    x, h0, Wx, Wh, b, dhs = _params(24, t=1)
+    _, cache = impl.rnn_forward(x, h0, Wx, Wh, b)
+    call = run(impl.rnn_backward, dhs, cache)
+    _expect_all(call, GRADS, _backward(x, h0, Wx, Wh, b, dhs))
+
+
+@exercise("truncated_bptt")
+def test_truncated_bptt_window_one_sends_nothing_back(impl):
+    x, h0, Wx, Wh, b, dhs = _params(25, t=4)
+    call = run(impl.truncated_bptt, x, h0, Wx, Wh, b, dhs, 1)
+    _expect_all(call, TB, _tbptt(x, h0, Wx, Wh, b, dhs, 1))
+
+
+@exercise("hidden_grad_norms")
+def test_hidden_grad_norms_one_step(impl):
+    x, h0, Wx, Wh, b, dhs = _params(26, t=1)
+    hs = _forward(x, h0, Wx, Wh, b)
+    call = run(impl.hidden_grad_norms, hs, Wh, dhs[:, 0])
+    expect_close(call, np.array([np.linalg.norm(dhs[:, 0])]), rtol=1e-12, what="norms")
+
+
+@exercise("clip_by_global_norm")
+def test_clip_by_global_norm_of_zero_gradients(impl):
+    grads = [np.zeros((D, H)), np.zeros(H)]
+    call = run_without_warnings(impl.clip_by_global_norm, grads, 1.0)
+    _check_clip(call, grads, 1.0)

@@ -13,7 +13,17 @@ never zero.
 import numpy as np
 import pytest
 
-from grader.testkit import Call, exercise, expect, expect_close, expect_equal, numeric_grad, rng, run
+from grader.testkit import (
+    Call,
+    exercise,
+    expect,
+    expect_close,
+    expect_equal,
+    numeric_grad,
+    rng,
+    run,
+    run_without_warnings,
+)
 
 N, T, D, H = 3, 5, 4, 6
 
@@ -454,3 +464,111 @@ def test_bilstm_forward_keeps_float32(impl):
     got = _parts(call, ("hs", "cache"), [(N, T, 2 * H), None])
     _expect_dtype(call, got[:1], ("hs",))
     expect_equal(Call(got[0].shape, str(call)), (N, T, 2 * H), what="hs.shape")
+
+
+# --- more properties --------------------------------------------------------------------------
+
+
+def _gate_bias(i, f, g, o):
+    """A bias giving each gate block a constant pre-activation (weights zero)."""
+    return np.repeat(np.array([i, f, g, o], dtype=float), H)
+
+
+@exercise("lstm_cell_forward")
+def test_lstm_cell_forward_open_forget_gate_and_shut_input_gate_keep_the_cell(impl):
+    # Pre-activations +-30: sigmoid is 1 or 0 to 1e-13. f = 1, i = 0 gives c = c_prev;
+    # with o = 1, h = tanh(c_prev).
+    x, h0, c0, _, _, _ = _params(24)
+    zx, zh = np.zeros((D, 4 * H)), np.zeros((H, 4 * H))
+    call = run_without_warnings(impl.lstm_cell_forward, x[:, 0], h0, c0, zx, zh, _gate_bias(-30, 30, 0.5, 30))
+    got = _parts(call, ("h", "c", "cache"), [(N, H), (N, H), None])
+    _expect_all(
+        call,
+        ("h", "c"),
+        got[:2],
+        (np.tanh(c0), c0),
+        rtol=1e-9,
+        atol=1e-9,
+        mistakes={
+            "take the gates in the order (f, i, g, o) instead of (i, f, g, o)": lambda: _step(
+                x[:, 0], h0, c0, zx, zh, _gate_bias(-30, 30, 0.5, 30), order="figo"
+            )
+        },
+    )
+
+
+@exercise("lstm_cell_backward")
+def test_lstm_cell_backward_constant_gates_by_hand(impl):
+    # Zero weights: the gates are constants sigmoid(b) / tanh(b). With dh = 0 the gradient on
+    # the old cell is dc * f, and nothing reaches x, h_prev or the weights but through c.
+    x, h0, c0, _, _, _ = _params(25)
+    zx, zh = np.zeros((D, 4 * H)), np.zeros((H, 4 * H))
+    b = _gate_bias(0.3, 1.0, -0.4, 0.2)
+    dc = rng(26).normal(size=(N, H))
+    _, _, cache = impl.lstm_cell_forward(x[:, 0], h0, c0, zx, zh, b)
+    call = run(impl.lstm_cell_backward, np.zeros((N, H)), dc, cache)
+    got = _parts(call, CELL_GRADS, [(N, D), (N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,)])
+    f = _sigmoid(1.0)
+    expect_close(Call(got[2], str(call)), dc * f, rtol=1e-9, what="dc_prev (= dc * f)")
+
+
+@exercise("init_lstm")
+def test_init_lstm_other_sizes(impl):
+    call = run(impl.init_lstm, 7, 3, rng(27))
+    Wx, Wh, b = _parts(call, ("Wx", "Wh", "b"), [(7, 12), (3, 12), (12,)])
+    k = 1 / np.sqrt(3)
+    expect(
+        bool(np.all(np.abs(Wx) <= k) and np.all(np.abs(Wh) <= k)),
+        f"{call}: weights outside [-k, k], k = 1/sqrt(3)",
+    )
+    expect_close(Call(b, str(call)), np.r_[np.zeros(3), np.ones(3), np.zeros(6)], rtol=0, atol=0, what="b")
+
+
+@exercise("lstm_forward")
+def test_lstm_forward_in_two_halves_carrying_both_states(impl):
+    x, h0, c0, Wx, Wh, b = _params(28, t=6)
+    whole = run(impl.lstm_forward, x, h0, c0, Wx, Wh, b)
+    hs, h_T, c_T = _unpack_forward(whole, t=6)
+    _, (h3, c3), _ = impl.lstm_forward(x[:, :3], h0, c0, Wx, Wh, b)
+    second = run(impl.lstm_forward, x[:, 3:], h3, c3, Wx, Wh, b)
+    got = _unpack_forward(second, t=3)
+    _expect_all(second, SEQ, got, (hs[:, 3:], h_T, c_T), rtol=1e-9, atol=1e-12)
+
+
+@exercise("lstm_backward")
+def test_lstm_backward_in_two_halves(impl):
+    # Backpropagating the second half, then the first with dh_T, dc_T = the second half's
+    # dh0, dc0, must give the whole sequence's gradients.
+    x, h0, c0, Wx, Wh, b = _params(29, t=6)
+    dhs = rng(30).normal(size=(N, 6, H))
+    _, _, cache = impl.lstm_forward(x, h0, c0, Wx, Wh, b)
+    whole = impl.lstm_backward(dhs, cache)
+    _, (h3, c3), cache1 = impl.lstm_forward(x[:, :3], h0, c0, Wx, Wh, b)
+    _, _, cache2 = impl.lstm_forward(x[:, 3:], h3, c3, Wx, Wh, b)
+    second = impl.lstm_backward(dhs[:, 3:], cache2)
+    call = run(impl.lstm_backward, dhs[:, :3], cache1, second[1], second[2])
+    got = _parts(call, GRADS, [(N, 3, D), (N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,)])
+    wants = (
+        whole[0][:, :3],
+        whole[1],
+        whole[2],
+        whole[3] - second[3],
+        whole[4] - second[4],
+        whole[5] - second[5],
+    )
+    _expect_all(call, GRADS, got, wants, rtol=1e-7, atol=1e-9)
+
+
+@exercise("bilstm_backward")
+def test_bilstm_backward_directions_are_independent(impl):
+    # A loss on the forward half only gives the backward direction's weights no gradient.
+    x, params = _bi_params(31)
+    dhs = rng(32).normal(size=(N, T, 2 * H))
+    dhs[..., H:] = 0
+    _, cache = impl.bilstm_forward(x, *params)
+    call = run(impl.bilstm_backward, dhs, cache)
+    got = _parts(call, BI_GRADS, [(N, T, D)] + [np.shape(p) for p in params])
+    for name, part, p in zip(BI_GRADS[4:], got[4:], params[3:]):
+        expect_close(
+            Call(part, str(call)), np.zeros_like(p), atol=1e-12, what=f"{name} (no loss on the backward half)"
+        )

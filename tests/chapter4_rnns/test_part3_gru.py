@@ -240,3 +240,70 @@ def test_gru_backward_keeps_float32(impl):
     args64 = [a.astype(np.float64) for a in (x, h0, Wx, Wh, bx, bh)]
     want = _grads(lambda *a: float(np.sum(_forward(*a) * dhs)), args64)
     _expect_all(call, GRADS, got, want, rtol=1e-4, atol=1e-4)
+
+
+# --- more properties --------------------------------------------------------------------------
+
+
+def _zero_weights_bias(r, z, n):
+    return np.zeros((D, 3 * H)), np.zeros((H, 3 * H)), np.repeat(np.array([r, z, n], dtype=float), H)
+
+
+@exercise("gru_cell_forward")
+@pytest.mark.parametrize("z_pre", [30.0, -30.0])
+def test_gru_cell_forward_update_gate_keeps_or_replaces_the_state(impl, z_pre):
+    # Zero weights, z's pre-activation +-30: z = 1 keeps h_prev (PyTorch's convention),
+    # z = 0 replaces it with n = tanh(b_xn + r * b_hn).
+    x, h0, _, _, _, _ = _params(12)
+    Wx, Wh, bx = _zero_weights_bias(0.4, z_pre, 0.7)
+    bh = np.repeat(np.array([0.1, 0.0, -0.5]), H)
+    call = run(impl.gru_cell_forward, x[:, 0], h0, Wx, Wh, bx, bh)
+    got = _parts(call, ("h", "cache"), [(N, H), None])
+    n = np.tanh(0.7 + _sigmoid(0.5) * -0.5)
+    want = h0 if z_pre > 0 else np.full((N, H), n)
+    expect_close(
+        Call(got[0], str(call)),
+        want,
+        rtol=1e-9,
+        atol=1e-9,
+        what="h (z = 1 keeps h_prev, z = 0 gives n)",
+        mistakes={
+            "mix with h' = z * n + (1 - z) * h (PyTorch's is (1 - z) * n + z * h)": lambda: _step(
+                x[:, 0], h0, Wx, Wh, bx, bh, other_mix=True
+            )
+        },
+    )
+
+
+@exercise("gru_cell_backward")
+def test_gru_cell_backward_with_the_update_gate_shut_passes_dh_through(impl):
+    # z = 1 (pre-activation 30): h' = h_prev, so dh_prev = dh to 1e-12 and nothing else moves.
+    x, h0, _, _, _, _ = _params(13)
+    Wx, Wh, bx = _zero_weights_bias(0.4, 30.0, 0.7)
+    dh = rng(14).normal(size=(N, H))
+    _, cache = impl.gru_cell_forward(x[:, 0], h0, Wx, Wh, bx, bx)
+    call = run(impl.gru_cell_backward, dh, cache)
+    got = _parts(call, CELL_GRADS, [(N, D), (N, H)] + SHAPES)
+    expect_close(Call(got[1], str(call)), dh, rtol=1e-9, atol=1e-9, what="dh_prev (z = 1: h' = h_prev)")
+
+
+@exercise("gru_forward")
+def test_gru_forward_in_two_halves(impl):
+    x, h0, Wx, Wh, bx, bh = _params(15, t=6)
+    whole = run(impl.gru_forward, x, h0, Wx, Wh, bx, bh)
+    hs = _parts(whole, ("hs", "cache"), [(N, 6, H), None])[0]
+    first, _ = impl.gru_forward(x[:, :3], h0, Wx, Wh, bx, bh)
+    second = run(impl.gru_forward, x[:, 3:], first[:, -1], Wx, Wh, bx, bh)
+    got = _parts(second, ("hs", "cache"), [(N, 3, H), None])[0]
+    expect_close(Call(got, str(second)), hs[:, 3:], rtol=1e-9, atol=1e-12, what="hs of the second half")
+
+
+@exercise("gru_backward")
+def test_gru_backward_one_step_is_the_cell(impl):
+    x, h0, Wx, Wh, bx, bh = _params(16, t=1)
+    dhs = rng(17).normal(size=(N, 1, H))
+    _, cache = impl.gru_forward(x, h0, Wx, Wh, bx, bh)
+    call = run(impl.gru_backward, dhs, cache)
+    got = _parts(call, GRADS, [(N, 1, D), (N, H)] + SHAPES)
+    args = (x, h0, Wx, Wh, bx, bh)
+    _expect_all(call, GRADS, got, _grads(lambda *a: float(np.sum(_forward(*a) * dhs)), args))

@@ -215,7 +215,7 @@ if MAIN:
             f"{len(vocab)} words, {len(ids)} tokens, 5 epochs in {time.perf_counter() - start:.0f} s: "
             f"loss by epoch {np.round(history, 3)}"
         )
-        for word in ("true", "list", "class", "raise", "integer", "loop"):
+        for word in ("true", "raise", "float", "class", "key", "list"):
             near = nearest_neighbours(W_in, vocab.index(word), 6)
             print(f"{word:>8}: {', '.join(vocab[i] for i in near)}")
     except NotImplementedError as missing:

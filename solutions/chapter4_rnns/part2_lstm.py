@@ -274,7 +274,7 @@ def lstm_backward(
     flat_da = da_all.reshape(T * N, 4 * H)
     dWx = x_tm.T @ flat_da
     dWh = hs[:-1].reshape((T - 1) * N, H).T @ flat_da[N:] + h0.T.astype(dtype) @ da_all[0]
-    dx = (flat_da @ Wx.T).reshape(T, N, -1).transpose(1, 0, 2)
+    dx = (flat_da @ Wx.T).reshape(T, N, x_tm.shape[1]).transpose(1, 0, 2)
     return dx, dh, dc, dWx, dWh, flat_da.sum(axis=0)
     # END SOLUTION
 

@@ -60,7 +60,7 @@ def gru_cell_forward(
     z = sigmoid(ax[:, H : 2 * H] + ah[:, H : 2 * H])
     n = np.tanh(ax[:, 2 * H :] + r * ah[:, 2 * H :])
     h = (1 - z) * n + z * h_prev
-    return h, (x, h_prev, Wx, Wh, r, z, n, ah[:, 2 * H :])
+    return h, (x, h_prev, Wx, Wh, r, z, n, ah)
     # END SOLUTION
 
 
@@ -85,7 +85,8 @@ def gru_cell_backward(
     Returns (dx, dh_prev, dWx, dWh, dbx, dbh).
     """
     # BEGIN SOLUTION
-    x, h_prev, Wx, Wh, r, z, n, hn = cache
+    x, h_prev, Wx, Wh, r, z, n, ah = cache
+    hn = ah[:, 2 * r.shape[1] :]  # h_prev @ W_hn + b_hn, which r multiplied
     dn = dh * (1 - z)
     dz = dh * (h_prev - n)
     dan = dn * (1 - n**2)  # through n's tanh
@@ -123,7 +124,7 @@ def gru_forward(
     H = h0.shape[1]
     ax_all = x @ Wx + bx  # (N, T, 3H): every step's input projection in one product
     hs = np.empty((N, T, H), dtype=np.result_type(ax_all, h0, Wh, bh))
-    steps = []  # (r, z, n, hn) of every step
+    steps = []  # (r, z, n, h @ Wh + bh) of every step
     h = h0
     for t in range(T):
         ax = ax_all[:, t]
@@ -133,7 +134,7 @@ def gru_forward(
         n = np.tanh(ax[:, 2 * H :] + r * ah[:, 2 * H :])
         h = (1 - z) * n + z * h
         hs[:, t] = h
-        steps.append((r, z, n, ah[:, 2 * H :]))
+        steps.append((r, z, n, ah))
     return hs, (x, h0, Wx, Wh, hs, steps)
     # END SOLUTION
 
@@ -164,7 +165,8 @@ def gru_backward(
     dah_all = np.empty((N, T, 3 * H), dtype=hs.dtype)
     dh = np.zeros((N, H), dtype=hs.dtype)
     for t in reversed(range(T)):
-        r, z, n, hn = steps[t]
+        r, z, n, ah = steps[t]
+        hn = ah[:, 2 * H :]
         h_prev = h0 if t == 0 else hs[:, t - 1]
         dh = dh + dhs[:, t]
         dan = dh * (1 - z) * (1 - n**2)

@@ -3,10 +3,13 @@
 `load_digits()` gives scikit-learn's bundled 8x8 handwritten digits when scikit-learn
 is installed (the `data` extra), else a generated stand-in with the same shapes;
 `load_names()` gives the US census first names of the `names` package, else names
-generated from syllables. Tests and exercises run either way.
+generated from syllables; `load_pydoc_text()` gives the documentation prose that every
+Python ships in `pydoc_data.topics`, and `split_text` cuts it into training and held-out
+text. Tests and exercises run either way.
 """
 
 from coursedata.digits import Digits, load_digits, train_test_split
 from coursedata.names import load_names
+from coursedata.text import load_pydoc_text, split_text
 
-__all__ = ["Digits", "load_digits", "load_names", "train_test_split"]
+__all__ = ["Digits", "load_digits", "load_names", "load_pydoc_text", "split_text", "train_test_split"]

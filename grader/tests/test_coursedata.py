@@ -58,3 +58,26 @@ def test_census_names_when_the_names_package_is_installed():
 
     names = load_names("census")
     assert len(names) == 5163 and {"mary", "james", "emma"} <= set(names)
+
+
+def test_pydoc_text_is_deterministic_ascii_prose():
+    from coursedata import load_pydoc_text
+
+    text = load_pydoc_text()
+    assert text == load_pydoc_text() and 300_000 < len(text) < 700_000
+    assert set(text) <= {"\n"} | {chr(c) for c in range(32, 127)}
+    assert "assert" in text and 'The "assert" statement' in text
+    raw = load_pydoc_text(ascii_only=False)
+    assert raw.startswith(text[:200]) and not set(raw) <= set(text)
+
+
+def test_split_text_cuts_at_a_line_break():
+    from coursedata import load_pydoc_text, split_text
+
+    text = load_pydoc_text()
+    train, held_out = split_text(text, held_out_fraction=0.1)
+    assert train + held_out == text and train.endswith("\n")
+    assert 0.09 < len(held_out) / len(text) < 0.11
+    assert split_text("ab\ncd\nef\n", 0.5) == ("ab\ncd\n", "ef\n")
+    with pytest.raises(ValueError):
+        split_text(text, 1.0)

@@ -11,7 +11,8 @@
 # returns its output and a cache (whatever its backward needs; the tests never look
 # inside); a backward function takes the upstream gradient first and the cache last, and
 # returns the gradients in the order of the forward's arguments. Every function accepts
-# float64 or float32 and returns arrays of the dtype it was given. No function changes
+# float64 or float32 and returns arrays of the dtype it was given (unless its docstring
+# says otherwise). No function changes
 # its inputs. The tests compare float64 results to 1e-6 relative (gradients against
 # central differences) and float32 results to 1e-4.
 

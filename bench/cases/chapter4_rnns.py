@@ -54,6 +54,39 @@ def _torch_lstm(inputs):
     return run
 
 
+def _numpy_ml_lstm(inputs):
+    # numpy-ml 0.1.2's LSTMCell, run step by step forwards and backwards as its LSTM layer
+    # would (the layer itself no longer constructs: a property without a setter), float64
+    # as numpy-ml is written. It still imports collections.Hashable, gone since Python 3.10.
+    try:
+        import collections
+        import collections.abc
+
+        collections.Hashable = collections.abc.Hashable  # type: ignore[attr-defined]
+        from numpy_ml.neural_nets.layers import LSTMCell
+    except ImportError:
+        return None
+    x, dhs = (np.ascontiguousarray(a, dtype=np.float64) for a in (inputs[0], inputs[-1]))
+
+    def run():
+        # A fresh cell per call (its flush_gradients() leaves the accumulators unusable);
+        # its Glorot initialisation on the first step costs well under a millisecond.
+        cell = LSTMCell(n_out=H)
+        for t in range(T):
+            cell.forward(x[:, t])
+        return [cell.backward(dhs[:, t]) for t in reversed(range(T))]
+
+    return run
+
+
 CASES = [
     Case(f"LSTM fwd+bwd, N={N} T={T} {D}->{H}, float32", LSTM, _lstm_inputs, _forward_backward, _torch_lstm),
+    Case(
+        f"LSTM fwd+bwd, N={N} T={T} {D}->{H} vs numpy-ml",
+        LSTM,
+        _lstm_inputs,
+        _forward_backward,
+        _numpy_ml_lstm,
+        "numpy-ml",
+    ),
 ]

@@ -11,7 +11,8 @@
 # returns its output and a cache (whatever its backward needs; the tests never look
 # inside); a backward function takes the upstream gradient first and the cache last, and
 # returns the gradients in the order of the forward's arguments. Every function accepts
-# float64 or float32 and returns arrays of the dtype it was given. No function changes
+# float64 or float32 and returns arrays of the dtype it was given (unless its docstring
+# says otherwise). No function changes
 # its inputs. The tests compare float64 results to 1e-6 relative (gradients against
 # central differences) and float32 results to 1e-4.
 
@@ -235,8 +236,9 @@ def clip_by_global_norm(grads: list[np.ndarray], max_norm: float) -> tuple[list[
 
     The global norm is sqrt(sum of the squares of every entry of every array). If it is
     larger than max_norm, every array is multiplied by max_norm / global_norm; otherwise
-    they are returned unchanged (as new arrays). Returns (clipped, global_norm), clipped a
-    list of new arrays in the same order, global_norm a float (the norm before clipping).
+    they are returned unchanged (as new arrays), all-zero gradients included (without a
+    division by zero). Returns (clipped, global_norm), clipped a list of new arrays in the
+    same order, global_norm a float (the norm before clipping).
     """
     # BEGIN SOLUTION
     total = float(np.sqrt(sum(np.sum(np.square(g, dtype=np.float64)) for g in grads)))

@@ -176,40 +176,44 @@ def lstm_forward(
     N, T, D = x.shape
     H = h0.shape[1]
     dtype = np.result_type(x, h0, c0, Wx, Wh, b)
+    # sigmoid(a) = (1 + tanh(a / 2)) / 2, so ONE tanh over all 4H columns computes every
+    # gate if the sigmoid gates' pre-activations are halved first (exact: a power of 2)
+    # and their outputs mapped by t -> t / 2 + 1 / 2 afterwards.
+    half = np.full(4 * H, 0.5, dtype=dtype)
+    half[2 * H : 3 * H] = 1.0
+    shift = np.full(4 * H, 0.5, dtype=dtype)
+    shift[2 * H : 3 * H] = 0.0
     # Time-major inside: step t is one contiguous (N, .) block. The part of every
     # pre-activation that does not depend on h is one product for all steps, (T, N, 4H);
     # step t then overwrites its block with its gates, so no second big array is needed.
     x_tm = x.transpose(1, 0, 2).reshape(T * N, D)
-    gates = (x_tm @ Wx).astype(dtype, copy=False)
-    gates += b
+    gates = (x_tm @ (Wx * half)).astype(dtype, copy=False)
+    gates += b * half
     gates = gates.reshape(T, N, 4 * H)
-    # Halving the sigmoid gates' columns lets one tanh over all 4H columns do every gate:
-    # sigmoid(a) = (1 + tanh(a / 2)) / 2.
-    half = np.full(4 * H, 0.5, dtype=dtype)
-    half[2 * H : 3 * H] = 1.0
+    Wh_half = Wh * half
     hs = np.empty((T, N, H), dtype=dtype)
     cs = np.empty((T, N, H), dtype=dtype)
-    a = np.empty((N, 4 * H), dtype=dtype)
-    tanh_c = np.empty((N, H), dtype=dtype)
+    tanh_cs = np.empty((T, N, H), dtype=dtype)
+    a = np.empty((N, 4 * H), dtype=dtype)  # scratch, reused by every step
+    ig = np.empty((N, H), dtype=dtype)
     h, c = h0, c0
     for t in range(T):
         gate = gates[t]
-        np.matmul(h, Wh, out=a)
+        np.matmul(h, Wh_half, out=a)
         a += gate
-        a *= half
-        np.tanh(a, out=gate)  # i, f, g, o after their nonlinearity (i, f, o still halved)
-        ifo = gate[:, : 2 * H], gate[:, 3 * H :]
-        for block in ifo:
-            block *= 0.5
-            block += 0.5
+        np.tanh(a, out=gate)
+        gate *= half  # now i, f, g, o
+        gate += shift
         i, f, g, o = gate[:, :H], gate[:, H : 2 * H], gate[:, 2 * H : 3 * H], gate[:, 3 * H :]
         np.multiply(f, c, out=cs[t])
         c = cs[t]
-        c += i * g
-        np.tanh(c, out=tanh_c)
+        np.multiply(i, g, out=ig)
+        c += ig  # c = f * c_prev + i * g, never squashed
+        np.tanh(c, out=tanh_cs[t])
         h = hs[t]
-        np.multiply(o, tanh_c, out=h)
-    cache = (x_tm, h0, c0, Wx, Wh, gates, hs, cs)
+        np.multiply(o, tanh_cs[t], out=h)
+    cache = (x_tm, h0, c0, Wx, Wh, gates, hs, cs, tanh_cs)
+    # hs in the batch-first layout is a view of the cache's time-major array: no copy.
     return hs.transpose(1, 0, 2), (hs[-1].copy(), cs[-1].copy()), cache
     # END SOLUTION
 
@@ -242,39 +246,44 @@ def lstm_backward(
     their gradients are sums over the steps.
     """
     # BEGIN SOLUTION
-    x_tm, h0, c0, Wx, Wh, gates, hs, cs = cache  # time-major, see lstm_forward
+    x_tm, h0, c0, Wx, Wh, gates, hs, cs, tanh_cs = cache  # time-major, see lstm_forward
     T, N, H = hs.shape
     dtype = gates.dtype
-    da_all = np.empty((T, N, 4 * H), dtype=dtype)  # dL/da of every step
+    # What does not depend on the carried gradients is computed for all steps at once:
+    # each gate's local derivative (sigmoid' = s(1 - s), tanh' = 1 - g^2) ...
+    da_all = 1 - gates
+    da_all *= gates
+    g_all, d_g = gates[..., 2 * H : 3 * H], da_all[..., 2 * H : 3 * H]
+    np.multiply(g_all, g_all, out=d_g)
+    np.subtract(1, d_g, out=d_g)
+    # ... and dc_t / dh_t through h_t = o * tanh(c_t), which is o * (1 - tanh(c_t)^2).
+    dc_dh = tanh_cs * tanh_cs
+    np.subtract(1, dc_dh, out=dc_dh)
+    dc_dh *= gates[..., 3 * H :]
+    dhs_tm = dhs.transpose(1, 0, 2).astype(dtype)  # a time-major copy
+    Wh_T = np.ascontiguousarray(Wh.T)  # this BLAS multiplies faster by a contiguous matrix
     dh = np.zeros((N, H), dtype=dtype) if dh_T is None else dh_T.astype(dtype)
     dc = np.zeros((N, H), dtype=dtype) if dc_T is None else dc_T.astype(dtype)
+    dgate = np.empty((N, 4 * H), dtype=dtype)  # scratch: dL/d(gate output) of one step
+    tmp = np.empty((N, H), dtype=dtype)
     for t in reversed(range(T)):
-        dh = dh + dhs[:, t]  # from the loss at step t and from step t + 1
+        dh += dhs_tm[t]  # from the loss at step t (dh already holds what step t + 1 sent)
         gate = gates[t]
-        i, f, g, o = gate[:, :H], gate[:, H : 2 * H], gate[:, 2 * H : 3 * H], gate[:, 3 * H :]
-        c_prev = c0 if t == 0 else cs[t - 1]
-        tanh_c = np.tanh(cs[t])
+        np.multiply(dh, dc_dh[t], out=tmp)
+        dc += tmp  # c_t reaches L along the cell state and through h_t
+        np.multiply(dc, gate[:, 2 * H : 3 * H], out=dgate[:, :H])  # dL/di = dc * g
+        np.multiply(dc, c0 if t == 0 else cs[t - 1], out=dgate[:, H : 2 * H])  # dL/df
+        np.multiply(dc, gate[:, :H], out=dgate[:, 2 * H : 3 * H])  # dL/dg = dc * i
+        np.multiply(dh, tanh_cs[t], out=dgate[:, 3 * H :])  # dL/do = dh * tanh(c)
         da = da_all[t]
-        np.multiply(dh, tanh_c, out=da[:, 3 * H :])  # dL/do
-        da[:, 3 * H :] *= o * (1 - o)
-        tanh_c *= tanh_c
-        np.subtract(1, tanh_c, out=tanh_c)
-        tanh_c *= o
-        tanh_c *= dh
-        dc = dc + tanh_c  # c reaches L directly and through h = o tanh(c)
-        np.multiply(dc, g, out=da[:, :H])  # dL/di
-        da[:, :H] *= i * (1 - i)
-        np.multiply(dc, c_prev, out=da[:, H : 2 * H])  # dL/df
-        da[:, H : 2 * H] *= f * (1 - f)
-        np.multiply(dc, i, out=da[:, 2 * H : 3 * H])  # dL/dg
-        da[:, 2 * H : 3 * H] *= 1 - g * g
-        dh = da @ Wh.T
-        dc *= f
+        da *= dgate  # dL/da: the step's derivatives are replaced by its gradient
+        dh = da @ Wh_T
+        dc *= gate[:, H : 2 * H]  # dL/dc_{t-1} = dL/dc_t * f
     # The weights' gradients, summed over all steps: one product each, after the loop.
     flat_da = da_all.reshape(T * N, 4 * H)
     dWx = x_tm.T @ flat_da
     dWh = hs[:-1].reshape((T - 1) * N, H).T @ flat_da[N:] + h0.T.astype(dtype) @ da_all[0]
-    dx = (flat_da @ Wx.T).reshape(T, N, x_tm.shape[1]).transpose(1, 0, 2)
+    dx = (flat_da @ np.ascontiguousarray(Wx.T)).reshape(T, N, x_tm.shape[1]).transpose(1, 0, 2)
     return dx, dh, dc, dWx, dWh, flat_da.sum(axis=0)
     # END SOLUTION
 

@@ -41,7 +41,7 @@ def _forward(x, h0, Wx, Wh, b, act=np.tanh, carry=True):
     return np.stack(hs, axis=1)
 
 
-def _backward(x, h0, Wx, Wh, b, dhs, accumulate=True, through_time=True):
+def _backward(x, h0, Wx, Wh, b, dhs, accumulate=True, through_time=True, first_h_prev=True):
     """BPTT one step at a time; the flags make the two classic wrong versions."""
     hs = _forward(x, h0, Wx, Wh, b)
     dWx, dWh, db = np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)
@@ -50,7 +50,7 @@ def _backward(x, h0, Wx, Wh, b, dhs, accumulate=True, through_time=True):
     for t in reversed(range(x.shape[1])):
         dh = dh + dhs[:, t] if through_time else dhs[:, t]
         da = dh * (1 - hs[:, t] ** 2)
-        h_prev = h0 if t == 0 else hs[:, t - 1]
+        h_prev = (h0 if first_h_prev else np.zeros_like(h0)) if t == 0 else hs[:, t - 1]
         if accumulate:
             dWx, dWh, db = dWx + x[:, t].T @ da, dWh + h_prev.T @ da, db + da.sum(0)
         else:
@@ -242,6 +242,9 @@ def test_rnn_backward_matches_central_differences(impl, seed):
             ),
             "forget the gradient that comes back from later steps": lambda: _backward(
                 x, h0, Wx, Wh, b, dhs, through_time=False
+            ),
+            "leave out step 0's term h0.T @ g_0 in dWh": lambda: _backward(
+                x, h0, Wx, Wh, b, dhs, first_h_prev=False
             ),
         },
     )

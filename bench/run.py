@@ -86,6 +86,19 @@ def in_torch(op: Callable[..., Any]) -> Callable[[tuple], Callable[[], Any] | No
     return build
 
 
+def blas_in_use() -> str:
+    """NumPy's BLAS as threadpoolctl reports it, with the CPU kernels it chose (OpenBLAS's
+    `architecture`), so that every figure says which kernels it ran."""
+    from threadpoolctl import threadpool_info
+
+    found = [
+        " ".join(str(info[key]) for key in ("internal_api", "version", "architecture") if info.get(key))
+        for info in threadpool_info()
+        if info.get("user_api") == "blas"
+    ]
+    return "; ".join(found) or "none found"
+
+
 def cases(chapters: list[str]) -> list[Case]:
     found = []
     for chapter in chapters:
@@ -113,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         chapters = [c for c in chapters if c == args.chapter or str(layout.number(c)) == token]
     impl = layout.impl_root(ROOT, args.impl)
     selected = cases(chapters)  # imports NumPy, so that threadpool_limits reaches its BLAS
-    print(f"{'case':<40} {'course':>12} {'other':>12} {'ratio':>8}")
+    print(f"{'case':<40} {'course':>12} {'other':>12} {'ratio':>8}  BLAS: {blas_in_use()}")
     with threadpool_limits(limits=1):
         for case in selected:
             if args.name and args.name.lower() not in case.name.lower():

@@ -99,8 +99,8 @@ def _transpose_loops(y, w, stride=1, padding=0, dilation=1, groups=1, output_pad
 # --- inputs ------------------------------------------------------------------------------------
 
 # (n, c_in, c_out, h, w, kh, kw, stride, padding, dilation, groups): odd, non-square sizes,
-# pairs that differ between the axes, groups and depthwise, 1 x 1 kernels, a kernel as
-# large as the padded input, strides that skip input pixels.
+# pairs that differ between the axes, groups and depthwise, 1 x 1 kernels, a kernel one
+# column wide, a kernel as large as the padded input, strides that skip input pixels.
 CONFIGS = [
     (2, 3, 4, 7, 9, 3, 2, 1, 0, 1, 1),
     (2, 4, 6, 8, 11, 3, 3, 2, 1, 1, 2),
@@ -111,6 +111,7 @@ CONFIGS = [
     (2, 3, 4, 6, 7, 3, 2, (1, 2), (0, 1), (1, 2), 1),
     (2, 2, 3, 8, 5, 2, 2, (3, 2), (2, 0), 1, 1),
     (1, 6, 6, 7, 8, 3, 3, 1, (3, 1), (3, 2), 6),
+    (2, 3, 2, 7, 5, 3, 1, (1, 2), (1, 0), (2, 1), 1),
 ]
 
 
@@ -222,6 +223,21 @@ def test_conv2d_depthwise(impl):
     expect_close(call, want, rtol=RTOL, atol=ATOL, what="each channel with its own kernel")
 
 
+# Images larger than the other tests' (8 channels of 93 x 88), in a batch of 3: a fast
+# implementation may work through a batch a few images (or one image) at a time.
+LARGE = (3, 8, 4, 93, 88, 3, 2, (2, 1), (1, 2), (1, 2), 2)
+
+
+@exercise("conv2d")
+def test_conv2d_on_larger_images(impl):
+    x, w, b = _sample(11, LARGE)
+    opts = _options(LARGE)
+    call = run(impl.conv2d, x, w, b, **opts)
+    want = _conv_loops(x, w, b, **opts)
+    _expect_shape(call, want.shape, SIZE_RULE)
+    expect_close(call, want, rtol=RTOL, atol=ATOL)
+
+
 @exercise("conv2d")
 @pytest.mark.parametrize("config", CONFIGS[1:3], ids=_ids(CONFIGS[1:3]))
 def test_conv2d_keeps_float32(impl, config):
@@ -260,6 +276,14 @@ def test_conv2d_backward_matches_loops(impl, config):
         "db": {"average db over the batch instead of summing": dout.sum(axis=(0, 2, 3)) / x.shape[0]},
     }
     _expect_grads(call, _conv_backward_loops(dout, x, w, **opts), mistakes=mistakes)
+
+
+@exercise("conv2d_backward")
+def test_conv2d_backward_on_larger_images(impl):
+    x, w, b = _sample(12, LARGE)
+    opts = _options(LARGE)
+    dout = rng(13).normal(size=_conv_loops(x, w, b, **opts).shape)
+    _expect_grads(run(impl.conv2d_backward, dout, x, w, **opts), _conv_backward_loops(dout, x, w, **opts))
 
 
 SMALL = [

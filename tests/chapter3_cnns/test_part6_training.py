@@ -352,9 +352,11 @@ def test_train_cnn_learns_the_digits(impl):
     # channels (8, 16), Adam lr 0.01, 3 epochs of batches of 32 on 75% of the digits (init seed 0,
     # shuffles seed 1). Over 30 seeds of the initialisation and the shuffles, the reference's
     # held-out accuracy ranged over 90.9-96.9% on the real digits (mean 94.3%) and 79.7-90.4%
-    # on the generated ones (mean 85.1%). Without scikit-learn, load_digits() is the generated set.
+    # on the generated ones (mean 85.1%); over 30 more (init seed 2s, shuffles 2s+1) the worst
+    # was 88.4% (mean 93.8%) and 77.1% (mean 84.7%), hence the margins below. Without
+    # scikit-learn, load_digits() is the generated set.
     digits = load_digits()
-    threshold = 0.89 if digits.source == "scikit-learn" else 0.77
+    threshold = 0.86 if digits.source == "scikit-learn" else 0.74
     x_train, y_train, x_test, y_test = train_test_split(digits, test_fraction=0.25, seed=0)
     x_train, x_test = x_train.reshape(-1, 1, 8, 8), x_test.reshape(-1, 1, 8, 8)
     p = impl.init_cnn(rng(0))

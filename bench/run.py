@@ -86,6 +86,16 @@ def in_torch(op: Callable[..., Any]) -> Callable[[tuple], Callable[[], Any] | No
     return build
 
 
+def blas_kernels() -> str:
+    """Which BLAS NumPy loaded and which CPU's kernels it runs, as threadpoolctl reports
+    them (OpenBLAS picks its kernels at load time, and OPENBLAS_CORETYPE overrides it),
+    so that every figure says what it measured."""
+    from threadpoolctl import threadpool_info
+
+    found = [i for i in threadpool_info() if i["user_api"] == "blas"]
+    return ", ".join(f"{i['internal_api']} {i['version']} {i.get('architecture', '')}".strip() for i in found)
+
+
 def cases(chapters: list[str]) -> list[Case]:
     found = []
     for chapter in chapters:
@@ -113,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         chapters = [c for c in chapters if c == args.chapter or str(layout.number(c)) == token]
     impl = layout.impl_root(ROOT, args.impl)
     selected = cases(chapters)  # imports NumPy, so that threadpool_limits reaches its BLAS
-    print(f"{'case':<40} {'course':>12} {'other':>12} {'ratio':>8}")
+    print(f"{'case':<40} {'course':>12} {'other':>12} {'ratio':>8}  BLAS: {blas_kernels() or 'none found'}")
     with threadpool_limits(limits=1):
         for case in selected:
             if args.name and args.name.lower() not in case.name.lower():

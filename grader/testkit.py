@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pytest
@@ -36,6 +36,7 @@ __all__ = [
     "expect_close",
     "expect_equal",
     "expect_shape",
+    "expect_parts",
     "numeric_grad",
     "Mistakes",
     "diagnosis",
@@ -239,6 +240,23 @@ def _diagnosed(
 ) -> AssertionError:
     found = diagnosis(got, want, mistakes, same) if mistakes else ""
     return AssertionError(f"{found}\n{failure}") if found else failure
+
+
+def expect_parts(call: Call, names: Sequence[str], shapes: Sequence[Any] | None = None) -> tuple:
+    """The tuple a function returned, after checking its length (one element per name) and,
+    where `shapes` gives one (not None), each element's shape."""
+    value = call.value
+    expect(
+        isinstance(value, tuple) and len(value) == len(names),
+        f"{call}: returned {type(value).__name__}; expected a tuple ({', '.join(names)})",
+    )
+    for name, got, shape in zip(names, value, shapes or [None] * len(names)):
+        if shape is not None:
+            expect(
+                getattr(got, "shape", None) == shape,
+                f"{call}: {name} has shape {getattr(got, 'shape', None)}, expected {shape}",
+            )
+    return value
 
 
 def expect_close(

@@ -155,3 +155,16 @@ def test_with_a_relative_tolerance_the_entry_past_its_allowance_is_shown():
         "sigmoid(x=float64[2]): error 7e-218 at [0] (got 0, want 7e-218), where 7e-224 is allowed"
     )
     assert "max abs error 5e-07" in message
+
+
+def test_expect_parts_checks_the_tuple_and_each_named_shape():
+    from grader.testkit import expect_parts
+
+    a, b = np.zeros((2, 3)), np.zeros(4)
+    assert expect_parts(Call((a, b), "f()"), ("dx", "db"), [(2, 3), None]) == (a, b)
+    assert _message(expect_parts, Call([a, b], "f()"), ("dx", "db")) == (
+        "f(): returned list; expected a tuple (dx, db)"
+    )
+    assert _message(expect_parts, Call((a, b), "f()"), ("dx", "db"), [(3, 2), (4,)]) == (
+        "f(): dx has shape (2, 3), expected (3, 2)"
+    )

@@ -21,6 +21,7 @@ from grader.testkit import (
     expect,
     expect_close,
     expect_equal,
+    expect_parts,
     numeric_grad,
     rng,
     run,
@@ -104,24 +105,9 @@ def _rms_mistakes(x, gain, eps) -> dict:
 # --- shared checks ---------------------------------------------------------------------------------
 
 
-def _parts(call: Call, names: tuple[str, ...], shapes: list[tuple[int, ...]]) -> tuple[np.ndarray, ...]:
-    """The tuple a function returned, after checking its length and each element's shape."""
-    value = call.value
-    expect(
-        isinstance(value, tuple) and len(value) == len(names),
-        f"{call}: returned {type(value).__name__}; expected a tuple ({', '.join(names)})",
-    )
-    for name, got, shape in zip(names, value, shapes):
-        expect(
-            getattr(got, "shape", None) == shape,
-            f"{call}: {name} has shape {getattr(got, 'shape', None)}, expected {shape}",
-        )
-    return value
-
-
 def _expect_parts_close(call, names, wants, rtol=1e-9, atol=1e-10, mistakes=None) -> None:
     """Each part of the returned tuple close to its want; mistakes: {part name: {phrase: answer}}."""
-    got = _parts(call, names, [np.shape(w) for w in wants])
+    got = expect_parts(call, names, [np.shape(w) for w in wants])
     for name, part, want in zip(names, got, wants):
         named = (mistakes or {}).get(name)
         expect_close(Call(part, str(call)), want, rtol=rtol, atol=atol, what=name, mistakes=named)
@@ -191,7 +177,7 @@ def _six_se_message(call, what: str, got: float, want: float, se: float) -> str:
 def test_dropout_keeps_each_entry_with_probability_1_minus_p(impl, p):
     x = rng(1).normal(size=BIG)
     call = run(impl.dropout, x, p, rng(2))
-    _, mask = _parts(call, ("out", "mask"), [BIG, BIG])
+    _, mask = expect_parts(call, ("out", "mask"), [BIG, BIG])
     kept = float(np.mean(mask != 0))
     se = math.sqrt(p * (1 - p) / x.size)
     expect(
@@ -206,7 +192,7 @@ def test_dropout_keeps_each_entry_with_probability_1_minus_p(impl, p):
 def test_dropout_scales_kept_entries_by_1_over_1_minus_p(impl, p):
     x = rng(3).normal(size=(6, 7))
     call = run(impl.dropout, x, p, rng(4))
-    out, mask = _parts(call, ("out", "mask"), [x.shape, x.shape])
+    out, mask = expect_parts(call, ("out", "mask"), [x.shape, x.shape])
     kept = mask != 0
     expect(kept.any() and not kept.all(), f"{call}: kept {int(kept.sum())} of 42 entries, expected some")
     expect_close(
@@ -235,7 +221,7 @@ def test_dropout_preserves_the_expected_value(impl, p):
     # standard deviation c sqrt(p / (1 - p)).
     c = 2.5
     call = run(impl.dropout, np.full(BIG, c), p, rng(5))
-    out, _ = _parts(call, ("out", "mask"), [BIG, BIG])
+    out, _ = expect_parts(call, ("out", "mask"), [BIG, BIG])
     se = c * math.sqrt(p / (1 - p) / out.size)
     expect(
         abs(float(out.mean()) - c) < 6 * se,
@@ -249,7 +235,7 @@ def test_dropout_is_the_identity_in_eval_mode_and_for_p_0(impl):
     x = rng(6).normal(size=(3, 4, 5))
     for p, train in [(0.5, False), (0.0, True), (0.0, False)]:
         call = run(impl.dropout, x, p, rng(7), train)
-        out, mask = _parts(call, ("out", "mask"), [x.shape, x.shape])
+        out, mask = expect_parts(call, ("out", "mask"), [x.shape, x.shape])
         expect_equal(Call(out, str(call)), x, what="out (nothing is dropped or scaled)")
         expect_equal(Call(mask, str(call)), np.ones_like(x), what="mask")
         _expect_new_array(call, out, x, "x", "out")
@@ -265,16 +251,16 @@ def test_dropout_keeps_float32(impl):
 def test_dropout_draws_from_the_given_generator(impl):
     x = rng(8).normal(size=(5, 9))
     shapes = [x.shape, x.shape]
-    first = _parts(run(impl.dropout, x, 0.5, rng(9)), ("out", "mask"), shapes)
+    first = expect_parts(run(impl.dropout, x, 0.5, rng(9)), ("out", "mask"), shapes)
     second = run(impl.dropout, x, 0.5, rng(9))
     expect_equal(
-        Call(_parts(second, ("out", "mask"), shapes)[1], str(second)),
+        Call(expect_parts(second, ("out", "mask"), shapes)[1], str(second)),
         first[1],
         what="mask: two generators with the same seed must give the same mask",
     )
     g = rng(10)
-    a = _parts(run(impl.dropout, x, 0.5, g), ("out", "mask"), shapes)[1]
-    b = _parts(run(impl.dropout, x, 0.5, g), ("out", "mask"), shapes)[1]
+    a = expect_parts(run(impl.dropout, x, 0.5, g), ("out", "mask"), shapes)[1]
+    b = expect_parts(run(impl.dropout, x, 0.5, g), ("out", "mask"), shapes)[1]
     expect(
         not np.array_equal(a, b),
         "dropout(x, 0.5, g) called twice on the same generator g returned the same mask; "
@@ -288,7 +274,7 @@ def test_dropout_drops_entries_independently(impl):
     # pairs: they agree with probability p² + (1 - p)², not always (one mask reused).
     p = 0.3
     call = run(impl.dropout, np.ones(BIG), p, rng(11))
-    _, mask = _parts(call, ("out", "mask"), [BIG, BIG])
+    _, mask = expect_parts(call, ("out", "mask"), [BIG, BIG])
     kept = mask != 0
     agree = p**2 + (1 - p) ** 2
     se = math.sqrt(agree * (1 - agree) / (kept.size / 2))
@@ -405,7 +391,7 @@ def test_batchnorm_train_hand_case_batch_of_two(impl):
 def test_batchnorm_train_output_columns_have_mean_beta_and_std_gamma(impl):
     x, gamma, beta, _ = _sample(30, (9, 4))
     call = run(impl.batchnorm_train, x, gamma, beta, 0.0)
-    out = _parts(call, BN_NAMES, [(9, 4), (9, 4), (4,)])[0]
+    out = expect_parts(call, BN_NAMES, [(9, 4), (9, 4), (4,)])[0]
     expect_close(
         Call(out.mean(axis=0), str(call)),
         beta,
@@ -671,7 +657,7 @@ def test_batchnorm_backward_grad_x_is_orthogonal_to_shifts_and_scalings(impl):
     x, gamma, beta, grad_out = _sample(80, (6, 4))
     _, x_hat, inv_std = _bn_loops(x, gamma, beta, 0.0)
     call = run(impl.batchnorm_backward, x_hat, gamma, inv_std, grad_out)
-    grad_x = _parts(call, GRAD3, [(6, 4), (4,), (4,)])[0]
+    grad_x = expect_parts(call, GRAD3, [(6, 4), (4,), (4,)])[0]
     expect_close(
         Call(grad_x.sum(axis=0), str(call)),
         np.zeros(4),
@@ -691,7 +677,7 @@ def test_batchnorm_backward_parameter_gradients_sum_over_the_batch(impl):
     x, gamma, beta, grad_out = _sample(81, (5, 3))
     _, x_hat, inv_std = _bn_loops(x, gamma, beta, 1e-5)
     call = run(impl.batchnorm_backward, x_hat, gamma, inv_std, grad_out)
-    got = _parts(call, GRAD3, [(5, 3), (3,), (3,)])
+    got = expect_parts(call, GRAD3, [(5, 3), (3,), (3,)])
     for name, part, want in [
         (
             "grad_gamma (sum over the batch of grad_out * x_hat)",
@@ -732,7 +718,7 @@ def test_layernorm_matches_loops(impl, shape, eps):
 def test_layernorm_rows_have_mean_0_and_variance_1(impl):
     x, gamma, beta, _ = _sample(91, (5, 8))
     call = run(impl.layernorm, x, gamma, beta, 0.0)
-    x_hat = _parts(call, BN_NAMES, [(5, 8), (5, 8), (5, 1)])[1]
+    x_hat = expect_parts(call, BN_NAMES, [(5, 8), (5, 8), (5, 1)])[1]
     expect_close(
         Call(x_hat.mean(axis=-1), str(call)),
         np.zeros(5),
@@ -838,7 +824,7 @@ def test_layernorm_backward_grad_x_is_orthogonal_to_shifts_and_scalings(impl):
     x, gamma, beta, grad_out = _sample(101, (2, 3, 6))
     _, x_hat, inv_std = _ln_loops(x, gamma, beta, 0.0)
     call = run(impl.layernorm_backward, x_hat, gamma, inv_std, grad_out)
-    grad_x = _parts(call, GRAD3, [x.shape, (6,), (6,)])[0]
+    grad_x = expect_parts(call, GRAD3, [x.shape, (6,), (6,)])[0]
     expect_close(
         Call(grad_x.sum(axis=-1), str(call)),
         np.zeros((2, 3)),
@@ -876,7 +862,7 @@ def test_layernorm_backward_parameter_gradients_sum_over_all_leading_axes(impl):
     x, gamma, beta, grad_out = _sample(102, (3, 2, 4))
     _, x_hat, inv_std = _ln_loops(x, gamma, beta, 1e-5)
     call = run(impl.layernorm_backward, x_hat, gamma, inv_std, grad_out)
-    got = _parts(call, GRAD3, [x.shape, (4,), (4,)])
+    got = expect_parts(call, GRAD3, [x.shape, (4,), (4,)])
     rows_g, rows_x = grad_out.reshape(-1, 4), x_hat.reshape(-1, 4)
     for name, part, want in [
         (
@@ -931,7 +917,7 @@ def test_rmsnorm_default_eps_inside_the_square_root(impl):
     x = np.array([[1e-3, -1e-3], [2.0, 0.0]])
     want_hat = np.array([[1 / math.sqrt(2), -1 / math.sqrt(2)], [2 / math.sqrt(2 + 1e-6), 0.0]])
     call = run(impl.rmsnorm, x, np.array([1.0, 3.0]))
-    x_hat = _parts(call, RMS_NAMES, [(2, 2), (2, 2), (2, 1)])[1]
+    x_hat = expect_parts(call, RMS_NAMES, [(2, 2), (2, 2), (2, 1)])[1]
     rms = np.sqrt((x**2).mean(axis=-1, keepdims=True))
     mistakes = {
         "add eps to the rms instead of inside the square root": x / (rms + 1e-6),
@@ -1015,7 +1001,7 @@ def test_rmsnorm_backward_grad_x_is_orthogonal_to_scalings(impl):
     x, gain, _, grad_out = _sample(121, (4, 5))
     _, x_hat, inv_rms = _rms_loops(x, gain, 0.0)
     call = run(impl.rmsnorm_backward, x_hat, gain, inv_rms, grad_out)
-    grad_x = _parts(call, ("grad_x", "grad_gain"), [(4, 5), (5,)])[0]
+    grad_x = expect_parts(call, ("grad_x", "grad_gain"), [(4, 5), (5,)])[0]
     expect_close(
         Call((grad_x * x).sum(axis=-1), str(call)),
         np.zeros(4),
@@ -1047,7 +1033,7 @@ def test_rmsnorm_backward_grad_gain_sums_over_all_leading_axes(impl):
     x, gain, _, grad_out = _sample(122, (2, 3, 4))
     _, x_hat, inv_rms = _rms_loops(x, gain, 1e-6)
     call = run(impl.rmsnorm_backward, x_hat, gain, inv_rms, grad_out)
-    grad_gain = _parts(call, ("grad_x", "grad_gain"), [x.shape, (4,)])[1]
+    grad_gain = expect_parts(call, ("grad_x", "grad_gain"), [x.shape, (4,)])[1]
     rows_g, rows_x = grad_out.reshape(-1, 4), x_hat.reshape(-1, 4)
     want = np.array([math.fsum(rows_g[:, j] * rows_x[:, j]) for j in range(4)])
     expect_close(

@@ -16,7 +16,17 @@ import math
 import numpy as np
 import pytest
 
-from grader.testkit import Call, exercise, expect, expect_close, expect_equal, numeric_grad, rng, run
+from grader.testkit import (
+    Call,
+    exercise,
+    expect,
+    expect_close,
+    expect_equal,
+    expect_parts,
+    numeric_grad,
+    rng,
+    run,
+)
 
 # --- BatchNorm2d written out, one channel at a time -------------------------------------------
 
@@ -53,20 +63,6 @@ def _image_batch(seed, shape):
     return x, g.uniform(0.5, 2.0, size=c), g.normal(size=c), g.normal(size=shape)
 
 
-def _parts(call, names, shapes):
-    value = call.value
-    expect(
-        isinstance(value, tuple) and len(value) == len(names),
-        f"{call}: returned {type(value).__name__}; expected a tuple ({', '.join(names)})",
-    )
-    for name, got, shape in zip(names, value, shapes):
-        expect(
-            getattr(got, "shape", None) == shape,
-            f"{call}: {name} has shape {getattr(got, 'shape', None)}, expected {shape}",
-        )
-    return value
-
-
 BN_SHAPES = [(4, 3, 5, 6), (2, 5, 3, 7), (1, 2, 4, 3), (7, 1, 1, 2)]
 
 
@@ -95,7 +91,7 @@ def test_batchnorm2d_train_matches_channel_loops(impl, shape):
         "use the unbiased variance (divide by m - 1)": lambda: _bn2d_over(x, gamma, beta, 1e-5, (0, 2, 3), 1),
     }
     expect_close(Call(out, str(call)), want_out, rtol=1e-8, atol=1e-10, what="out", mistakes=mistakes)
-    _, x_hat, inv_std = _parts(call, ("out", "x_hat", "inv_std"), [shape, shape, (shape[1],)])
+    _, x_hat, inv_std = expect_parts(call, ("out", "x_hat", "inv_std"), [shape, shape, (shape[1],)])
     expect_close(Call(x_hat, str(call)), want_hat, rtol=1e-8, atol=1e-10, what="x_hat")
     expect_close(Call(inv_std, str(call)), want_inv, rtol=1e-8, what="inv_std, one per channel")
 
@@ -106,7 +102,7 @@ def test_batchnorm2d_train_channel_statistics_by_hand(impl):
     # has mean beta_c and standard deviation gamma_c; one image of a 2-image batch is not.
     x, gamma, beta, _ = _image_batch(1, (2, 4, 3, 5))
     call = run(impl.batchnorm2d_train, x, gamma, beta, 0.0)
-    out = _parts(call, ("out", "x_hat", "inv_std"), [x.shape, x.shape, (4,)])[0]
+    out = expect_parts(call, ("out", "x_hat", "inv_std"), [x.shape, x.shape, (4,)])[0]
     expect_close(
         Call(out.mean(axis=(0, 2, 3)), str(call)), beta, atol=1e-10, what="the mean of out over (N, H, W)"
     )
@@ -123,7 +119,7 @@ def test_batchnorm2d_train_eps_inside_the_root_and_constant_channels(impl):
     x[:, 0] = 4.0
     gamma, beta = np.array([2.0, 0.5]), np.array([-1.0, 3.0])
     call = run(impl.batchnorm2d_train, x, gamma, beta, 0.25)
-    out, x_hat, inv_std = _parts(call, ("out", "x_hat", "inv_std"), [x.shape, x.shape, (2,)])
+    out, x_hat, inv_std = expect_parts(call, ("out", "x_hat", "inv_std"), [x.shape, x.shape, (2,)])
     want_out, want_hat, want_inv = _bn2d_loops(x, gamma, beta, 0.25)
     expect_close(
         Call(inv_std, str(call)),
@@ -140,7 +136,7 @@ def test_batchnorm2d_train_keeps_float32(impl):
     x, gamma, beta, _ = _image_batch(3, (3, 2, 4, 5))
     x32, g32, b32 = x.astype(np.float32), gamma.astype(np.float32), beta.astype(np.float32)
     call = run(impl.batchnorm2d_train, x32, g32, b32, 1e-5)
-    parts = _parts(call, ("out", "x_hat", "inv_std"), [x.shape, x.shape, (2,)])
+    parts = expect_parts(call, ("out", "x_hat", "inv_std"), [x.shape, x.shape, (2,)])
     for name, part in zip(("out", "x_hat", "inv_std"), parts):
         expect(
             part.dtype == np.float32, f"{call}: {name} is {part.dtype}; float32 inputs give float32 results"
@@ -159,7 +155,7 @@ def test_batchnorm2d_running_stats_matches_the_formula(impl, shape):
     c = shape[1]
     old_mean, old_var = rng(5).normal(size=c), rng(6).uniform(0.5, 2.0, size=c)
     call = run(impl.batchnorm2d_running_stats, old_mean, old_var, x, 0.3)
-    new_mean, new_var = _parts(call, ("new_mean", "new_var"), [(c,), (c,)])
+    new_mean, new_var = expect_parts(call, ("new_mean", "new_var"), [(c,), (c,)])
     m = shape[0] * shape[2] * shape[3]
     means = np.array([math.fsum(x[:, j].ravel()) / m for j in range(c)])
     unbiased = np.array([math.fsum((x[:, j].ravel() - means[j]) ** 2) / (m - 1) for j in range(c)])
@@ -189,7 +185,7 @@ def test_batchnorm2d_running_stats_by_hand(impl):
     # One channel, values 1, 2, 3, 6 in a 1 x 1 x 2 x 2 batch: mean 3, unbiased variance 14 / 3.
     x = np.array([[[[1.0, 2.0], [3.0, 6.0]]]])
     call = run(impl.batchnorm2d_running_stats, np.array([0.0]), np.array([1.0]), x, 0.1)
-    new_mean, new_var = _parts(call, ("new_mean", "new_var"), [(1,), (1,)])
+    new_mean, new_var = expect_parts(call, ("new_mean", "new_var"), [(1,), (1,)])
     expect_close(Call(new_mean, str(call)), [0.3], rtol=1e-12, what="new_mean = 0.9 * 0 + 0.1 * 3")
     expect_close(
         Call(new_var, str(call)),
@@ -206,7 +202,7 @@ def test_batchnorm2d_running_stats_converge_to_one_batch(impl):
     mean, var = np.zeros(3), np.ones(3)
     for _ in range(300):
         call = run(impl.batchnorm2d_running_stats, mean, var, x)
-        mean, var = _parts(call, ("new_mean", "new_var"), [(3,), (3,)])
+        mean, var = expect_parts(call, ("new_mean", "new_var"), [(3,), (3,)])
     expect_close(Call(mean, str(call)), x.mean(axis=(0, 2, 3)), rtol=1e-9, what="mean after 300 updates")
     expect_close(Call(var, str(call)), x.var(axis=(0, 2, 3), ddof=1), rtol=1e-9, what="var after 300 updates")
 
@@ -276,7 +272,9 @@ def test_batchnorm2d_backward_matches_central_differences(impl, shape):
     _, x_hat, inv_std = _bn2d_loops(x, gamma, beta, 1e-5)
     call = run(impl.batchnorm2d_backward, grad_out, x_hat, gamma, inv_std)
     c = shape[1]
-    grad_x, grad_gamma, grad_beta = _parts(call, ("grad_x", "grad_gamma", "grad_beta"), [shape, (c,), (c,)])
+    grad_x, grad_gamma, grad_beta = expect_parts(
+        call, ("grad_x", "grad_gamma", "grad_beta"), [shape, (c,), (c,)]
+    )
 
     def constants_mean_and_var():
         return gamma[:, None, None] * inv_std[:, None, None] * grad_out
@@ -324,7 +322,7 @@ def test_batchnorm2d_backward_is_orthogonal_to_the_channel_statistics(impl):
     x, gamma, beta, grad_out = _image_batch(14, (3, 4, 5, 2))
     _, x_hat, inv_std = _bn2d_loops(x, gamma, beta, 0.0)
     call = run(impl.batchnorm2d_backward, grad_out, x_hat, gamma, inv_std)
-    grad_x = _parts(call, ("grad_x", "grad_gamma", "grad_beta"), [x.shape, (4,), (4,)])[0]
+    grad_x = expect_parts(call, ("grad_x", "grad_gamma", "grad_beta"), [x.shape, (4,), (4,)])[0]
     expect_close(
         Call(grad_x.sum(axis=(0, 2, 3)), str(call)), np.zeros(4), atol=1e-9, what="grad_x summed per channel"
     )

@@ -17,7 +17,17 @@ import math
 import numpy as np
 import pytest
 
-from grader.testkit import Call, exercise, expect, expect_close, expect_equal, numeric_grad, rng, run
+from grader.testkit import (
+    Call,
+    exercise,
+    expect,
+    expect_close,
+    expect_equal,
+    expect_parts,
+    numeric_grad,
+    rng,
+    run,
+)
 
 # --- this file's convolution, BatchNorm and blocks -------------------------------------------------
 
@@ -138,15 +148,6 @@ def _images(seed, shape):
     return g.normal(size=shape) + g.normal(size=(1, shape[1], 1, 1))  # channel means that differ
 
 
-def _out_of(call, names=("out", "cache")):
-    value = call.value
-    expect(
-        isinstance(value, tuple) and len(value) == len(names),
-        f"{call}: returned {type(value).__name__}; expected a tuple ({', '.join(names)})",
-    )
-    return value
-
-
 # (x shape, C_out, stride, projection): identity shortcuts keep the shape, projections change it
 BLOCK_CASES = [
     ((2, 3, 5, 6), 3, 1, False),
@@ -168,7 +169,7 @@ def _case(seed, shape, c_out, stride, proj, make=_basic_params):
 def test_basic_block_matches_the_definition(impl, shape, c_out, stride, proj):
     x, p = _case(1, shape, c_out, stride, proj)
     call = run(impl.basic_block, x, p, stride)
-    out, _ = _out_of(call)
+    out, _ = expect_parts(call, ("out", "cache"))
     mistakes = {
         "leave out the skip connection": lambda: _basic(x, p, stride, variant="no skip"),
         "apply the ReLU before the addition instead of after it": lambda: _basic(
@@ -190,7 +191,7 @@ def test_basic_block_output_shape_with_stride_and_projection(impl):
     # 7 x 9 at stride 2: ceil(7 / 2) = 4 rows, ceil(9 / 2) = 5 columns, 6 channels.
     x, p = _case(3, (2, 3, 7, 9), 6, 2, True)
     call = run(impl.basic_block, x, p, 2)
-    out, _ = _out_of(call)
+    out, _ = expect_parts(call, ("out", "cache"))
     expect(
         getattr(out, "shape", None) == (2, 6, 4, 5),
         f"{call}: out has shape {getattr(out, 'shape', None)}, expected (2, 6, 4, 5): both 3x3 convolutions "
@@ -206,7 +207,7 @@ def test_basic_block_is_nonnegative_and_passes_the_identity(impl):
     p["bn2_gamma"] = np.zeros(3)
     p["bn2_beta"] = np.zeros(3)
     call = run(impl.basic_block, x, p)
-    out, _ = _out_of(call)
+    out, _ = expect_parts(call, ("out", "cache"))
     expect_close(
         Call(out, str(call)),
         _relu(x),
@@ -226,10 +227,10 @@ def test_basic_block_is_nonnegative_and_passes_the_identity(impl):
 @pytest.mark.parametrize("shape, c_out, stride, proj", BLOCK_CASES[:3])
 def test_basic_block_backward_matches_central_differences(impl, shape, c_out, stride, proj):
     x, p = _case(5, shape, c_out, stride, proj)
-    out, cache = _out_of(run(impl.basic_block, x, p, stride))
+    out, cache = expect_parts(run(impl.basic_block, x, p, stride), ("out", "cache"))
     grad_out = rng(6).normal(size=np.shape(out))
     call = run(impl.basic_block_backward, grad_out, cache)
-    grad_x, grads = _out_of(call, ("grad_x", "grads"))
+    grad_x, grads = expect_parts(call, ("grad_x", "grads"))
     expect(
         isinstance(grads, dict) and set(grads) == set(p),
         f"{call}: grads should be a dict with the keys of params, {sorted(p)}; got "
@@ -275,10 +276,10 @@ def test_basic_block_backward_dead_relu_blocks_everything(impl):
     x, p = _case(7, (2, 2, 3, 4), 2, 1, False)
     x = -np.abs(x) - 1.0
     p["bn2_beta"] = np.full(2, -50.0)
-    _, cache = _out_of(run(impl.basic_block, x, p))
+    _, cache = expect_parts(run(impl.basic_block, x, p), ("out", "cache"))
     grad_out = rng(8).normal(size=x.shape)
     call = run(impl.basic_block_backward, grad_out, cache)
-    grad_x, grads = _out_of(call, ("grad_x", "grads"))
+    grad_x, grads = expect_parts(call, ("grad_x", "grads"))
     expect_close(
         Call(grad_x, str(call)),
         np.zeros_like(x),
@@ -299,7 +300,7 @@ def test_basic_block_backward_dead_relu_blocks_everything(impl):
 def test_preact_block_matches_the_definition(impl, shape, c_out, stride, proj):
     x, p = _case(9, shape, c_out, stride, proj, make=_preact_params)
     call = run(impl.preact_block, x, p, stride)
-    out, _ = _out_of(call)
+    out, _ = expect_parts(call, ("out", "cache"))
     expect_close(
         Call(out, str(call)),
         _preact(x, p, stride),
@@ -323,7 +324,7 @@ def test_preact_block_keeps_negative_values_on_the_identity_path(impl):
     x, p = _case(10, (2, 3, 5, 4), 3, 1, False, make=_preact_params)
     p["conv2"] = np.zeros_like(p["conv2"])
     call = run(impl.preact_block, x, p)
-    out, _ = _out_of(call)
+    out, _ = expect_parts(call, ("out", "cache"))
     expect_close(
         Call(out, str(call)),
         x,
@@ -337,7 +338,7 @@ def test_preact_block_keeps_negative_values_on_the_identity_path(impl):
 def test_preact_block_eps(impl):
     x, p = _case(11, (2, 2, 3, 5), 4, 2, True, make=_preact_params)
     call = run(impl.preact_block, x, p, 2, 0.5)
-    out, _ = _out_of(call)
+    out, _ = expect_parts(call, ("out", "cache"))
     expect_close(
         Call(out, str(call)),
         _preact(x, p, 2, eps=0.5),
@@ -354,10 +355,10 @@ def test_preact_block_eps(impl):
 @pytest.mark.parametrize("shape, c_out, stride, proj", BLOCK_CASES[:3])
 def test_preact_block_backward_matches_central_differences(impl, shape, c_out, stride, proj):
     x, p = _case(60, shape, c_out, stride, proj, make=_preact_params)
-    out, cache = _out_of(run(impl.preact_block, x, p, stride))
+    out, cache = expect_parts(run(impl.preact_block, x, p, stride), ("out", "cache"))
     dout = rng(61).normal(size=np.shape(out))
     call = run(impl.preact_block_backward, dout, cache)
-    grad_x, grads = _out_of(call, ("grad_x", "grads"))
+    grad_x, grads = expect_parts(call, ("grad_x", "grads"))
     expect(
         isinstance(grads, dict) and set(grads) == set(p),
         f"{call}: grads should be a dict with the keys of params, {sorted(p)}; got "
@@ -394,10 +395,10 @@ def test_preact_block_backward_identity_when_the_branch_is_off(impl):
     # and nothing before conv2 gets a gradient.
     x, p = _case(62, (2, 3, 4, 5), 3, 1, False, make=_preact_params)
     p["conv2"] = np.zeros_like(p["conv2"])
-    _, cache = _out_of(run(impl.preact_block, x, p))
+    _, cache = expect_parts(run(impl.preact_block, x, p), ("out", "cache"))
     dout = rng(63).normal(size=x.shape)
     call = run(impl.preact_block_backward, dout, cache)
-    grad_x, grads = _out_of(call, ("grad_x", "grads"))
+    grad_x, grads = expect_parts(call, ("grad_x", "grads"))
     expect_close(
         Call(grad_x, str(call)),
         dout,
@@ -421,10 +422,10 @@ def test_preact_block_backward_projection_meets_the_branch_before_bn1(impl):
     # through the projection, the first ReLU and bn1 (central differences of the block).
     x, p = _case(64, (3, 2, 5, 4), 3, 2, True, make=_preact_params)
     p["conv2"] = np.zeros_like(p["conv2"])
-    out, cache = _out_of(run(impl.preact_block, x, p, 2))
+    out, cache = expect_parts(run(impl.preact_block, x, p, 2), ("out", "cache"))
     dout = rng(65).normal(size=np.shape(out))
     call = run(impl.preact_block_backward, dout, cache)
-    grad_x, _ = _out_of(call, ("grad_x", "grads"))
+    grad_x, _ = expect_parts(call, ("grad_x", "grads"))
     want = numeric_grad(lambda v: float(np.sum(_preact(v, p, 2) * dout)), x)
     expect_close(
         Call(grad_x, str(call)),
@@ -446,9 +447,9 @@ def test_preact_block_backward_relu_derivative_at_zero_is_zero(impl):
         q = dict(
             p, **{f"{zeroed}_gamma": 0 * p[f"{zeroed}_gamma"], f"{zeroed}_beta": 0 * p[f"{zeroed}_beta"]}
         )
-        out, cache = _out_of(run(impl.preact_block, x, q))
+        out, cache = expect_parts(run(impl.preact_block, x, q), ("out", "cache"))
         call = run(impl.preact_block_backward, rng(67).normal(size=np.shape(out)), cache)
-        _, grads = _out_of(call, ("grad_x", "grads"))
+        _, grads = expect_parts(call, ("grad_x", "grads"))
         for key in keys:
             expect_close(
                 Call(grads[key], str(call)),
@@ -513,7 +514,7 @@ def test_wavenet_block_matches_the_definition(impl, n, c, hidden, skip, k, dilat
     x = rng(12).normal(size=(n, c, length))
     p = _wavenet_params(13, c, hidden, skip, k)
     call = run(impl.wavenet_block, x, p, dilation)
-    residual, skip_out = _out_of(call, ("residual", "skip"))
+    residual, skip_out = expect_parts(call, ("residual", "skip"))
     want_res, want_skip = _wavenet(x, p, dilation)
 
     def mistakes(index):
@@ -541,11 +542,11 @@ def test_wavenet_block_is_causal(impl):
     # steps 6 and 6 + dilation (the two taps of a kernel of size 2).
     x = rng(14).normal(size=(1, 2, 14))
     p = _wavenet_params(15, 2, 3, 2, 2)
-    base_res, base_skip = _out_of(run(impl.wavenet_block, x, p, 3), ("residual", "skip"))
+    base_res, base_skip = expect_parts(run(impl.wavenet_block, x, p, 3), ("residual", "skip"))
     moved = x.copy()
     moved[0, :, 6] += 1.0
     call = run(impl.wavenet_block, moved, p, 3)
-    res, skip = _out_of(call, ("residual", "skip"))
+    res, skip = expect_parts(call, ("residual", "skip"))
     changed = np.flatnonzero(np.abs(np.asarray(skip) - base_skip).max(axis=(0, 1)) > 1e-12).tolist()
     expect_equal(
         Call(changed, str(call)),
@@ -573,7 +574,7 @@ def test_wavenet_stack_matches_the_definition(impl, dilations, k):
     x = rng(16).normal(size=(2, 3, 17))
     blocks = [_wavenet_params(20 + i, 3, 4, 2, k) for i in range(len(dilations))]
     call = run(impl.wavenet_stack, x, blocks, dilations)
-    out, skips = _out_of(call, ("residual", "skip sum"))
+    out, skips = expect_parts(call, ("residual", "skip sum"))
     want_out, want_skips = _stack(x, blocks, dilations)
 
     def last_skip_only():
@@ -606,11 +607,11 @@ def test_wavenet_stack_sees_exactly_its_receptive_field(impl):
     dilations = [1, 2, 4, 8]
     blocks = [_wavenet_params(30 + i, 2, 3, 2, 2) for i in range(4)]
     x = rng(17).normal(size=(1, 2, 40))
-    _, base = _out_of(run(impl.wavenet_stack, x, blocks, dilations), ("residual", "skip sum"))
+    _, base = expect_parts(run(impl.wavenet_stack, x, blocks, dilations), ("residual", "skip sum"))
     moved = x.copy()
     moved[0, :, 10] += 1.0
     call = run(impl.wavenet_stack, moved, blocks, dilations)
-    _, skips = _out_of(call, ("residual", "skip sum"))
+    _, skips = expect_parts(call, ("residual", "skip sum"))
     changed = np.flatnonzero(np.abs(np.asarray(skips) - base).max(axis=(0, 1)) > 1e-12)
     expect_equal(
         Call((int(changed.min()), int(changed.max())) if changed.size else None, str(call)),
@@ -689,10 +690,10 @@ def test_basic_block_backward_identity_path_carries_the_gradient(impl):
     x, p = _case(40, (2, 3, 4, 5), 3, 1, False)
     x = np.abs(x) + 0.5
     p["bn2_gamma"], p["bn2_beta"] = np.zeros(3), np.zeros(3)
-    _, cache = _out_of(run(impl.basic_block, x, p))
+    _, cache = expect_parts(run(impl.basic_block, x, p), ("out", "cache"))
     dout = rng(41).normal(size=x.shape)
     call = run(impl.basic_block_backward, dout, cache)
-    grad_x, grads = _out_of(call, ("grad_x", "grads"))
+    grad_x, grads = expect_parts(call, ("grad_x", "grads"))
     expect_close(
         Call(grad_x, str(call)),
         dout,
@@ -727,7 +728,7 @@ def test_wavenet_block_by_hand(impl):
     }
     z = np.tanh(np.array([1.0, 2.0, 1.0 + 3.0, 2.0 + 4.0])) * 0.5
     call = run(impl.wavenet_block, x, p, 2)
-    residual, skip = _out_of(call, ("residual", "skip"))
+    residual, skip = expect_parts(call, ("residual", "skip"))
     expect_close(Call(skip, str(call)), (3 * z - 1).reshape(1, 1, 4), rtol=1e-12, what="skip")
     expect_close(
         Call(residual, str(call)), (x[0, 0] + 2 * z + 0.5).reshape(1, 1, 4), rtol=1e-12, what="residual"
@@ -739,7 +740,7 @@ def test_wavenet_stack_of_one_block_is_the_block(impl):
     x = rng(42).normal(size=(2, 2, 9))
     p = _wavenet_params(43, 2, 3, 4, 2)
     call = run(impl.wavenet_stack, x, [p], [2])
-    out, skips = _out_of(call, ("residual", "skip sum"))
+    out, skips = expect_parts(call, ("residual", "skip sum"))
     want_out, want_skip = _wavenet(x, p, 2)
     expect_close(Call(out, str(call)), want_out, rtol=1e-10, what="residual of a one-block stack")
     expect_close(Call(skips, str(call)), want_skip, rtol=1e-10, what="skip sum of a one-block stack")
@@ -766,10 +767,10 @@ def test_basic_block_backward_relu_derivative_at_zero_is_zero(impl):
     x[:, :, 1, :] = 0.0
     p["bn1_gamma"], p["bn1_beta"] = np.zeros(2), np.zeros(2)
     p["bn2_gamma"], p["bn2_beta"] = np.zeros(2), np.zeros(2)
-    _, cache = _out_of(run(impl.basic_block, x, p))
+    _, cache = expect_parts(run(impl.basic_block, x, p), ("out", "cache"))
     dout = rng(45).normal(size=x.shape)
     call = run(impl.basic_block_backward, dout, cache)
-    grad_x, grads = _out_of(call, ("grad_x", "grads"))
+    grad_x, grads = expect_parts(call, ("grad_x", "grads"))
     expect_close(
         Call(grad_x, str(call)),
         np.where(x > 0, dout, 0.0),
@@ -781,9 +782,9 @@ def test_basic_block_backward_relu_derivative_at_zero_is_zero(impl):
     # it passes nothing, so bn1's gamma and beta get no gradient.
     _, p_live = _case(44, (2, 2, 3, 5), 2, 1, False)
     p_live["bn1_gamma"], p_live["bn1_beta"] = np.zeros(2), np.zeros(2)
-    _, cache = _out_of(run(impl.basic_block, x, p_live))
+    _, cache = expect_parts(run(impl.basic_block, x, p_live), ("out", "cache"))
     call = run(impl.basic_block_backward, dout, cache)
-    _, grads = _out_of(call, ("grad_x", "grads"))
+    _, grads = expect_parts(call, ("grad_x", "grads"))
     for key in ("bn1_gamma", "bn1_beta"):
         expect_close(
             Call(grads[key], str(call)),

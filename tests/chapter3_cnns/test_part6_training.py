@@ -17,7 +17,17 @@ import numpy as np
 import pytest
 
 from coursedata import load_digits, train_test_split
-from grader.testkit import Call, exercise, expect, expect_close, expect_equal, numeric_grad, rng, run
+from grader.testkit import (
+    Call,
+    exercise,
+    expect,
+    expect_close,
+    expect_equal,
+    expect_parts,
+    numeric_grad,
+    rng,
+    run,
+)
 
 KEYS = ("conv1_w", "conv1_b", "conv2_w", "conv2_b", "fc_w", "fc_b")
 
@@ -64,15 +74,6 @@ def _params(seed, channels, classes, image):
         "fc_w": g.normal(size=(flat, classes)) / math.sqrt(flat),
         "fc_b": 0.2 * g.normal(size=classes),
     }
-
-
-def _pair(call, names):
-    value = call.value
-    expect(
-        isinstance(value, tuple) and len(value) == len(names),
-        f"{call}: returned {type(value).__name__}; expected a tuple ({', '.join(names)})",
-    )
-    return value
 
 
 def _expect_param_dict(call, value, shapes):
@@ -183,7 +184,7 @@ def test_cnn_forward_matches_the_network(impl, shape, channels, classes):
     p = _params(10, channels, classes, shape[2:])
     x = rng(11).normal(size=shape)
     call = run(impl.cnn_forward, p, x)
-    logits, cache = _pair(call, ("logits", "cache"))
+    logits, cache = expect_parts(call, ("logits", "cache"))
     expect(isinstance(cache, dict), f"{call}: the cache is a {type(cache).__name__}, expected a dict")
     expect_close(
         Call(logits, str(call)),
@@ -208,10 +209,10 @@ def test_cnn_forward_matches_the_network(impl, shape, channels, classes):
 def test_cnn_forward_each_image_alone(impl):
     p = _params(12, (3, 4), 5, (8, 8))
     x = rng(13).normal(size=(4, 1, 8, 8))
-    whole = _pair(run(impl.cnn_forward, p, x), ("logits", "cache"))[0]
+    whole = expect_parts(run(impl.cnn_forward, p, x), ("logits", "cache"))[0]
     for i in range(4):
         call = run(impl.cnn_forward, p, x[i : i + 1])
-        alone = _pair(call, ("logits", "cache"))[0]
+        alone = expect_parts(call, ("logits", "cache"))[0]
         expect_close(Call(alone, str(call)), whole[i : i + 1], rtol=1e-10, what=f"image {i} alone")
 
 
@@ -223,7 +224,7 @@ def test_cnn_forward_each_image_alone(impl):
 def test_cnn_backward_matches_central_differences(impl, shape, channels, classes):
     p = _params(20, channels, classes, shape[2:])
     x = rng(21).normal(size=shape)
-    _, cache = _pair(run(impl.cnn_forward, p, x), ("logits", "cache"))
+    _, cache = expect_parts(run(impl.cnn_forward, p, x), ("logits", "cache"))
     dlogits = rng(22).normal(size=(shape[0], classes))
     call = run(impl.cnn_backward, dlogits, p, cache)
     _expect_param_dict(call, call.value, {key: p[key].shape for key in KEYS})
@@ -249,7 +250,7 @@ def test_cnn_backward_linear_layer_by_hand(impl):
     # whatever the convolutions did. flat is read from this file's forward pass.
     p = _params(23, (2, 3), 4, (4, 8))
     x = rng(24).normal(size=(5, 1, 4, 8))
-    _, cache = _pair(run(impl.cnn_forward, p, x), ("logits", "cache"))
+    _, cache = expect_parts(run(impl.cnn_forward, p, x), ("logits", "cache"))
     dlogits = rng(25).normal(size=(5, 4))
     call = run(impl.cnn_backward, dlogits, p, cache)
     h = _pool(np.maximum(_conv(x, p["conv1_w"], p["conv1_b"]), 0))
@@ -303,7 +304,7 @@ def test_train_cnn_matches_the_loop_step_by_step(impl):
     p = _params(30, (2, 3), 3, (4, 4))
     x, labels = rng(31).normal(size=(10, 1, 4, 4)), rng(32).integers(0, 3, size=10)
     call = run(impl.train_cnn, p, x, labels, 2, 4, 0.01, rng(33))
-    trained, history = _pair(call, ("params", "history"))
+    trained, history = expect_parts(call, ("params", "history"))
     want, losses = _train_loop(impl, p, x, labels, 2, 4, 0.01, 33)
     _expect_param_dict(call, trained, {key: p[key].shape for key in KEYS})
     for key in KEYS:
@@ -361,7 +362,7 @@ def test_train_cnn_learns_the_digits(impl):
     x_train, x_test = x_train.reshape(-1, 1, 8, 8), x_test.reshape(-1, 1, 8, 8)
     p = impl.init_cnn(rng(0))
     got = run(impl.train_cnn, p, x_train, y_train, 3, 32, 0.01, rng(1))
-    trained, history = _pair(got, ("params", "history"))
+    trained, history = expect_parts(got, ("params", "history"))
     test_accuracy = float(np.mean(_forward(trained, x_test).argmax(axis=1) == y_test))
     expect(
         test_accuracy >= threshold,
@@ -443,7 +444,7 @@ def test_cnn_forward_by_hand_with_zero_convolutions(impl):
     p["conv2_w"], p["conv2_b"] = np.zeros((3, 2, 3, 3)), np.array([0.5, -2.0, 1.5])
     x = rng(51).normal(size=(2, 1, 8, 8))
     call = run(impl.cnn_forward, p, x)
-    logits, _ = _pair(call, ("logits", "cache"))
+    logits, _ = expect_parts(call, ("logits", "cache"))
     flat = np.repeat([0.5, 0.0, 1.5], 4)  # (C2, 2, 2) flattened row-major: channel by channel
     want = np.tile(flat @ p["fc_w"] + p["fc_b"], (2, 1))
     expect_close(Call(logits, str(call)), want, rtol=1e-12, what="logits")
@@ -456,12 +457,12 @@ def test_cnn_backward_sums_over_the_batch(impl):
     p = _params(52, (2, 3), 3, (4, 4))
     x = rng(53).normal(size=(3, 1, 4, 4))
     dlogits = rng(54).normal(size=(3, 3))
-    _, cache = _pair(run(impl.cnn_forward, p, x), ("logits", "cache"))
+    _, cache = expect_parts(run(impl.cnn_forward, p, x), ("logits", "cache"))
     call = run(impl.cnn_backward, dlogits, p, cache)
     _expect_param_dict(call, call.value, {key: p[key].shape for key in KEYS})
     total = {key: np.zeros_like(p[key]) for key in KEYS}
     for i in range(3):
-        _, one_cache = _pair(run(impl.cnn_forward, p, x[i : i + 1]), ("logits", "cache"))
+        _, one_cache = expect_parts(run(impl.cnn_forward, p, x[i : i + 1]), ("logits", "cache"))
         one = run(impl.cnn_backward, dlogits[i : i + 1], p, one_cache).value
         for key in KEYS:
             total[key] += one[key]
@@ -503,7 +504,7 @@ def test_cnn_backward_relu_derivative_at_zero_is_zero(impl):
     p["conv1_w"][0], p["conv1_b"][0] = 0.0, 0.0
     p["conv2_w"][1], p["conv2_b"][1] = 0.0, 0.0
     x = rng(57).normal(size=(2, 1, 8, 8))
-    _, cache = _pair(run(impl.cnn_forward, p, x), ("logits", "cache"))
+    _, cache = expect_parts(run(impl.cnn_forward, p, x), ("logits", "cache"))
     call = run(impl.cnn_backward, rng(58).normal(size=(2, 4)), p, cache)
     _expect_param_dict(call, call.value, {key: p[key].shape for key in KEYS})
     for key, channel in [("conv1_w", 0), ("conv1_b", 0), ("conv2_w", 1), ("conv2_b", 1)]:

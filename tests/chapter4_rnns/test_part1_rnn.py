@@ -11,7 +11,17 @@ Wh is never symmetric, so a wrong axis, a missing transpose or a forgotten h0 sh
 import numpy as np
 import pytest
 
-from grader.testkit import Call, exercise, expect, expect_close, numeric_grad, rng, run, run_without_warnings
+from grader.testkit import (
+    Call,
+    exercise,
+    expect,
+    expect_close,
+    expect_parts,
+    numeric_grad,
+    rng,
+    run,
+    run_without_warnings,
+)
 
 N, T, D, H = 3, 5, 4, 6
 
@@ -60,23 +70,9 @@ def _backward(x, h0, Wx, Wh, b, dhs, accumulate=True, through_time=True, first_h
     return dx, dh, dWx, dWh, db
 
 
-def _parts(call: Call, names: tuple[str, ...], shapes) -> tuple:
-    value = call.value
-    expect(
-        isinstance(value, tuple) and len(value) == len(names),
-        f"{call}: returned {type(value).__name__}; expected a tuple ({', '.join(names)})",
-    )
-    for name, got, shape in zip(names, value, shapes):
-        expect(
-            getattr(got, "shape", None) == shape,
-            f"{call}: {name} has shape {getattr(got, 'shape', None)}, expected {shape}",
-        )
-    return value
-
-
 def _expect_all(call, names, wants, rtol=1e-6, atol=1e-8, mistakes=None):
     """Each returned array matches; mistakes maps a phrase to a tuple of wrong answers."""
-    got = _parts(call, names, [np.shape(w) for w in wants])
+    got = expect_parts(call, names, [np.shape(w) for w in wants])
     for k, (name, part, want) in enumerate(zip(names, got, wants)):
         named = {phrase: (lambda ans=ans, k=k: ans()[k]) for phrase, ans in (mistakes or {}).items()}
         expect_close(Call(part, str(call)), want, rtol=rtol, atol=atol, what=name, mistakes=named)
@@ -101,7 +97,7 @@ CELL_GRADS = ("dx", "dh_prev", "dWx", "dWh", "db")
 def test_rnn_cell_forward_matches_definition(impl):
     x, h0, Wx, Wh, b, _ = _params(1)
     call = run(impl.rnn_cell_forward, x[:, 0], h0, Wx, Wh, b)
-    got = _parts(call, ("h", "cache"), [(N, H), None])
+    got = expect_parts(call, ("h", "cache"), [(N, H), None])
     x0 = x[:, 0]
     expect_close(
         Call(got[0], str(call)),
@@ -168,7 +164,7 @@ def test_rnn_cell_backward_keeps_float32(impl):
     _, cache = impl.rnn_cell_forward(x[:, 0], h0, Wx, Wh, b)
     call = run(impl.rnn_cell_backward, dhs[:, 0], cache)
     _expect_dtype(
-        call, _parts(call, CELL_GRADS, [(N, D), (N, H), (D, H), (H, H), (H,)]), np.float32, CELL_GRADS
+        call, expect_parts(call, CELL_GRADS, [(N, D), (N, H), (D, H), (H, H), (H,)]), np.float32, CELL_GRADS
     )
 
 
@@ -179,7 +175,7 @@ def test_rnn_cell_backward_keeps_float32(impl):
 def test_rnn_forward_matches_step_by_step(impl):
     x, h0, Wx, Wh, b, _ = _params(5)
     call = run(impl.rnn_forward, x, h0, Wx, Wh, b)
-    got = _parts(call, ("hs", "cache"), [(N, T, H), None])
+    got = expect_parts(call, ("hs", "cache"), [(N, T, H), None])
     expect_close(
         Call(got[0], str(call)),
         _forward(x, h0, Wx, Wh, b),
@@ -198,7 +194,7 @@ def test_rnn_forward_matches_step_by_step(impl):
 def test_rnn_forward_one_step_is_the_cell(impl):
     x, h0, Wx, Wh, b, _ = _params(6, t=1)
     call = run(impl.rnn_forward, x, h0, Wx, Wh, b)
-    got = _parts(call, ("hs", "cache"), [(N, 1, H), None])
+    got = expect_parts(call, ("hs", "cache"), [(N, 1, H), None])
     expect_close(Call(got[0], str(call)), np.tanh(x[:, 0] @ Wx + h0 @ Wh + b)[:, None], what="hs")
 
 
@@ -255,7 +251,7 @@ def test_rnn_backward_keeps_float32(impl):
     x, h0, Wx, Wh, b, dhs = (a.astype(np.float32) for a in _params(10))
     _, cache = impl.rnn_forward(x, h0, Wx, Wh, b)
     call = run(impl.rnn_backward, dhs, cache)
-    got = _parts(call, GRADS, [(N, T, D), (N, H), (D, H), (H, H), (H,)])
+    got = expect_parts(call, GRADS, [(N, T, D), (N, H), (D, H), (H, H), (H,)])
     _expect_dtype(call, got, np.float32, GRADS)
     want = _backward(*(a.astype(np.float64) for a in (x, h0, Wx, Wh, b, dhs)))
     for name, part, w in zip(GRADS, got, want):
@@ -316,7 +312,7 @@ def test_truncated_bptt_with_one_window_is_full_bptt(impl):
 def test_truncated_bptt_keeps_float32(impl):
     x, h0, Wx, Wh, b, dhs = (a.astype(np.float32) for a in _params(13, t=7))
     call = run(impl.truncated_bptt, x, h0, Wx, Wh, b, dhs, 3)
-    _expect_dtype(call, _parts(call, TB, [(D, H), (H, H), (H,), (N, H)]), np.float32, TB)
+    _expect_dtype(call, expect_parts(call, TB, [(D, H), (H, H), (H,), (N, H)]), np.float32, TB)
 
 
 # --- hidden_grad_norms ------------------------------------------------------------------------
@@ -450,7 +446,7 @@ def test_clip_by_global_norm_keeps_float32(impl):
 def test_rnn_cell_forward_saturates_without_overflow(impl):
     x, h0, Wx, Wh, b, _ = _params(21)
     call = run_without_warnings(impl.rnn_cell_forward, x[:, 0] * 1e3, h0, Wx, Wh, b)
-    got = _parts(call, ("h", "cache"), [(N, H), None])
+    got = expect_parts(call, ("h", "cache"), [(N, H), None])
     expect_close(Call(got[0], str(call)), np.tanh(x[:, 0] * 1e3 @ Wx + h0 @ Wh + b), what="h")
 
 
@@ -478,8 +474,8 @@ def test_rnn_forward_keeps_the_examples_apart(impl):
     changed[0] += 1.0  # only example 0 changes
     before = run(impl.rnn_forward, x, h0, Wx, Wh, b)
     after = run(impl.rnn_forward, changed, h0, Wx, Wh, b)
-    hs_before = _parts(before, ("hs", "cache"), [(N, T, H), None])[0]
-    hs_after = _parts(after, ("hs", "cache"), [(N, T, H), None])[0]
+    hs_before = expect_parts(before, ("hs", "cache"), [(N, T, H), None])[0]
+    hs_after = expect_parts(after, ("hs", "cache"), [(N, T, H), None])[0]
     expect_close(
         Call(hs_after[1:], str(after)), hs_before[1:], rtol=1e-12, what="hs[1:] (examples 1.. did not change)"
     )

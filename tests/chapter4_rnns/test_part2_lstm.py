@@ -19,6 +19,7 @@ from grader.testkit import (
     expect,
     expect_close,
     expect_equal,
+    expect_parts,
     numeric_grad,
     rng,
     run,
@@ -66,21 +67,6 @@ def _forward(x, h0, c0, Wx, Wh, b, **wrong):
     return np.stack(hs, axis=1), h, c
 
 
-def _parts(call: Call, names, shapes) -> tuple:
-    value = call.value
-    expect(
-        isinstance(value, tuple) and len(value) == len(names),
-        f"{call}: returned {type(value).__name__}; expected a tuple ({', '.join(names)})",
-    )
-    for name, got, shape in zip(names, value, shapes):
-        if shape is not None:
-            expect(
-                getattr(got, "shape", None) == shape,
-                f"{call}: {name} has shape {getattr(got, 'shape', None)}, expected {shape}",
-            )
-    return value
-
-
 def _expect_all(call, names, got, wants, rtol=1e-6, atol=1e-8, mistakes=None):
     for k, (name, part, want) in enumerate(zip(names, got, wants)):
         named = {phrase: (lambda ans=ans, k=k: ans()[k]) for phrase, ans in (mistakes or {}).items()}
@@ -126,7 +112,7 @@ def test_lstm_cell_forward_matches_definition(impl):
     x, h0, c0, Wx, Wh, b = _params(1)
     x0 = x[:, 0]
     call = run(impl.lstm_cell_forward, x0, h0, c0, Wx, Wh, b)
-    got = _parts(call, ("h", "c", "cache"), [(N, H), (N, H), None])
+    got = expect_parts(call, ("h", "c", "cache"), [(N, H), (N, H), None])
     mistakes = {p: (lambda w=w: _step(x0, h0, c0, Wx, Wh, b, **w)) for p, w in FORWARD_MISTAKES.items()}
     _expect_all(call, ("h", "c"), got[:2], _step(x0, h0, c0, Wx, Wh, b), mistakes=mistakes)
 
@@ -135,7 +121,7 @@ def test_lstm_cell_forward_matches_definition(impl):
 def test_lstm_cell_forward_keeps_float32(impl):
     x, h0, c0, Wx, Wh, b = (a.astype(np.float32) for a in _params(2))
     call = run(impl.lstm_cell_forward, x[:, 0], h0, c0, Wx, Wh, b)
-    got = _parts(call, ("h", "c", "cache"), [(N, H), (N, H), None])
+    got = expect_parts(call, ("h", "c", "cache"), [(N, H), (N, H), None])
     _expect_dtype(call, got[:2], ("h", "c"))
     want = _step(*(a.astype(np.float64) for a in (x[:, 0], h0, c0, Wx, Wh, b)))
     _expect_all(call, ("h", "c"), got[:2], want, rtol=1e-4, atol=1e-5)
@@ -175,7 +161,7 @@ def test_lstm_cell_backward_matches_central_differences(impl, seed):
     dh, dc = g.normal(size=(N, H)), g.normal(size=(N, H))
     _, _, cache = impl.lstm_cell_forward(x0, h0, c0, Wx, Wh, b)
     call = run(impl.lstm_cell_backward, dh, dc, cache)
-    got = _parts(call, CELL_GRADS, [(N, D), (N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,)])
+    got = expect_parts(call, CELL_GRADS, [(N, D), (N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,)])
 
     def loss(*args):
         h, c = _step(*args)
@@ -204,7 +190,7 @@ def test_lstm_cell_backward_keeps_float32(impl):
     dh = rng(6).normal(size=(N, H)).astype(np.float32)
     _, _, cache = impl.lstm_cell_forward(x[:, 0], h0, c0, Wx, Wh, b)
     call = run(impl.lstm_cell_backward, dh, dh, cache)
-    got = _parts(call, CELL_GRADS, [(N, D), (N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,)])
+    got = expect_parts(call, CELL_GRADS, [(N, D), (N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,)])
     _expect_dtype(call, got, CELL_GRADS)
 
 
@@ -215,7 +201,7 @@ def test_lstm_cell_backward_keeps_float32(impl):
 @pytest.mark.parametrize("forget_bias", [1.0, 2.5])
 def test_init_lstm_draws_weights_and_sets_the_forget_bias(impl, forget_bias):
     call = run(impl.init_lstm, D, H, rng(7), forget_bias)
-    Wx, Wh, b = _parts(call, ("Wx", "Wh", "b"), [(D, 4 * H), (H, 4 * H), (4 * H,)])
+    Wx, Wh, b = expect_parts(call, ("Wx", "Wh", "b"), [(D, 4 * H), (H, 4 * H), (4 * H,)])
     k = 1 / np.sqrt(H)
     g = rng(7)
     want_Wx = g.uniform(-k, k, size=(D, 4 * H))
@@ -259,7 +245,7 @@ SEQ = ("hs", "h_T", "c_T")
 
 
 def _unpack_forward(call, n=N, t=T):
-    got = _parts(call, ("hs", "(h_T, c_T)", "cache"), [(n, t, H), None, None])
+    got = expect_parts(call, ("hs", "(h_T, c_T)", "cache"), [(n, t, H), None, None])
     states = got[1]
     expect(
         isinstance(states, tuple) and len(states) == 2,
@@ -342,7 +328,7 @@ def test_lstm_backward_matches_central_differences(impl, final):
     dh_w, dc_w = (dh_T, dc_T) if final else (zero, zero)
     _, _, cache = impl.lstm_forward(x, h0, c0, Wx, Wh, b)
     call = run(impl.lstm_backward, dhs, cache, dh_T, dc_T)
-    got = _parts(call, GRADS, GRAD_SHAPES)
+    got = expect_parts(call, GRADS, GRAD_SHAPES)
 
     def loss(*args):
         hs, h, c = _forward(*args)
@@ -369,7 +355,7 @@ def test_lstm_backward_keeps_float32(impl):
     dhs = rng(16).normal(size=(N, T, H)).astype(np.float32)
     _, _, cache = impl.lstm_forward(x, h0, c0, Wx, Wh, b)
     call = run(impl.lstm_backward, dhs, cache)
-    got = _parts(call, GRADS, GRAD_SHAPES)
+    got = expect_parts(call, GRADS, GRAD_SHAPES)
     _expect_dtype(call, got, GRADS)
     zero = np.zeros((N, H))
     want = _seq_backward(*(a.astype(np.float64) for a in (x, h0, c0, Wx, Wh, b, dhs)), zero, zero)
@@ -407,7 +393,7 @@ BI_MISTAKES = {
 def test_bilstm_forward_matches_two_directions(impl):
     x, params = _bi_params(17)
     call = run(impl.bilstm_forward, x, *params)
-    got = _parts(call, ("hs", "cache"), [(N, T, 2 * H), None])
+    got = expect_parts(call, ("hs", "cache"), [(N, T, 2 * H), None])
     expect_close(
         Call(got[0], str(call)),
         _bi_forward(x, *params),
@@ -421,7 +407,7 @@ def test_bilstm_forward_backward_half_at_the_last_step_has_read_one_input(impl):
     # The backward direction's output at t = T-1 has read x[:, T-1] only: one cell step.
     x, params = _bi_params(18)
     call = run(impl.bilstm_forward, x, *params)
-    got = _parts(call, ("hs", "cache"), [(N, T, 2 * H), None])
+    got = expect_parts(call, ("hs", "cache"), [(N, T, 2 * H), None])
     zero = np.zeros((N, H))
     h, _ = _step(x[:, -1], zero, zero, *params[3:])
     expect_close(Call(got[0][:, -1, H:], str(call)), h, what="hs[:, T-1, H:]")
@@ -436,7 +422,7 @@ def test_bilstm_backward_matches_central_differences(impl):
     dhs = rng(20).normal(size=(N, T, 2 * H))
     _, cache = impl.bilstm_forward(x, *params)
     call = run(impl.bilstm_backward, dhs, cache)
-    got = _parts(call, BI_GRADS, [(N, T, D)] + [np.shape(p) for p in params])
+    got = expect_parts(call, BI_GRADS, [(N, T, D)] + [np.shape(p) for p in params])
 
     def loss_with(**wrong):
         return lambda *args: float(np.sum(_bi_forward(*args, **wrong) * dhs))
@@ -453,7 +439,7 @@ def test_bilstm_backward_keeps_float32(impl):
     dhs = rng(22).normal(size=(N, T, 2 * H)).astype(np.float32)
     _, cache = impl.bilstm_forward(x, *params)
     call = run(impl.bilstm_backward, dhs, cache)
-    got = _parts(call, BI_GRADS, [(N, T, D)] + [np.shape(p) for p in params])
+    got = expect_parts(call, BI_GRADS, [(N, T, D)] + [np.shape(p) for p in params])
     _expect_dtype(call, got, BI_GRADS)
 
 
@@ -461,7 +447,7 @@ def test_bilstm_backward_keeps_float32(impl):
 def test_bilstm_forward_keeps_float32(impl):
     x, params = _bi_params(23)
     call = run(impl.bilstm_forward, x.astype(np.float32), *(p.astype(np.float32) for p in params))
-    got = _parts(call, ("hs", "cache"), [(N, T, 2 * H), None])
+    got = expect_parts(call, ("hs", "cache"), [(N, T, 2 * H), None])
     _expect_dtype(call, got[:1], ("hs",))
     expect_equal(Call(got[0].shape, str(call)), (N, T, 2 * H), what="hs.shape")
 
@@ -481,7 +467,7 @@ def test_lstm_cell_forward_open_forget_gate_and_shut_input_gate_keep_the_cell(im
     x, h0, c0, _, _, _ = _params(24)
     zx, zh = np.zeros((D, 4 * H)), np.zeros((H, 4 * H))
     call = run_without_warnings(impl.lstm_cell_forward, x[:, 0], h0, c0, zx, zh, _gate_bias(-30, 30, 0.5, 30))
-    got = _parts(call, ("h", "c", "cache"), [(N, H), (N, H), None])
+    got = expect_parts(call, ("h", "c", "cache"), [(N, H), (N, H), None])
     _expect_all(
         call,
         ("h", "c"),
@@ -507,7 +493,7 @@ def test_lstm_cell_backward_constant_gates_by_hand(impl):
     dc = rng(26).normal(size=(N, H))
     _, _, cache = impl.lstm_cell_forward(x[:, 0], h0, c0, zx, zh, b)
     call = run(impl.lstm_cell_backward, np.zeros((N, H)), dc, cache)
-    got = _parts(call, CELL_GRADS, [(N, D), (N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,)])
+    got = expect_parts(call, CELL_GRADS, [(N, D), (N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,)])
     f = _sigmoid(1.0)
     expect_close(Call(got[2], str(call)), dc * f, rtol=1e-9, what="dc_prev (= dc * f)")
 
@@ -515,7 +501,7 @@ def test_lstm_cell_backward_constant_gates_by_hand(impl):
 @exercise("init_lstm")
 def test_init_lstm_other_sizes(impl):
     call = run(impl.init_lstm, 7, 3, rng(27))
-    Wx, Wh, b = _parts(call, ("Wx", "Wh", "b"), [(7, 12), (3, 12), (12,)])
+    Wx, Wh, b = expect_parts(call, ("Wx", "Wh", "b"), [(7, 12), (3, 12), (12,)])
     k = 1 / np.sqrt(3)
     expect(
         bool(np.all(np.abs(Wx) <= k) and np.all(np.abs(Wh) <= k)),
@@ -547,7 +533,7 @@ def test_lstm_backward_in_two_halves(impl):
     _, _, cache2 = impl.lstm_forward(x[:, 3:], h3, c3, Wx, Wh, b)
     second = impl.lstm_backward(dhs[:, 3:], cache2)
     call = run(impl.lstm_backward, dhs[:, :3], cache1, second[1], second[2])
-    got = _parts(call, GRADS, [(N, 3, D), (N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,)])
+    got = expect_parts(call, GRADS, [(N, 3, D), (N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,)])
     wants = (
         whole[0][:, :3],
         whole[1],
@@ -567,7 +553,7 @@ def test_bilstm_backward_directions_are_independent(impl):
     dhs[..., H:] = 0
     _, cache = impl.bilstm_forward(x, *params)
     call = run(impl.bilstm_backward, dhs, cache)
-    got = _parts(call, BI_GRADS, [(N, T, D)] + [np.shape(p) for p in params])
+    got = expect_parts(call, BI_GRADS, [(N, T, D)] + [np.shape(p) for p in params])
     for name, part, p in zip(BI_GRADS[4:], got[4:], params[3:]):
         expect_close(
             Call(part, str(call)), np.zeros_like(p), atol=1e-12, what=f"{name} (no loss on the backward half)"

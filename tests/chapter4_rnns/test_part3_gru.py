@@ -11,7 +11,7 @@ reset gate applied in the wrong place shows.
 import numpy as np
 import pytest
 
-from grader.testkit import Call, exercise, expect, expect_close, numeric_grad, rng, run
+from grader.testkit import Call, exercise, expect, expect_close, expect_parts, numeric_grad, rng, run
 
 N, T, D, H = 3, 5, 4, 6
 
@@ -65,21 +65,6 @@ MISTAKES = {
 }
 
 
-def _parts(call, names, shapes):
-    value = call.value
-    expect(
-        isinstance(value, tuple) and len(value) == len(names),
-        f"{call}: returned {type(value).__name__}; expected a tuple ({', '.join(names)})",
-    )
-    for name, got, shape in zip(names, value, shapes):
-        if shape is not None:
-            expect(
-                getattr(got, "shape", None) == shape,
-                f"{call}: {name} has shape {getattr(got, 'shape', None)}, expected {shape}",
-            )
-    return value
-
-
 def _expect_all(call, names, got, wants, rtol=1e-6, atol=1e-8, mistakes=None):
     for k, (name, part, want) in enumerate(zip(names, got, wants)):
         named = {phrase: (lambda ans=ans, k=k: ans()[k]) for phrase, ans in (mistakes or {}).items()}
@@ -117,7 +102,7 @@ def test_gru_cell_forward_matches_definition(impl):
     x, h0, Wx, Wh, bx, bh = _params(1)
     x0 = x[:, 0]
     call = run(impl.gru_cell_forward, x0, h0, Wx, Wh, bx, bh)
-    got = _parts(call, ("h", "cache"), [(N, H), None])
+    got = expect_parts(call, ("h", "cache"), [(N, H), None])
     expect_close(
         Call(got[0], str(call)),
         _step(x0, h0, Wx, Wh, bx, bh),
@@ -135,7 +120,7 @@ def test_gru_cell_forward_matches_definition(impl):
 def test_gru_cell_forward_keeps_float32(impl):
     x, h0, Wx, Wh, bx, bh = (a.astype(np.float32) for a in _params(2))
     call = run(impl.gru_cell_forward, x[:, 0], h0, Wx, Wh, bx, bh)
-    got = _parts(call, ("h", "cache"), [(N, H), None])
+    got = expect_parts(call, ("h", "cache"), [(N, H), None])
     _expect_dtype(call, got[:1], ("h",))
     want = _step(*(a.astype(np.float64) for a in (x[:, 0], h0, Wx, Wh, bx, bh)))
     expect_close(Call(got[0], str(call)), want, rtol=1e-4, atol=1e-5, what="h")
@@ -149,7 +134,7 @@ def test_gru_cell_backward_matches_central_differences(impl, seed):
     dh = rng(seed + 100).normal(size=(N, H))
     _, cache = impl.gru_cell_forward(x0, h0, Wx, Wh, bx, bh)
     call = run(impl.gru_cell_backward, dh, cache)
-    got = _parts(call, CELL_GRADS, [(N, D), (N, H)] + SHAPES)
+    got = expect_parts(call, CELL_GRADS, [(N, D), (N, H)] + SHAPES)
     args = (x0, h0, Wx, Wh, bx, bh)
 
     def loss_with(**wrong):
@@ -169,14 +154,14 @@ def test_gru_cell_backward_keeps_float32(impl):
     x, h0, Wx, Wh, bx, bh = (a.astype(np.float32) for a in _params(5))
     _, cache = impl.gru_cell_forward(x[:, 0], h0, Wx, Wh, bx, bh)
     call = run(impl.gru_cell_backward, h0, cache)
-    _expect_dtype(call, _parts(call, CELL_GRADS, [(N, D), (N, H)] + SHAPES), CELL_GRADS)
+    _expect_dtype(call, expect_parts(call, CELL_GRADS, [(N, D), (N, H)] + SHAPES), CELL_GRADS)
 
 
 @exercise("gru_forward")
 def test_gru_forward_matches_step_by_step(impl):
     x, h0, Wx, Wh, bx, bh = _params(6)
     call = run(impl.gru_forward, x, h0, Wx, Wh, bx, bh)
-    got = _parts(call, ("hs", "cache"), [(N, T, H), None])
+    got = expect_parts(call, ("hs", "cache"), [(N, T, H), None])
     mistakes = {p: (lambda w=w: _forward(x, h0, Wx, Wh, bx, bh, **w)) for p, w in MISTAKES.items()}
     mistakes["start from zeros instead of h0"] = lambda: _forward(x, 0 * h0, Wx, Wh, bx, bh)
     no_bhn = np.r_[bh[: 2 * H], 0 * bh[2 * H :]]
@@ -188,7 +173,7 @@ def test_gru_forward_matches_step_by_step(impl):
 def test_gru_forward_keeps_float32(impl):
     x, h0, Wx, Wh, bx, bh = (a.astype(np.float32) for a in _params(7))
     call = run(impl.gru_forward, x, h0, Wx, Wh, bx, bh)
-    got = _parts(call, ("hs", "cache"), [(N, T, H), None])
+    got = expect_parts(call, ("hs", "cache"), [(N, T, H), None])
     _expect_dtype(call, got[:1], ("hs",))
     want = _forward(*(a.astype(np.float64) for a in (x, h0, Wx, Wh, bx, bh)))
     expect_close(Call(got[0], str(call)), want, rtol=1e-4, atol=1e-5, what="hs")
@@ -216,7 +201,7 @@ def test_gru_backward_matches_central_differences(impl, seed):
     dhs = rng(seed + 100).normal(size=(N, T, H))
     _, cache = impl.gru_forward(x, h0, Wx, Wh, bx, bh)
     call = run(impl.gru_backward, dhs, cache)
-    got = _parts(call, GRADS, [(N, T, D), (N, H)] + SHAPES)
+    got = expect_parts(call, GRADS, [(N, T, D), (N, H)] + SHAPES)
     args = (x, h0, Wx, Wh, bx, bh)
 
     def loss_with(**wrong):
@@ -235,7 +220,7 @@ def test_gru_backward_keeps_float32(impl):
     dhs = rng(11).normal(size=(N, T, H)).astype(np.float32)
     _, cache = impl.gru_forward(x, h0, Wx, Wh, bx, bh)
     call = run(impl.gru_backward, dhs, cache)
-    got = _parts(call, GRADS, [(N, T, D), (N, H)] + SHAPES)
+    got = expect_parts(call, GRADS, [(N, T, D), (N, H)] + SHAPES)
     _expect_dtype(call, got, GRADS)
     args64 = [a.astype(np.float64) for a in (x, h0, Wx, Wh, bx, bh)]
     want = _grads(lambda *a: float(np.sum(_forward(*a) * dhs)), args64)
@@ -258,7 +243,7 @@ def test_gru_cell_forward_update_gate_keeps_or_replaces_the_state(impl, z_pre):
     Wx, Wh, bx = _zero_weights_bias(0.4, z_pre, 0.7)
     bh = np.repeat(np.array([0.1, 0.0, -0.5]), H)
     call = run(impl.gru_cell_forward, x[:, 0], h0, Wx, Wh, bx, bh)
-    got = _parts(call, ("h", "cache"), [(N, H), None])
+    got = expect_parts(call, ("h", "cache"), [(N, H), None])
     n = np.tanh(0.7 + _sigmoid(0.5) * -0.5)
     want = h0 if z_pre > 0 else np.full((N, H), n)
     expect_close(
@@ -283,7 +268,7 @@ def test_gru_cell_backward_with_the_update_gate_shut_passes_dh_through(impl):
     dh = rng(14).normal(size=(N, H))
     _, cache = impl.gru_cell_forward(x[:, 0], h0, Wx, Wh, bx, bx)
     call = run(impl.gru_cell_backward, dh, cache)
-    got = _parts(call, CELL_GRADS, [(N, D), (N, H)] + SHAPES)
+    got = expect_parts(call, CELL_GRADS, [(N, D), (N, H)] + SHAPES)
     expect_close(Call(got[1], str(call)), dh, rtol=1e-9, atol=1e-9, what="dh_prev (z = 1: h' = h_prev)")
 
 
@@ -291,10 +276,10 @@ def test_gru_cell_backward_with_the_update_gate_shut_passes_dh_through(impl):
 def test_gru_forward_in_two_halves(impl):
     x, h0, Wx, Wh, bx, bh = _params(15, t=6)
     whole = run(impl.gru_forward, x, h0, Wx, Wh, bx, bh)
-    hs = _parts(whole, ("hs", "cache"), [(N, 6, H), None])[0]
+    hs = expect_parts(whole, ("hs", "cache"), [(N, 6, H), None])[0]
     first, _ = impl.gru_forward(x[:, :3], h0, Wx, Wh, bx, bh)
     second = run(impl.gru_forward, x[:, 3:], first[:, -1], Wx, Wh, bx, bh)
-    got = _parts(second, ("hs", "cache"), [(N, 3, H), None])[0]
+    got = expect_parts(second, ("hs", "cache"), [(N, 3, H), None])[0]
     expect_close(Call(got, str(second)), hs[:, 3:], rtol=1e-9, atol=1e-12, what="hs of the second half")
 
 
@@ -304,6 +289,6 @@ def test_gru_backward_one_step_is_the_cell(impl):
     dhs = rng(17).normal(size=(N, 1, H))
     _, cache = impl.gru_forward(x, h0, Wx, Wh, bx, bh)
     call = run(impl.gru_backward, dhs, cache)
-    got = _parts(call, GRADS, [(N, 1, D), (N, H)] + SHAPES)
+    got = expect_parts(call, GRADS, [(N, 1, D), (N, H)] + SHAPES)
     args = (x, h0, Wx, Wh, bx, bh)
     _expect_all(call, GRADS, got, _grads(lambda *a: float(np.sum(_forward(*a) * dhs)), args))

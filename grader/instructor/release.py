@@ -17,6 +17,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader import layout
 from grader.instructor import generate, mutants
 from grader.layout import CHAPTER_RE
 
@@ -81,19 +82,15 @@ def leaks(release: Path, solutions: Path) -> list[Leak]:
     return found
 
 
-def _chapter_number(name: str) -> int | None:
-    match = CHAPTER_RE.match(name)
-    return int(match.group(1)) if match else None
-
-
 def _builds_on(rel: Path, where: str) -> bool:
     """`rel` is a file of a later chapter than the reference at `where`: each chapter ships
     what it needs of earlier chapters as given code (a ReLU, a minibatch loop), so that it
     can be read on its own; a learner there has met those answers already."""
     if len(rel.parts) < 2 or rel.parts[0] not in ("exercises", "chapters"):
         return False
-    later, earlier = _chapter_number(rel.parts[1]), _chapter_number(Path(where).parts[1])
-    return later is not None and earlier is not None and later > earlier
+    later, earlier = rel.parts[1], Path(where).parts[1]
+    chapters = CHAPTER_RE.match(later) and CHAPTER_RE.match(earlier)
+    return bool(chapters) and layout.number(later) > layout.number(earlier)
 
 
 def is_shipped(root: Path, rel: Path) -> bool:

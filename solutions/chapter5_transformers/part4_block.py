@@ -195,16 +195,17 @@ def block_init(rng: np.random.Generator, d_model: int) -> dict:
          "ln2": {"gamma": ones, "beta": zeros},
          "mlp": {"W_1": (D, 4D), "b_1": zeros (4D,), "W_2": (4D, D), "b_2": zeros (D,)}}
 
-    with the MLP's weights drawn after the attention's, W_1 then W_2, each entry
-    rng.normal(0.0, 0.02) (GPT-2's initialisation).
+    with the MLP's weights drawn after the attention's, W_1 then W_2, as part 2 draws the
+    attention's: rng.normal(0.0, 1 / sqrt(fan_in)), fan_in = D for W_1 and 4D for W_2, so
+    that each layer's outputs start at its inputs' scale.
     """
     # BEGIN SOLUTION
     D = d_model
     attn = mha_init(rng, D)
     mlp = {
-        "W_1": rng.normal(0.0, 0.02, size=(D, 4 * D)),
+        "W_1": rng.normal(0.0, 1.0 / math.sqrt(D), size=(D, 4 * D)),
         "b_1": np.zeros(4 * D),
-        "W_2": rng.normal(0.0, 0.02, size=(4 * D, D)),
+        "W_2": rng.normal(0.0, 1.0 / math.sqrt(4 * D), size=(4 * D, D)),
         "b_2": np.zeros(D),
     }
     return {

@@ -86,8 +86,8 @@ def embedding_forward(
         x[n, t] = W_tok[tokens[n, t]] + W_pos[t]        t = 0, ..., T - 1,
 
     both tables learned. Returns (x, cache); x has the tables' dtype (float32 tables give
-    float32). Raises ValueError if
-    the sequence is longer than the table of positions (T > context).
+    float32). If the sequence is longer than the table of positions (T > context), raises
+    ValueError with a message that says "context" and gives both T and the context.
     """
     raise NotImplementedError("embedding_forward")
 

@@ -209,13 +209,20 @@ def test_embedding_forward_fills_the_whole_context(impl):
 @exercise("embedding_forward")
 def test_embedding_forward_longer_than_the_context_raises(impl):
     tokens, W_tok, W_pos = _tables(3, t=CONTEXT + 1)
+    text = f"embedding_forward(tokens of shape ({N}, {CONTEXT + 1}), W_tok, W_pos of shape ({CONTEXT}, {D}))"
     try:
-        got = run(impl.embedding_forward, tokens, W_tok, W_pos)
-    except ValueError:
+        impl.embedding_forward(tokens, W_tok, W_pos)
+    except ValueError as exc:
+        message = str(exc)
+        expect(
+            "context" in message.lower() and str(CONTEXT) in message and str(CONTEXT + 1) in message,
+            f"{text} raised ValueError({message!r}); say what is wrong, with the word 'context': the "
+            f"sequence length {CONTEXT + 1} and the context {CONTEXT} (raise it yourself before indexing)",
+        )
         return
     raise AssertionError(
-        f"{got}: returned without an error; expected a ValueError, since a sequence of {CONTEXT + 1} tokens "
-        f"has no learned position for t = {CONTEXT} (W_pos has {CONTEXT} rows)"
+        f"{text} returned without an error; expected a ValueError, since a sequence of {CONTEXT + 1} "
+        f"tokens has no learned position for t = {CONTEXT} (W_pos has {CONTEXT} rows)"
     )
 
 

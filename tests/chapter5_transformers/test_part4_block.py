@@ -432,23 +432,24 @@ def _block(
     heads,
     mask=None,
     post_norm=False,
-    no_residual=False,
+    res1=True,
+    res2=True,
     same_ln=False,
     ln2_of_attn=False,
-    fixed_h=None,
-    fixed_x=None,
+    const_x=None,
+    const_h=None,
 ):
-    """The pre-norm block; flags for the wrong versions. fixed_h / fixed_x replace the
-    residual branch's h or x by a constant, so central differences of the result leave out
+    """The pre-norm block; flags for the wrong versions. const_x / const_h replace the
+    residual branch's x or h by a constant, so central differences of the result leave out
     that residual path's gradient."""
     ln2 = P["ln1"] if same_ln else P["ln2"]
     if post_norm:  # the original transformer: LN after each residual sum
         h = _ln(x + _mha(x, P["attn"], heads, mask), **P["ln1"])
         return _ln(h + _mlp(h, P["mlp"]), **ln2)
     att = _mha(_ln(x, **P["ln1"]), P["attn"], heads, mask)
-    h = att if no_residual else (x if fixed_x is None else fixed_x) + att
+    h = (x if const_x is None else const_x) + att if res1 else att
     m = _mlp(_ln(att if ln2_of_attn else h, **ln2), P["mlp"])
-    return m if no_residual else (h if fixed_h is None else fixed_h) + m
+    return (h if const_h is None else const_h) + m if res2 else m
 
 
 def _block_params(seed, d, dtype=np.float64):
@@ -468,7 +469,9 @@ def _block_params(seed, d, dtype=np.float64):
 BLOCK_MISTAKES = {
     "normalise after each residual sum (post-norm, as in the original transformer) instead of before each "
     "sub-layer": {"post_norm": True},
-    "leave out the residual connections": {"no_residual": True},
+    "leave out both residual connections": {"res1": False, "res2": False},
+    "leave out the first residual connection (h = MHA(LN_1(x)) without x +)": {"res1": False},
+    "leave out the second residual connection (y = MLP(LN_2(h)) without h +)": {"res2": False},
     "use ln1's parameters for both layer norms": {"same_ln": True},
     "feed LN_2 the attention's output instead of h = x + attention": {"ln2_of_attn": True},
 }
@@ -565,6 +568,10 @@ def test_block_init_draws_in_the_stated_order(impl):
 
     wrong = {
         "draw the MLP's weights before the attention's": mlp_first,
+        "draw W_1 and W_2 with GPT-2's standard deviation 0.02 instead of 1/sqrt(fan_in)": lambda: {
+            "W_1": want_mlp["W_1"] * 0.02 * math.sqrt(d),
+            "W_2": want_mlp["W_2"] * 0.02 * math.sqrt(4 * d),
+        },
         "use the standard deviation 1/sqrt(D) for W_2 too (its fan-in is 4D)": lambda: {
             "W_2": want_mlp["W_2"] * math.sqrt(4 * d) / math.sqrt(d)
         },
@@ -625,10 +632,10 @@ def test_block_backward_matches_central_differences(impl):
         what="dx",
         mistakes={
             "leave dy out of dL/dh (the second residual path: h reaches y directly)": lambda: numeric_grad(
-                lambda v: loss(v, fixed_h=h), x
+                lambda v: loss(v, const_h=h), x
             ),
             "leave dL/dh out of dx (the first residual path: x reaches h directly)": lambda: numeric_grad(
-                lambda v: loss(v, fixed_x=x), x
+                lambda v: loss(v, const_x=x), x
             ),
         },
     )

@@ -39,7 +39,7 @@ def sinusoidal_positions(T: int, D: int) -> Float[np.ndarray, "T D"]:
         PE[t, 2i]     = sin(t * w_i)
         PE[t, 2i + 1] = cos(t * w_i)
 
-    Raises ValueError if D is odd.
+    Raises ValueError, with a message that says D must be even, if D is odd.
     """
     raise NotImplementedError("sinusoidal_positions")
 
@@ -131,8 +131,9 @@ def rope_forward(
         y[..., t, 2i]     = x[..., t, 2i] cos(t theta_i) - x[..., t, 2i + 1] sin(t theta_i)
         y[..., t, 2i + 1] = x[..., t, 2i] sin(t theta_i) + x[..., t, 2i + 1] cos(t theta_i)
 
-    Returns y, of x's shape and dtype. (GPT-NeoX and LLaMA code pairs feature j with
-    j + d/2 instead; that is a different function and fails the tests.)
+    Returns y, of x's shape and dtype. (GPT-NeoX's code, and LLaMA's in Hugging Face
+    transformers, pair feature j with j + d/2 instead: a different function, which fails
+    the tests.)
     """
     raise NotImplementedError("rope_forward")
 

@@ -92,7 +92,12 @@ def test_sinusoidal_positions_row_zero_alternates_zero_and_one(impl):
 def test_sinusoidal_positions_odd_D_raises(impl):
     try:
         got = run(impl.sinusoidal_positions, 4, 5)
-    except ValueError:
+    except ValueError as exc:
+        expect(
+            "even" in str(exc),
+            f"sinusoidal_positions(T=4, D=5) raised ValueError({str(exc)!r}); say what is wrong: D must be "
+            "even (check D before computing anything: NumPy's own errors do not say it)",
+        )
         return
     raise AssertionError(
         f"{got}: returned shape {getattr(got.value, 'shape', None)}; expected a ValueError, since an odd "

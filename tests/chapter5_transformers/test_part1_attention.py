@@ -88,6 +88,19 @@ def test_causal_mask_is_boolean(impl):
     _expect_dtype(call, call.value, np.bool_, "the mask")
 
 
+@exercise("causal_mask")
+def test_causal_mask_row_t_sees_t_plus_one_keys(impl):
+    call = run(impl.causal_mask, 7)
+    got = np.asarray(call.value)
+    expect(got.shape == (7, 7), f"{call}: shape {got.shape}, expected (7, 7)")
+    expect_equal(
+        Call(got.sum(axis=1), f"{call}.sum(axis=1)"),
+        np.arange(1, 8),
+        what="the number of keys each query may see (query t sees keys 0..t)",
+        mistakes={"hide the diagonal (position t cannot see itself)": np.arange(7)},
+    )
+
+
 # --- padding_mask -----------------------------------------------------------------------------
 
 
@@ -117,6 +130,13 @@ def test_padding_mask_is_boolean_and_broadcasts(impl):
         getattr(got, "shape", None) == (3, 1, 5),
         f"{call}: shape {getattr(got, 'shape', None)}, expected (N, 1, S) = (3, 1, 5)",
     )
+
+
+@exercise("padding_mask")
+def test_padding_mask_full_and_empty_sequences(impl):
+    lengths, S = np.array([4, 0, 2]), 4
+    want = np.array([[[True] * 4], [[False] * 4], [[True, True, False, False]]])
+    expect_equal(run(impl.padding_mask, lengths, S), want, what="the mask (lengths 4, 0 and 2)")
 
 
 # --- masked_softmax ---------------------------------------------------------------------------
@@ -260,6 +280,18 @@ def test_additive_scores_match_the_definition(impl):
             ),
         },
     )
+
+
+@exercise("additive_scores")
+def test_additive_scores_by_hand(impl):
+    # one query, two keys, d_att = 2: scores = v_a . tanh([1, 0] + k_s @ W_k)
+    q = np.array([[[1.0, 2.0]]])
+    k = np.array([[[0.0], [1.0]]])
+    W_q = np.array([[1.0, 0.0], [0.0, 0.0]])
+    W_k = np.array([[0.0, 1.0]])
+    v_a = np.array([2.0, -1.0])
+    want = np.array([[[2 * np.tanh(1.0), 2 * np.tanh(1.0) - np.tanh(1.0)]]])
+    expect_close(run(impl.additive_scores, q, k, W_q, W_k, v_a), want, what="the scores")
 
 
 @exercise("additive_scores")

@@ -123,6 +123,32 @@ def test_split_heads_one_head_and_float32(impl):
     expect_close(run(impl.split_heads, x, 6), _split(x, 6), rtol=0, atol=0, what="heads of width 1")
 
 
+@exercise("split_heads")
+def test_split_heads_by_hand(impl):
+    x = np.arange(8.0).reshape(1, 1, 8)  # one token, features 0..7, two heads of width 4
+    expect_equal(
+        run(impl.split_heads, x, 2),
+        np.array([[[[0.0, 1, 2, 3]], [[4.0, 5, 6, 7]]]]),
+        what="head 0 takes features 0-3, head 1 features 4-7",
+        mistakes={
+            "split the features as (d_head, H) instead of (H, d_head)": np.array(
+                [[[[0.0, 2, 4, 6]], [[1.0, 3, 5, 7]]]]
+            )
+        },
+    )
+
+
+@exercise("merge_heads")
+def test_merge_heads_by_hand(impl):
+    x = np.array([[[[0.0, 1], [2, 3]], [[4.0, 5], [6, 7]]]])  # N = 1, H = 2, T = 2, d_head = 2
+    expect_equal(
+        run(impl.merge_heads, x),
+        np.array([[[0.0, 1, 4, 5], [2.0, 3, 6, 7]]]),
+        what="token t gets head 0's features, then head 1's",
+        mistakes={"reshape to (N, T, D) without moving the head axis": np.arange(8.0).reshape(1, 2, 4)},
+    )
+
+
 @exercise("merge_heads")
 def test_merge_heads_puts_each_head_back_in_its_block(impl):
     x = rng(3).normal(size=(N, H, T, DH))
@@ -181,6 +207,24 @@ def test_mha_init_draws_in_the_stated_order(impl):
         else:
             expect_equal(Call(got[key], str(call)), np.zeros(d), what=key)
         _expect_dtype(call, got[key], np.float64, key)
+
+
+@exercise("mha_init")
+def test_mha_init_uses_the_generator_it_is_given(impl):
+    a = impl.mha_init(rng(6), 8)
+    b = impl.mha_init(rng(7), 8)
+    expect(
+        not np.array_equal(a["W_q"], b["W_q"]),
+        "mha_init(rng, 8) gave the same W_q for generators seeded 6 and 7: draw from the rng passed in",
+    )
+    g = rng(8)
+    first = impl.mha_init(g, 8)
+    second = impl.mha_init(g, 8)
+    expect(
+        not np.array_equal(first["W_q"], second["W_q"]),
+        "two calls of mha_init on one generator gave the same W_q: "
+        "draw from the rng passed in, never a new one",
+    )
 
 
 # --- mha_forward ------------------------------------------------------------------------------
@@ -325,6 +369,11 @@ def test_mha_backward_matches_central_differences(impl):
 def test_mha_backward_with_a_padding_mask(impl):
     pad = (np.arange(T) < np.array([4, 2])[:, None])[:, None, :]
     _check_backward(impl, rng(33).normal(size=(N, T, D)), _params(34), pad, 35)
+
+
+@exercise("mha_backward")
+def test_mha_backward_without_a_mask(impl):
+    _check_backward(impl, rng(39).normal(size=(3, 4, D)), _params(40), None, 41)
 
 
 @exercise("mha_backward")

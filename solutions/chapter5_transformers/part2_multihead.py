@@ -107,7 +107,8 @@ def mha_forward(
 
     mask: boolean (True = may attend), broadcastable to (N, T, T), for example a causal
     mask (T, T) or a padding mask (N, 1, T); the same mask applies to every head (insert
-    a head axis before it reaches attention_forward). Returns (out, cache), out (N, T, D).
+    a head axis just before its last two axes, so that it broadcasts against the scores
+    (N, H, T, T)). Returns (out, cache), out (N, T, D).
     """
     # BEGIN SOLUTION
     p = params

@@ -103,13 +103,13 @@ def get_batch(ids: np.ndarray, batch_size: int, seq_len: int, rng: np.random.Gen
 def gpt_init(
     rng: np.random.Generator, vocab_size: int, context: int, d_model: int, n_heads: int, n_layers: int
 ) -> Params:
-    """GPT-2's initialisation, float64, drawn from rng in this order:
+    """The parameters, float64, drawn from rng in this order:
 
-        W_tok   (vocab_size, d_model)  ~ N(0, 0.02²)
-        W_pos   (context, d_model)     ~ N(0, 0.02²)
+        W_tok   (vocab_size, d_model)  ~ N(0, 1), as PyTorch's nn.Embedding
+        W_pos   (context, d_model)     ~ N(0, 0.02²), as GPT-2
         blocks  n_layers times block_init(rng, d_model) (part 4), and in each block the two
                 projections that write into the residual stream, attn "W_o" and mlp "W_2",
-                multiplied by 1 / sqrt(2 * n_layers)
+                multiplied by 1 / sqrt(2 * n_layers), as GPT-2
         ln_f    {"gamma": ones (d_model,), "beta": zeros (d_model,)}
         W_out   (d_model, vocab_size)  ~ N(0, 0.02²)
 
@@ -119,7 +119,9 @@ def gpt_init(
     # BEGIN SOLUTION
     if d_model % n_heads:
         raise ValueError(f"d_model = {d_model} is not a multiple of n_heads = {n_heads}")
-    W_tok = rng.normal(0.0, 0.02, size=(vocab_size, d_model))
+    # Unit-scale token embeddings: the blocks start with outputs at their inputs' scale,
+    # and tokens embedded at 0.02 would be drowned in the residual stream at first.
+    W_tok = rng.normal(0.0, 1.0, size=(vocab_size, d_model))
     W_pos = rng.normal(0.0, 0.02, size=(context, d_model))
     blocks = []
     for _ in range(n_layers):

@@ -173,8 +173,9 @@ def generate_cached(
     """Greedy generation with the KV cache: the same tokens as generate_recompute.
 
     Read the whole prompt with one call of gpt_forward_cached (from an empty cache), then
-    n_new times: take the argmax of the last position's logits (the first of equal ones),
-    and feed that one token, shape (N, 1), with the cache. Returns the n_new tokens (int64).
+    n_new times: the next token is the argmax of the last position's logits (the first of
+    equal ones); unless it is the last one wanted, feed it alone, shape (N, 1), with the
+    cache. Returns the n_new tokens (int64).
     """
     # BEGIN SOLUTION
     out = np.empty((prompt.shape[0], n_new), dtype=np.int64)

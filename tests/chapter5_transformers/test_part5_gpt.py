@@ -194,11 +194,16 @@ def test_gpt_init_draws_in_the_documented_order(impl, n_layers):
     got = run(impl.gpt_init, rng(1), V, CONTEXT, D, H, n_layers)
     params = got.value
     g = rng(1)
-    W_tok = g.normal(0.0, 0.02, size=(V, D))
+    W_tok = g.normal(0.0, 1.0, size=(V, D))
     W_pos = g.normal(0.0, 0.02, size=(CONTEXT, D))
     blocks = [impl.block_init(g, D) for _ in range(n_layers)]  # your part 4's block_init
     W_out = g.normal(0.0, 0.02, size=(D, V))
-    expect_close(_of(got, params["W_tok"]), W_tok, what="W_tok (the first draw)")
+    expect_close(
+        _of(got, params["W_tok"]),
+        W_tok,
+        what="W_tok (the first draw, N(0, 1))",
+        mistakes={"draw W_tok with standard deviation 0.02 instead of 1": 0.02 * W_tok},
+    )
     expect_close(_of(got, params["W_pos"]), W_pos, what="W_pos (the second draw)")
     scale = 1 / math.sqrt(2 * n_layers)
     for i, block in enumerate(blocks):
@@ -647,11 +652,11 @@ def test_train_gpt_one_loss_per_step(impl):
     expect(len(set(losses)) == 4, f"{got}: equal losses {losses}: every step should draw a new batch")
 
 
-# The budget: context 16, D 16, 2 heads, 1 block, batches of 16 x 16, 60 steps of AdamW at
-# 1e-2, from gpt_init. Over 30 seeds (init rng(s), training rng(s + 1)) the reference's
-# held-out loss on the first 4,096 held-out characters was FILLED_IN nats (worst seed FILLED_IN);
+# The budget: context 16, D 16, 2 heads, 1 block, batches of 32 x 16, 30 steps of AdamW at
+# 3e-2, from gpt_init. Over 30 seeds (init rng(s), training rng(s + 1)) the reference's
+# held-out loss on the first 4,096 held-out characters was 2.78-2.95 nats (worst seed 11);
 # the characters' frequencies alone give 3.24 nats.
-HELD_OUT_LOSS = 3.0
+HELD_OUT_LOSS = 3.05
 
 
 @exercise("train_gpt", timeout=60)
@@ -662,7 +667,7 @@ def test_train_gpt_learns_the_documentation(impl):
     train_ids = np.array([index[ch] for ch in train_text])
     held = np.array([index[ch] for ch in held_out[: 4096 + 1]])
     params = impl.gpt_init(rng(0), len(vocab), 16, 16, 2, 1)
-    got = run(impl.train_gpt, params, train_ids, 2, 60, 16, 16, 1e-2, rng(1))
+    got = run(impl.train_gpt, params, train_ids, 2, 30, 32, 16, 3e-2, rng(1))
     trained, losses = got.value
     logits = _gpt(held[:-1].reshape(-1, 16), trained, 2)
     loss = float(_cross_entropy(logits, held[1:].reshape(-1, 16))[0].mean())

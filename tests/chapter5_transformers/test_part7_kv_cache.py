@@ -100,10 +100,12 @@ def _params(V, context, D, L, seed, scale=0.4):
     }
 
 
-def _greedy(params, prompt, n_new, H):
+def _greedy(params, prompt, n_new, H, first_from=-1):
+    """Greedy decoding by full recomputation; first_from=0 is the WRONG version that takes
+    the first token from the prompt's first position instead of its last."""
     tokens = prompt
-    for _ in range(n_new):
-        nxt = _gpt(tokens, params, H)[:, -1].argmax(axis=-1)
+    for step in range(n_new):
+        nxt = _gpt(tokens, params, H)[:, first_from if step == 0 else -1].argmax(axis=-1)
         tokens = np.concatenate([tokens, nxt[:, None]], axis=1)
     return tokens[:, prompt.shape[1] :]
 
@@ -161,6 +163,17 @@ def test_cached_causal_mask_is_the_last_rows_of_the_causal_mask(impl, T_new, T_p
                 T_past:
             ],
         },
+    )
+
+
+@exercise("cached_causal_mask")
+def test_cached_causal_mask_one_new_query_sees_every_key(impl):
+    # The usual step of generation: one new token reads all 6 cached keys and its own.
+    got = run(impl.cached_causal_mask, 1, 6)
+    expect_equal(
+        got,
+        np.ones((1, 7), dtype=bool),
+        mistakes={"hide the diagonal (query i may not see its own key)": np.arange(7)[None, :] < 6},
     )
 
 
@@ -265,6 +278,40 @@ def test_block_forward_cached_continues_from_the_cache(impl, T_past, T_new):
     )
 
 
+@exercise("block_forward_cached")
+def test_block_forward_cached_values_and_cache_unchanged(impl):
+    block = _params(V, CONTEXT, D, 1, 22)["blocks"][0]
+    x = rng(23).normal(size=(N, 6, D))
+    kv = impl.block_forward_cached(x[:, :4], block, H)[1]
+    got = run(impl.block_forward_cached, x[:, 4:], block, H, kv)  # run() fails if kv is changed
+    _, (_, v) = got.value
+    a = _ln(x, block["ln1"])
+    expect_close(
+        _of(got, v), _heads(a @ block["attn"]["W_v"] + block["attn"]["b_v"], H), what="the cached values"
+    )
+
+
+@exercise("block_forward_cached")
+def test_block_forward_cached_keeps_float32(impl):
+    block = _params(V, CONTEXT, D, 1, 24, scale=0.2)["blocks"][0]
+    block32 = {g: {k: a.astype(np.float32) for k, a in p.items()} for g, p in block.items()}
+    x = rng(25).normal(size=(N, 5, D))
+    kv = impl.block_forward_cached(x[:, :3].astype(np.float32), block32, H)[1]
+    got = run(impl.block_forward_cached, x[:, 3:].astype(np.float32), block32, H, kv)
+    y = got.value[0]
+    expect(y.dtype == np.float32, f"{got}: returned {y.dtype}; float32 in, float32 out")
+    want = _block(x.astype(np.float32).astype(np.float64), _map64(block32), H)[:, 3:]
+    expect_close(_of(got, y), want, rtol=1e-4, atol=1e-4, what="y in float32")
+
+
+def _map64(tree):
+    if isinstance(tree, dict):
+        return {k: _map64(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_map64(v) for v in tree]
+    return tree.astype(np.float64)
+
+
 # ---------------------------------------------------------------------------------------------
 # gpt_forward_cached
 
@@ -318,6 +365,28 @@ def test_gpt_forward_cached_beyond_the_context_raises(impl):
     )
 
 
+@exercise("gpt_forward_cached")
+def test_gpt_forward_cached_keeps_float32(impl):
+    params = _params(V, CONTEXT, D, L, 33, scale=0.2)
+    p32 = _map32(params)
+    tokens = rng(34).integers(0, V, size=(N, 6))
+    _, cache = impl.gpt_forward_cached(tokens[:, :4], p32, H)
+    got = run(impl.gpt_forward_cached, tokens[:, 4:], p32, H, cache)  # run() fails if cache is changed
+    logits = got.value[0]
+    expect(logits.dtype == np.float32, f"{got}: logits are {logits.dtype}; float32 parameters give float32")
+    expect_close(
+        _of(got, logits), _gpt(tokens, _map64(p32), H)[:, 4:], rtol=1e-4, atol=1e-4, what="the logits"
+    )
+
+
+def _map32(tree):
+    if isinstance(tree, dict):
+        return {k: _map32(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_map32(v) for v in tree]
+    return tree.astype(np.float32)
+
+
 # ---------------------------------------------------------------------------------------------
 # generate_cached
 
@@ -328,7 +397,15 @@ def test_generate_cached_equals_greedy_recomputation(impl, prompt_len, n_new):
     params = _params(V, CONTEXT, D, L, 40)
     prompt = rng(41 + prompt_len).integers(0, V, size=(N, prompt_len))
     got = run(impl.generate_cached, params, prompt, n_new, H)
-    expect_equal(got, _greedy(params, prompt, n_new, H).astype(np.int64))
+    expect_equal(
+        got,
+        _greedy(params, prompt, n_new, H).astype(np.int64),
+        mistakes={
+            "take the first token from the logits of the prompt's first position instead of its last": lambda: (
+                _greedy(params, prompt, n_new, H, first_from=0).astype(np.int64)
+            )
+        },
+    )
     expect(got.value.dtype == np.int64, f"{got}: dtype {got.value.dtype}, expected int64")
 
 
@@ -357,3 +434,13 @@ def test_generate_cached_feeds_one_token_at_a_time(impl):
         f"{got}: gpt_forward_cached was called with (tokens shape, cached length) {calls}; expected the "
         f"prompt once from an empty cache, then each new token alone: {want} (the last call may be skipped)",
     )
+
+
+@exercise("generate_cached")
+def test_generate_cached_fills_the_context_exactly(impl):
+    # A prompt of 4 and 7 new tokens in a context of 10: the model reads 4 + 6 = 10 tokens
+    # (the last new token is never read), so nothing may go beyond the context.
+    params = _params(V, CONTEXT, D, L, 46)
+    prompt = rng(47).integers(0, V, size=(N, 4))
+    got = run(impl.generate_cached, params, prompt, 7, H)
+    expect_equal(got, _greedy(params, prompt, 7, H).astype(np.int64))

@@ -162,6 +162,25 @@ def test_mtp_forward_every_head_is_causal(impl):
         )
 
 
+@exercise("mtp_forward")
+def test_mtp_forward_keeps_float32(impl):
+    params = _params(V, CONTEXT, D, L, 2, 14, scale=0.2)
+    p32 = _cast(params, np.float32)
+    tokens = rng(15).integers(0, V, size=(N, T))
+    got = run(impl.mtp_forward, tokens, p32, H)
+    logits = got.value[0]
+    expect(logits.dtype == np.float32, f"{got}: logits are {logits.dtype}; float32 parameters give float32")
+    expect_close(_of(got, logits), _mtp(tokens, _cast(p32, np.float64), H), rtol=1e-4, atol=1e-4)
+
+
+def _cast(tree, dtype):
+    if isinstance(tree, dict):
+        return {k: _cast(v, dtype) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_cast(v, dtype) for v in tree]
+    return tree.astype(dtype)
+
+
 # ---------------------------------------------------------------------------------------------
 # mtp_loss
 
@@ -384,3 +403,22 @@ def test_mtp_backward_with_the_loss(impl):
     _, dlogits = impl.mtp_loss(logits, tokens)
     got = run(impl.mtp_backward, dlogits, cache)
     _expect_grads(got, got.value, _shares(tokens, params, 2, dlogits), params)
+
+
+@exercise("mtp_backward")
+def test_mtp_backward_each_head_reaches_only_its_own_block(impl):
+    # With a gradient on head 2's logits only, head 1's block gets exactly zero gradient,
+    # and head 2's block, the shared layers and the trunk do not.
+    params = _params(7, 6, 4, 1, 2, 34)
+    tokens = rng(35).integers(0, 7, size=(2, 5))
+    R = np.zeros((2, 2, 5, 7))
+    R[1] = rng(36).normal(size=(2, 5, 7))
+    _, cache = impl.mtp_forward(tokens, params, 2)
+    got = run(impl.mtp_backward, R, cache)
+    grads = got.value
+    for path, array in _paths(grads["heads"][0]):
+        expect(
+            not np.any(array), f"{got}: heads[0].{path} should get exactly 0 when only head 2 has a gradient"
+        )
+    for path in ("heads[1].attn.W_q", "W_out", "ln_f.gamma", "blocks[0].mlp.W_1", "W_tok"):
+        expect(np.any(_at(grads, path)), f"{got}: d{path} is all zero; head 2's gradient should reach it")

@@ -1,0 +1,156 @@
+# %% [markdown]
+# # Chapter 5, part 9: multi-token prediction
+#
+# Reading: chapters/chapter5_transformers/part9_multi_token.md
+#
+# Fill in each function, then run the cell below it: `check(fn)` runs that exercise's
+# tests here and prints a verdict. `python -m grader chapter5/part9` grades the file.
+#
+# Gloeckle et al. (2024), "Better & Faster Large Language Models via Multi-token
+# Prediction": a shared trunk (part 5's embedding and blocks) feeds K heads; head j
+# (j = 1..K) is one more transformer block of its own, followed by the shared final layer
+# norm and output matrix, and predicts the token j places ahead:
+#
+#     tokens --embedding, blocks (the trunk)--> z --+--> head block 1 --> LN_f, W_out --> logits[0]: t+1
+#                                                   +--> head block 2 --> LN_f, W_out --> logits[1]: t+2
+#                                                   ...
+#
+# This part runs on YOUR parts 1–5. Conventions: the parameters are part 5's GPT
+# parameters plus "heads": [K block parameter dicts] (mtp_init); logits are stacked as
+# (K, N, T, V), logits[j - 1] being head j's. The tests compare float64 results to 1e-6
+# relative (gradients against central differences).
+
+# %%
+import math
+
+import numpy as np
+from chapter5_transformers.part1_attention import causal_mask
+from chapter5_transformers.part3_positions import embedding_backward, embedding_forward
+from chapter5_transformers.part4_block import (
+    block_backward,
+    block_forward,
+    block_init,
+    layer_norm_backward,
+    layer_norm_forward,
+)
+from chapter5_transformers.part5_gpt import Params, cross_entropy, gpt_init
+from jaxtyping import Float, Int
+
+from grader.check import check
+
+MAIN = __name__ == "__main__"
+
+
+# %% [markdown]
+# ## Given: the parameters
+
+
+# %%
+def mtp_init(
+    rng: np.random.Generator,
+    vocab_size: int,
+    context: int,
+    d_model: int,
+    n_heads: int,
+    n_layers: int,
+    n_future: int,
+) -> Params:
+    """Part 5's gpt_init(rng, ...) for the trunk, ln_f and W_out, then n_future head blocks
+    from block_init(rng, d_model), their W_o and W_2 scaled by 1 / sqrt(2 (n_layers + 1))
+    (each head makes the network one block deeper)."""
+    params = gpt_init(rng, vocab_size, context, d_model, n_heads, n_layers)
+    heads = []
+    for _ in range(n_future):
+        head = block_init(rng, d_model)
+        head["attn"]["W_o"] = head["attn"]["W_o"] / math.sqrt(2 * (n_layers + 1))
+        head["mlp"]["W_2"] = head["mlp"]["W_2"] / math.sqrt(2 * (n_layers + 1))
+        heads.append(head)
+    return {**params, "heads": heads}
+
+
+# %% [markdown]
+# ## The forward pass
+
+
+# %%
+def mtp_forward(
+    tokens: Int[np.ndarray, "batch time"], params: Params, n_heads: int
+) -> tuple[Float[np.ndarray, "n_future batch time vocab"], tuple]:
+    """The logits of every head:
+
+        z = the trunk: embedding_forward, then every block of params["blocks"] with the
+            causal mask (part 5's gpt_forward up to, not including, ln_f)
+        logits[j - 1] = layer_norm_forward(block_forward(z, heads[j - 1], n_heads, causal mask),
+                                           ln_f gamma, ln_f beta) @ W_out     for j = 1..K
+
+    Every head reads the same z; ln_f and W_out are shared by all heads. Returns
+    (logits (K, N, T, V), cache for mtp_backward).
+    """
+    raise NotImplementedError("mtp_forward")
+
+
+if MAIN:
+    check(mtp_forward)
+
+
+# %% [markdown]
+# ## The loss: head j has no target in the last j positions
+
+
+# %%
+def mtp_loss(
+    logits: Float[np.ndarray, "n_future batch time vocab"], tokens: Int[np.ndarray, "batch time"]
+) -> tuple[float, Float[np.ndarray, "n_future batch time vocab"]]:
+    """The multi-token loss of a window of tokens and its gradient.
+
+    Head j (logits[j - 1]) at position t predicts tokens[:, t + j]. The last j positions
+    have no such token: they are left out of head j's loss and get a zero gradient. Head
+    j's loss L_j is part 5's cross_entropy over its N * (T - j) positions with a target
+    (their mean), and the loss is the mean over heads:
+
+        loss = (1 / K) * sum over j = 1..K of L_j
+
+    Needs T > K. Returns (loss as a Python float, dlogits (K, N, T, V) in the logits' dtype).
+    """
+    raise NotImplementedError("mtp_loss")
+
+
+if MAIN:
+    check(mtp_loss)
+
+
+# %% [markdown]
+# ## The backward pass: the trunk collects every head's gradient
+
+
+# %%
+def mtp_backward(dlogits: Float[np.ndarray, "n_future batch time vocab"], cache: tuple) -> Params:
+    """The gradient of a loss with respect to every parameter, given dlogits (K, N, T, V)
+    and mtp_forward's cache, shaped like params (with "heads"). The shared ln_f and W_out
+    collect the gradient of every head, and so does the trunk: dz is the sum over heads of
+    the gradient each head's block sends back."""
+    raise NotImplementedError("mtp_backward")
+
+
+if MAIN:
+    check(mtp_backward)
+
+
+# %% [markdown]
+# ## A look: one step of each
+#
+# The loss of an untrained model with K = 3 heads is close to ln V for every head.
+
+# %%
+if MAIN:
+    params = mtp_init(np.random.default_rng(0), 50, 16, 32, 4, 2, 3)
+    tokens = np.random.default_rng(1).integers(0, 50, size=(4, 16))
+    try:
+        logits, cache = mtp_forward(tokens, params, 4)
+        loss, dlogits = mtp_loss(logits, tokens)
+        grads = mtp_backward(dlogits, cache)
+        print(
+            f"loss {loss:.3f} (ln 50 = {math.log(50):.3f}); dW_out norm {np.linalg.norm(grads['W_out']):.4f}"
+        )
+    except NotImplementedError as missing:
+        print(f"Finish {missing} to run this cell.")

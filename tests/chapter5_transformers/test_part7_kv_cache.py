@@ -401,9 +401,9 @@ def test_generate_cached_equals_greedy_recomputation(impl, prompt_len, n_new):
         got,
         _greedy(params, prompt, n_new, H).astype(np.int64),
         mistakes={
-            "take the first token from the logits of the prompt's first position instead of its last": lambda: (
-                _greedy(params, prompt, n_new, H, first_from=0).astype(np.int64)
-            )
+            "take the first token from the prompt's first position's logits, not its last's": lambda: _greedy(
+                params, prompt, n_new, H, first_from=0
+            ).astype(np.int64)
         },
     )
     expect(got.value.dtype == np.int64, f"{got}: dtype {got.value.dtype}, expected int64")

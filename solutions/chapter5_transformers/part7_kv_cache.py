@@ -148,10 +148,9 @@ def gpt_forward_cached(
     # BEGIN SOLUTION
     T_past = 0 if cache is None else cache[0][0].shape[2]
     T_new = tokens.shape[1]
-    if T_past + T_new > params["W_pos"].shape[0]:
-        raise ValueError(
-            f"{T_past} + {T_new} positions do not fit in a context of {params['W_pos'].shape[0]}"
-        )
+    context = len(params["W_pos"])  # one learned position per row
+    if T_past + T_new > context:
+        raise ValueError(f"{T_past} cached + {T_new} new tokens do not fit in the context of {context}")
     x = params["W_tok"][tokens] + params["W_pos"][T_past : T_past + T_new]
     new_cache = []
     for i, block in enumerate(params["blocks"]):

@@ -547,6 +547,9 @@ def test_adamw_step_first_step(impl):
             "add the decay to the gradient (Adam with L2, not decoupled AdamW)": _adamw(
                 params, [grads], 0.05, coupled=True
             ),
+            "forget the bias correction (divide m and v by 1 - beta^t)": _adamw(
+                params, [grads], 0.05, correct=False
+            ),
         },
     )
     _expect_unchanged(got, before, params)

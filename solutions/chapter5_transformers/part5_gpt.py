@@ -348,7 +348,10 @@ if MAIN:
     vocab = sorted(set(train_text + held_out_text))
     train_ids, held_ids = encode(train_text, vocab), encode(held_out_text, vocab)
     try:
-        params = gpt_init(np.random.default_rng(0), len(vocab), 64, 64, 4, 2)
+        # float32 halves the time of a step; every function above keeps the dtype it is given.
+        params = tree_map(
+            lambda a: a.astype(np.float32), gpt_init(np.random.default_rng(0), len(vocab), 64, 64, 4, 2)
+        )
         start = time.perf_counter()
         params, losses = train_gpt(params, train_ids, 4, 1000, 32, 64, 3e-3, np.random.default_rng(1))
         seconds = time.perf_counter() - start

@@ -562,7 +562,11 @@ def test_adamw_step_carries_the_state(impl):
     before = copy.deepcopy(params)
     state, current = None, params
     for grads in grads_list:
+        state_before = copy.deepcopy(state)
         got = run(impl.adamw_step, current, grads, state, 0.01, (0.8, 0.9), 1e-6, 0.3)
+        if state is not None:
+            _expect_unchanged(got, state_before["m"], state["m"], "the state's m")
+            _expect_unchanged(got, state_before["v"], state["v"], "the state's v")
         current, state = got.value
     _expect_adamw(
         got,

@@ -425,7 +425,7 @@ def test_generate_cached_feeds_one_token_at_a_time(impl):
     original = impl.gpt_forward_cached
 
     def spy(tokens, params, n_heads, cache=None):
-        calls.append((tokens.shape, None if cache is None else cache[0][0].shape[2]))
+        calls.append((tokens.shape, cache[0][0].shape[2] if cache else None))
         return original(tokens, params, n_heads, cache)
 
     impl.gpt_forward_cached = spy

@@ -145,7 +145,12 @@ def test_merge_heads_by_hand(impl):
         run(impl.merge_heads, x),
         np.array([[[0.0, 1, 4, 5], [2.0, 3, 6, 7]]]),
         what="token t gets head 0's features, then head 1's",
-        mistakes={"reshape to (N, T, D) without moving the head axis": np.arange(8.0).reshape(1, 2, 4)},
+        mistakes={
+            "reshape to (N, T, D) without moving the head axis": np.arange(8.0).reshape(1, 2, 4),
+            "merge the features as (d_head, H) instead of (H, d_head)": np.array(
+                [[[0.0, 4, 1, 5], [2.0, 6, 3, 7]]]
+            ),
+        },
     )
 
 

@@ -1,6 +1,7 @@
 """Chapter 5 benchmark cases: multi-head self-attention's forward pass with its four
 projections (part 2's mha_forward) against PyTorch's nn.MultiheadAttention with the same
-weights, float32, and against numpy-ml's attention layers."""
+weights (without and with a causal mask) and against the same layer written with
+F.scaled_dot_product_attention, float32; and against numpy-ml's attention layers."""
 
 from __future__ import annotations
 
@@ -61,6 +62,28 @@ def _torch_mha(inputs, causal=False):
     return run
 
 
+def _torch_sdpa(inputs):
+    """The same layer from PyTorch's functions: one F.linear for Q, K and V together,
+    F.scaled_dot_product_attention (its fused CPU kernel) and the output F.linear."""
+    torch = torch_or_none()
+    if torch is None:
+        return None
+    F = torch.nn.functional
+    x, p = inputs
+    xt = torch.from_numpy(x)
+    W_in = torch.from_numpy(np.concatenate([p["W_q"], p["W_k"], p["W_v"]], axis=1).T.copy())
+    b_in = torch.from_numpy(np.concatenate([p["b_q"], p["b_k"], p["b_v"]]))
+    W_o, b_o = torch.from_numpy(p["W_o"].T.copy()), torch.from_numpy(p["b_o"])
+
+    def run():
+        with torch.no_grad():
+            qkv = F.linear(xt, W_in, b_in).view(N, T, 3, H, D // H).permute(2, 0, 3, 1, 4)
+            heads = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+            return F.linear(heads.transpose(1, 2).reshape(N, T, D), W_o, b_o)
+
+    return run
+
+
 def _numpy_ml_mha(inputs):
     # numpy-ml 0.1.2's MultiHeadedAttentionModule sizes its projections from the input's
     # second axis and merges the heads with reshape(n_ex, kqv_dim), so it only runs on one
@@ -97,6 +120,7 @@ def _numpy_ml_mha(inputs):
 
 CASES = [
     Case(f"MHA fwd, N={N} T={T} D={D} H={H}, float32", MHA, _mha_inputs, _forward, _torch_mha),
+    Case(f"MHA fwd, N={N} T={T} D={D} H={H} vs SDPA", MHA, _mha_inputs, _forward, _torch_sdpa, "torch SDPA"),
     Case(
         f"MHA fwd causal, N={N} T={T} D={D} H={H}, float32",
         MHA,

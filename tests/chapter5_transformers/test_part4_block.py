@@ -267,13 +267,9 @@ def test_gelu_forward_by_hand(impl):
     expect_close(
         Call(y[:2] - y[2:], str(call)),
         x,
-        rtol=1e-12,
-        atol=1e-12,
         what="gelu(x) - gelu(-x), which should be x",
     )
-    expect_close(
-        Call(y[1, :2], str(call)), np.array([12.0, 0.0]), atol=1e-12, what="gelu(12) = 12 and gelu(-12) = 0"
-    )
+    expect_close(Call(y[1, :2], str(call)), np.array([12.0, 0.0]), what="gelu(12) = 12 and gelu(-12) = 0")
 
 
 @exercise("gelu_backward")
@@ -305,9 +301,7 @@ def test_gelu_backward_at_zero_is_one_half(impl):
     x = np.array([0.0, 0.0, 0.0])
     _, cache = impl.gelu_forward(x)
     call = run(impl.gelu_backward, np.array([1.0, 2.0, -4.0]), cache)
-    expect_close(
-        call, np.array([0.5, 1.0, -2.0]), rtol=1e-12, atol=1e-12, what="dx at x = 0 (gelu'(0) = 1/2)"
-    )
+    expect_close(call, np.array([0.5, 1.0, -2.0]), what="dx at x = 0 (gelu'(0) = 1/2)")
 
 
 @exercise("gelu_backward")
@@ -781,7 +775,7 @@ def test_block_backward_causal_gradient_reaches_only_earlier_tokens(impl):
     expect_close(
         Call(dx[:, 2:], str(call)),
         np.zeros((BN, BT - 2, BD)),
-        atol=1e-12,
+        atol=1e-9,
         what="dx[:, 2:] for a loss on y[:, 1] only (tokens after position 1 cannot affect it)",
     )
     expect(

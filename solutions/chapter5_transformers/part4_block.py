@@ -107,9 +107,8 @@ def gelu_forward(x: Float[np.ndarray, "*shape"]) -> tuple[Float[np.ndarray, "*sh
     """
     # BEGIN SOLUTION
     c = math.sqrt(2.0 / math.pi)  # a Python float: keeps float32 as float32
-    # x * x * x, not x**3: NumPy's power calls pow() per entry, ~300x slower here (70 ms
-    # against 0.2 ms on a GPT's (2048, 256) hidden layer), which would dominate training.
-    t = np.tanh(c * (x + 0.044715 * x * x * x))
+    # x * x * x, not x**3: NumPy computes a cube with the general pow, ~80x slower here
+    t = np.tanh(c * x * (1.0 + 0.044715 * (x * x)))
     return 0.5 * x * (1.0 + t), (x, t)
     # END SOLUTION
 
@@ -124,7 +123,7 @@ def gelu_backward(dy: Float[np.ndarray, "*shape"], cache: tuple) -> Float[np.nda
     # BEGIN SOLUTION
     x, t = cache
     c = math.sqrt(2.0 / math.pi)
-    dudx = c * (1.0 + 3 * 0.044715 * x**2)  # u = c (x + 0.044715 x^3), t = tanh(u)
+    dudx = c * (1.0 + 3 * 0.044715 * (x * x))  # u = c (x + 0.044715 x^3), t = tanh(u)
     return dy * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * dudx)
     # END SOLUTION
 

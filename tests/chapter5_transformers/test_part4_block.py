@@ -186,6 +186,30 @@ def test_layer_norm_backward_keeps_float32(impl):
         expect_close(Call(part, str(call)), want, rtol=1e-4, atol=1e-4, what=name)
 
 
+@exercise("layer_norm_backward")
+def test_layer_norm_backward_dx_ignores_shifts_and_scalings_of_rows(impl):
+    # y does not change when a row of x is shifted or scaled (eps = 0), so dx, the gradient
+    # with respect to x, has no component along (1, ..., 1) or along x_hat in any row.
+    x, gamma, beta = _ln_params(39, (N, T, 7))
+    dy = rng(40).normal(size=x.shape)
+    _, cache = impl.layer_norm_forward(x, gamma, beta, 0.0)
+    call = run(impl.layer_norm_backward, dy, cache)
+    dx = expect_parts(call, LN_GRADS, [x.shape, (7,), (7,)])[0]
+    x_hat = (x - x.mean(-1, keepdims=True)) / x.std(-1, keepdims=True)
+    expect_close(
+        Call(dx.sum(axis=-1), str(call)),
+        np.zeros((N, T)),
+        atol=1e-9,
+        what="dx summed over each row's features (a shift of the row changes nothing)",
+    )
+    expect_close(
+        Call((dx * x_hat).sum(axis=-1), str(call)),
+        np.zeros((N, T)),
+        atol=1e-9,
+        what="dx . x_hat of each row (a scaling of the row changes nothing)",
+    )
+
+
 # --- GELU -------------------------------------------------------------------------------------
 
 C = math.sqrt(2 / math.pi)
@@ -234,6 +258,20 @@ def test_gelu_forward_keeps_float32(impl):
     expect_close(Call(y, str(call)), _gelu_loops(x), rtol=1e-4, atol=1e-5, what="y")
 
 
+@exercise("gelu_forward")
+def test_gelu_forward_by_hand(impl):
+    # tanh is odd, so gelu(x) - gelu(-x) = x exactly; gelu(0) = 0; far out gelu is x or 0.
+    x = np.array([[0.0, 0.7, -1.3, 2.0], [12.0, -12.0, 3.5, -0.2]])
+    call = run(impl.gelu_forward, np.concatenate([x, -x]))
+    y, _ = expect_parts(call, ("y", "cache"), [(4, 4), None])
+    expect_close(
+        Call(y[:2] - y[2:], str(call)),
+        x,
+        what="gelu(x) - gelu(-x), which should be x",
+    )
+    expect_close(Call(y[1, :2], str(call)), np.array([12.0, 0.0]), what="gelu(12) = 12 and gelu(-12) = 0")
+
+
 @exercise("gelu_backward")
 def test_gelu_backward_matches_central_differences(impl):
     x = _gelu_x()
@@ -256,6 +294,14 @@ def test_gelu_backward_matches_central_differences(impl):
             "forget the product rule (dy * 0.5 (1 + tanh(u)) only)": lambda: dy * 0.5 * (1 + t),
         },
     )
+
+
+@exercise("gelu_backward")
+def test_gelu_backward_at_zero_is_one_half(impl):
+    x = np.array([0.0, 0.0, 0.0])
+    _, cache = impl.gelu_forward(x)
+    call = run(impl.gelu_backward, np.array([1.0, 2.0, -4.0]), cache)
+    expect_close(call, np.array([0.5, 1.0, -2.0]), what="dx at x = 0 (gelu'(0) = 1/2)")
 
 
 @exercise("gelu_backward")
@@ -381,6 +427,19 @@ def test_mlp_backward_matches_central_differences(impl):
         "grads",
         mistakes={skip: lambda: _mlp_grads(x, p, dy, act_grad=False)[1]},
     )
+
+
+@exercise("mlp_backward")
+def test_mlp_backward_on_a_two_dimensional_input(impl):
+    # Leading axes are any: (T, D) rows are tokens as well.
+    p = _mlp_params(41, 5, 7)
+    x, dy = rng(42).normal(size=(4, 5)), rng(43).normal(size=(4, 5))
+    _, cache = impl.mlp_forward(x, p)
+    call = run(impl.mlp_backward, dy, cache)
+    got = expect_parts(call, ("dx", "grads"), [x.shape, None])
+    want_dx, want_grads = _mlp_grads(x, p, dy)
+    expect_close(Call(got[0], str(call)), want_dx, what="dx")
+    _expect_grad_dict(call, got[1], want_grads, MLP_KEYS, "grads")
 
 
 @exercise("mlp_backward")
@@ -605,6 +664,35 @@ def test_block_init_draws_in_the_stated_order(impl):
         )
 
 
+@exercise("block_init")
+def test_block_init_other_size_shapes_and_dtypes(impl):
+    d = 6
+    call = run(impl.block_init, rng(44), d)
+    P = call.value
+    expect(isinstance(P, dict), f"{call}: returned {type(P).__name__}, expected a dict")
+    shapes = {
+        "ln1": {"gamma": (d,), "beta": (d,)},
+        "attn": {k: (d, d) if k.startswith("W") else (d,) for k in MHA_KEYS},
+        "ln2": {"gamma": (d,), "beta": (d,)},
+        "mlp": {"W_1": (d, 4 * d), "b_1": (4 * d,), "W_2": (4 * d, d), "b_2": (d,)},
+    }
+    for name, sub in shapes.items():
+        got = P.get(name)
+        expect(isinstance(got, dict), f"{call}: ['{name}'] is {type(got).__name__}, expected a dict")
+        expect(set(got) == set(sub), f"{call}: ['{name}'] has the keys {sorted(got)}; expected {sorted(sub)}")
+        for key, shape in sub.items():
+            kind, size = getattr(got[key], "dtype", None), getattr(got[key], "shape", None)
+            expect(
+                size == shape and kind == np.float64,
+                f"{call}: ['{name}']['{key}'] is {kind} {size}; expected float64 {shape}",
+            )
+    other = impl.block_init(rng(45), d)
+    expect(
+        not np.allclose(P["mlp"]["W_1"], other["mlp"]["W_1"]),
+        f"{call}: W_1 is the same for two generators: draw from the rng passed in",
+    )
+
+
 # --- block_backward ---------------------------------------------------------------------------
 
 BN, BT, BD, BH = 3, 4, 10, 2
@@ -671,3 +759,26 @@ def test_block_backward_keeps_float32(impl):
         for key in sub:
             part = grads.get(name, {}).get(key) if isinstance(grads.get(name), dict) else None
             _dtype_is(call, part, np.float32, f"grads['{name}']['{key}']")
+
+
+@exercise("block_backward")
+def test_block_backward_causal_gradient_reaches_only_earlier_tokens(impl):
+    # With a causal mask, y[:, 1] depends on x[:, 0] and x[:, 1] only: a loss on y[:, 1]
+    # alone gives x[:, 2:] no gradient, and a loss on the last position reaches every token.
+    P = _block_params(46, BD)
+    x = rng(47).normal(size=(BN, BT, BD))
+    dy = np.zeros((BN, BT, BD))
+    dy[:, 1] = rng(48).normal(size=(BN, BD))
+    _, cache = impl.block_forward(x, P, BH, _causal(BT))
+    call = run(impl.block_backward, dy, cache)
+    dx = expect_parts(call, ("dx", "grads"), [x.shape, None])[0]
+    expect_close(
+        Call(dx[:, 2:], str(call)),
+        np.zeros((BN, BT - 2, BD)),
+        atol=1e-9,
+        what="dx[:, 2:] for a loss on y[:, 1] only (tokens after position 1 cannot affect it)",
+    )
+    expect(
+        bool(np.all(np.abs(dx[:, :2]).sum(axis=-1) > 1e-6)),
+        f"{call}: dx[:, 0] or dx[:, 1] is zero for a loss on y[:, 1]; both tokens reach y[:, 1]",
+    )

@@ -137,6 +137,40 @@ if MAIN:
 
 
 # %% [markdown]
+# ## Drafting with the heads: self-speculative greedy decoding
+
+
+# %%
+def speculative_greedy(
+    params: Params, prompt: Int[np.ndarray, " prompt"], n_new: int, n_heads: int
+) -> tuple[Int[np.ndarray, " n_new"], int]:
+    """Greedy decoding with head 1 (the next-token head), sped up by letting the other heads
+    draft (Stern et al.'s blockwise parallel decoding, as Gloeckle et al. use it):
+
+        run mtp_forward on the sequence (the prompt at first); at its last position,
+        head j's argmax is the draft d_j (j = 1..K); d_1 is head 1's own next token
+        repeat until n_new tokens are out:
+            run mtp_forward once on the sequence followed by d_1 .. d_K
+            g_i = head 1's argmax at the position of d_i (i = 1..K): the greedy token after d_i
+            accept d_1, then d_2 if d_2 == g_1, then d_3 if also d_3 == g_2, ... (stop at the
+            first mismatch); m = the number accepted
+            append d_1 .. d_m to the sequence and to the output
+            the new drafts: d_1 = g_m, and d_j = head j's argmax at the position of d_m (j = 2..K)
+
+    Every accepted token is the one head 1 would have chosen greedily, one token at a time,
+    so the output is exactly head 1's greedy decoding; each loop costs one forward pass and
+    adds between 1 and K tokens. Argmaxes take the first of equal logits. The prompt is
+    1-D (one sequence) and the context must hold len(prompt) + n_new + K tokens. Returns
+    (the first n_new tokens produced, int64; the number of calls of mtp_forward).
+    """
+    raise NotImplementedError("speculative_greedy")
+
+
+if MAIN:
+    check(speculative_greedy)
+
+
+# %% [markdown]
 # ## A look: one step of each
 #
 # The loss of an untrained model with K = 3 heads is close to ln V for every head.

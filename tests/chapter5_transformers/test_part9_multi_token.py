@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from grader.testkit import Call, exercise, expect, expect_close, rng, run
+from grader.testkit import Call, exercise, expect, expect_close, expect_equal, rng, run
 
 # ---------------------------------------------------------------------------------------------
 # The model written out
@@ -422,3 +422,99 @@ def test_mtp_backward_each_head_reaches_only_its_own_block(impl):
         )
     for path in ("heads[1].attn.W_q", "W_out", "ln_f.gamma", "blocks[0].mlp.W_1", "W_tok"):
         expect(np.any(_at(grads, path)), f"{got}: d{path} is all zero; head 2's gradient should reach it")
+
+
+# ---------------------------------------------------------------------------------------------
+# speculative_greedy
+
+
+def _greedy_head1(params, prompt, n_new, H):
+    seq = list(prompt)
+    for _ in range(n_new):
+        seq.append(int(_mtp(np.array([seq]), params, H)[0, 0, -1].argmax()))
+    return np.array(seq[len(prompt) :], dtype=np.int64)
+
+
+def _speculative(params, prompt, n_new, H, verify=True):
+    """The documented loop: (tokens, calls, how many loops accepted more than one draft).
+    verify=False is the WRONG version that accepts every draft unchecked."""
+    seq = list(prompt)
+    logits = _mtp(np.array([seq]), params, H)
+    calls, multi = 1, 0
+    draft = list(logits[:, 0, -1].argmax(axis=-1))
+    K = len(draft)
+    out = []
+    while len(out) < n_new:
+        logits = _mtp(np.array([seq + draft]), params, H)
+        calls += 1
+        L = len(seq)
+        greedy = logits[0, 0, L : L + K].argmax(axis=-1)
+        m = 1
+        while m < K and (not verify or draft[m] == greedy[m - 1]):
+            m += 1
+        multi += m > 1
+        seq += draft[:m]
+        out += draft[:m]
+        draft = [int(greedy[m - 1])] + list(logits[1:, 0, L + m - 1].argmax(axis=-1))
+    return np.array(out[:n_new], dtype=np.int64), calls, multi
+
+
+def _spec_case(K, seed, V=3):
+    """A model whose heads are copies of head 1: head j's draft is head 1's token, right
+    whenever the greedy sequence repeats a token, which a vocabulary of 3 makes frequent."""
+    params = _params(V, 24, 4, 1, 1, seed)
+    params["heads"] = [copy.deepcopy(params["heads"][0]) for _ in range(K)]
+    return params
+
+
+@exercise("speculative_greedy")
+@pytest.mark.parametrize("K, seed", [(2, 42), (3, 41)])
+def test_speculative_greedy_equals_greedy_decoding(impl, K, seed):
+    params = _spec_case(K, seed)
+    prompt = rng(seed + 10).integers(0, 3, size=4)
+    want, calls, multi = _speculative(params, prompt, 12, 2)
+    assert multi > 0, "test set-up: some loop of this case accepts several drafts (2 or 3 of its 9)"
+    got = run(impl.speculative_greedy, params, prompt, 12, 2)
+    expect(isinstance(got.value, tuple) and len(got.value) == 2, f"{got}: expected (tokens, number of calls)")
+    tokens, n_calls = got.value
+    expect_equal(
+        _of(got, tokens),
+        _greedy_head1(params, prompt, 12, 2),
+        what="the tokens (head 1's greedy decoding)",
+        mistakes={
+            "accept every draft without checking it": lambda: _speculative(params, prompt, 12, 2, False)[0]
+        },
+    )
+    expect(
+        np.asarray(tokens).dtype == np.int64, f"{got}: tokens are {np.asarray(tokens).dtype}, expected int64"
+    )
+    expect(
+        n_calls == calls,
+        f"{got}: {n_calls} calls of mtp_forward, expected {calls} for this model (one to draft from the "
+        "prompt, then one per loop, each loop accepting d_1 and every following draft that matches)",
+    )
+
+
+@exercise("speculative_greedy")
+def test_speculative_greedy_with_one_head_is_plain_greedy(impl):
+    # K = 1: nothing to draft beyond head 1's own token: one call per token, plus the first.
+    params = _params(7, 16, 4, 1, 1, 42)
+    prompt = rng(43).integers(0, 7, size=3)
+    got = run(impl.speculative_greedy, params, prompt, 6, 2)
+    tokens, n_calls = got.value
+    expect_equal(_of(got, tokens), _greedy_head1(params, prompt, 6, 2), what="the tokens")
+    expect(
+        n_calls == 7, f"{got}: {n_calls} calls of mtp_forward, expected 7 (the prompt, then one per token)"
+    )
+
+
+@exercise("speculative_greedy")
+def test_speculative_greedy_random_heads(impl):
+    # Heads that disagree with head 1: drafts are mostly rejected, the tokens are still greedy.
+    params = _params(5, 24, 4, 1, 3, 44)
+    prompt = rng(45).integers(0, 5, size=2)
+    want, calls, _ = _speculative(params, prompt, 9, 2)
+    got = run(impl.speculative_greedy, params, prompt, 9, 2)
+    tokens, n_calls = got.value
+    expect_equal(_of(got, tokens), _greedy_head1(params, prompt, 9, 2), what="the tokens")
+    expect(n_calls == calls, f"{got}: {n_calls} calls of mtp_forward, expected {calls}")

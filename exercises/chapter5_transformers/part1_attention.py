@@ -126,6 +126,30 @@ if MAIN:
     check(luong_scores)
 
 
+# %%
+def additive_attention(
+    q: Float[np.ndarray, "batch T d_q"],
+    k: Float[np.ndarray, "batch S d_k"],
+    v: Float[np.ndarray, "batch S d_v"],
+    W_q: Float[np.ndarray, "d_q d_att"],
+    W_k: Float[np.ndarray, "d_k d_att"],
+    v_a: Float[np.ndarray, " d_att"],
+    mask: Bool[np.ndarray, "..."] | None = None,
+) -> tuple[Float[np.ndarray, "batch T d_v"], Float[np.ndarray, "batch T S"]]:
+    """Bahdanau attention: the additive scores of every query against every key (your
+    additive_scores), turned into weights by your masked_softmax (mask as there: True =
+    may attend, broadcastable to (N, T, S)), and each query's context, the weighted
+    average of the values: context[n, t] = sum_s weights[n, t, s] * v[n, s].
+
+    Returns (context, weights), (N, T, d_v) and (N, T, S).
+    """
+    raise NotImplementedError("additive_attention")
+
+
+if MAIN:
+    check(additive_attention)
+
+
 # %% [markdown]
 # ## Scaled dot-product attention, forward and backward
 

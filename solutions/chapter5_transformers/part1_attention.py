@@ -80,13 +80,13 @@ def masked_softmax(
     NaN). Returns an array of the shape and dtype of scores.
     """
     # BEGIN SOLUTION
-    if mask is not None:
-        scores = np.where(mask, scores, -np.inf)  # exp(-inf) = 0: masked keys get no weight
-    top = scores.max(axis=-1, keepdims=True)
+    # One new array, ours to work on in place (the caller's scores stay as they were): a
+    # layer's scores are large (N * H * T * S entries), and every fresh array of that size
+    # costs its allocation and page faults. exp(-inf) = 0: masked keys get no weight.
+    e = scores.copy() if mask is None else np.where(mask, scores, -np.inf)
+    top = e.max(axis=-1, keepdims=True)
     top = np.where(np.isfinite(top), top, 0)  # a fully masked row has max -inf: avoid inf - inf
-    # One new array, then in place: the scores of a layer are large (N * H * T * S entries),
-    # and every fresh array of that size costs its allocation and page faults.
-    e = scores - top
+    e -= top
     np.exp(e, out=e)
     total = e.sum(axis=-1, keepdims=True)
     e /= np.where(total > 0, total, 1)  # a fully masked row stays 0 / 1 = 0
@@ -148,6 +148,33 @@ def luong_scores(
 
 if MAIN:
     check(luong_scores)
+
+
+# %%
+def additive_attention(
+    q: Float[np.ndarray, "batch T d_q"],
+    k: Float[np.ndarray, "batch S d_k"],
+    v: Float[np.ndarray, "batch S d_v"],
+    W_q: Float[np.ndarray, "d_q d_att"],
+    W_k: Float[np.ndarray, "d_k d_att"],
+    v_a: Float[np.ndarray, " d_att"],
+    mask: Bool[np.ndarray, "..."] | None = None,
+) -> tuple[Float[np.ndarray, "batch T d_v"], Float[np.ndarray, "batch T S"]]:
+    """Bahdanau attention: the additive scores of every query against every key (your
+    additive_scores), turned into weights by your masked_softmax (mask as there: True =
+    may attend, broadcastable to (N, T, S)), and each query's context, the weighted
+    average of the values: context[n, t] = sum_s weights[n, t, s] * v[n, s].
+
+    Returns (context, weights), (N, T, d_v) and (N, T, S).
+    """
+    # BEGIN SOLUTION
+    weights = masked_softmax(additive_scores(q, k, W_q, W_k, v_a), mask)
+    return weights @ v, weights
+    # END SOLUTION
+
+
+if MAIN:
+    check(additive_attention)
 
 
 # %% [markdown]

@@ -305,6 +305,65 @@ def test_additive_scores_keep_float32(impl):
     expect_close(call, _additive(*args), rtol=1e-4, atol=1e-5)
 
 
+# --- additive_attention -----------------------------------------------------------------------
+
+
+def _check_additive_attention(impl, args, v, mask, what):
+    q, k, W_q, W_k, v_a = args
+    scores = _additive(q, k, W_q, W_k, v_a)
+    allowed = None if mask is None else np.broadcast_to(mask, scores.shape)
+    A = _softmax_rows(scores, allowed)
+    call = run(impl.additive_attention, q, k, v, W_q, W_k, v_a, *([] if mask is None else [mask]))
+    got = expect_parts(call, ("context", "weights"), [(q.shape[0], q.shape[1], v.shape[-1]), scores.shape])
+    expect_close(
+        Call(got[1], str(call)),
+        A,
+        what=f"weights, {what}",
+        mistakes={
+            "take the softmax over the queries (axis -2) instead of the keys": lambda: _plain_softmax(
+                scores, -2
+            ),
+            "scale the scores by 1/sqrt(d_att) (additive scores are not scaled)": lambda: _softmax_rows(
+                scores / np.sqrt(v_a.shape[0]), allowed
+            ),
+            "ignore the mask": lambda: _softmax_rows(scores),
+        },
+    )
+    expect_close(
+        Call(got[0], str(call)),
+        A @ v,
+        what=f"context, {what}",
+        mistakes={"weight the keys instead of the values": lambda: A @ k if k.shape == v.shape else None},
+    )
+
+
+@exercise("additive_attention")
+def test_additive_attention_weights_and_context(impl):
+    args = _additive_args(25, S=4, d_k=6)
+    v = rng(26).normal(size=(2, 4, 3))
+    _check_additive_attention(impl, args, v, None, "no mask")
+
+
+@exercise("additive_attention")
+def test_additive_attention_with_a_padding_mask(impl):
+    args = _additive_args(27, S=5, d_k=4)
+    v = rng(28).normal(size=(2, 5, 4))  # values as wide as the keys: weighting the keys would fit
+    pad = (np.arange(5) < np.array([5, 2])[:, None])[:, None, :]
+    _check_additive_attention(impl, args, v, pad, "padding mask (N, 1, S)")
+
+
+@exercise("additive_attention")
+def test_additive_attention_keeps_float32(impl):
+    args = [a.astype(np.float32) for a in _additive_args(29)]
+    v = rng(30).normal(size=(2, 4, 3)).astype(np.float32)
+    call = run(impl.additive_attention, args[0], args[1], v, *args[2:])
+    got = expect_parts(call, ("context", "weights"), [(2, 3, 3), (2, 3, 4)])
+    _expect_dtype(call, got[0], np.float32, "context")
+    _expect_dtype(call, got[1], np.float32, "weights")
+    A = _softmax_rows(_additive(*args))
+    expect_close(Call(got[0], str(call)), A @ v, rtol=1e-4, atol=1e-5, what="context")
+
+
 # --- luong_scores -----------------------------------------------------------------------------
 
 

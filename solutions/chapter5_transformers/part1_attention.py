@@ -80,13 +80,17 @@ def masked_softmax(
     NaN). Returns an array of the shape and dtype of scores.
     """
     # BEGIN SOLUTION
-    if mask is not None:
-        scores = np.where(mask, scores, -np.inf)  # exp(-inf) = 0: masked keys get no weight
-    top = scores.max(axis=-1, keepdims=True)
+    # One new array, ours to work on in place (the caller's scores stay as they were): a
+    # layer's scores are large (N * H * T * S entries), and every fresh array of that size
+    # costs its allocation and page faults. exp(-inf) = 0: masked keys get no weight.
+    e = scores.copy() if mask is None else np.where(mask, scores, -np.inf)
+    top = e.max(axis=-1, keepdims=True)
     top = np.where(np.isfinite(top), top, 0)  # a fully masked row has max -inf: avoid inf - inf
-    e = np.exp(scores - top)
+    e -= top
+    np.exp(e, out=e)
     total = e.sum(axis=-1, keepdims=True)
-    return e / np.where(total > 0, total, 1)  # a fully masked row stays 0 / 1 = 0
+    e /= np.where(total > 0, total, 1)  # a fully masked row stays 0 / 1 = 0
+    return e
     # END SOLUTION
 
 
@@ -166,7 +170,8 @@ def attention_forward(
     """
     # BEGIN SOLUTION
     scale = 1.0 / math.sqrt(q.shape[-1])  # a Python float keeps float32 float32
-    weights = masked_softmax((q @ k.swapaxes(-1, -2)) * scale, mask)
+    # (q * scale) k^T = (q k^T) * scale, and scaling q touches T * d_k numbers instead of T * S
+    weights = masked_softmax((q * scale) @ k.swapaxes(-1, -2), mask)
     return weights @ v, (q, k, v, weights, scale)
     # END SOLUTION
 

@@ -145,7 +145,12 @@ def test_merge_heads_by_hand(impl):
         run(impl.merge_heads, x),
         np.array([[[0.0, 1, 4, 5], [2.0, 3, 6, 7]]]),
         what="token t gets head 0's features, then head 1's",
-        mistakes={"reshape to (N, T, D) without moving the head axis": np.arange(8.0).reshape(1, 2, 4)},
+        mistakes={
+            "reshape to (N, T, D) without moving the head axis": np.arange(8.0).reshape(1, 2, 4),
+            "merge the features as (d_head, H) instead of (H, d_head)": np.array(
+                [[[0.0, 4, 1, 5], [2.0, 6, 3, 7]]]
+            ),
+        },
     )
 
 
@@ -308,13 +313,30 @@ def test_mha_forward_keeps_float32(impl):
 # --- mha_backward -----------------------------------------------------------------------------
 
 
+def _mha_fast(x, p, mask=None):
+    """_mha with every head at once (the same formula; _numeric checks that the two agree),
+    cheap enough for central differences. Masks here leave every query some key."""
+    n, t, d = x.shape
+    Q, K, V = ((x @ p[f"W_{c}"] + p[f"b_{c}"]).reshape(n, t, H, DH).transpose(0, 2, 1, 3) for c in "qkv")
+    s = Q @ K.transpose(0, 1, 3, 2) / np.sqrt(DH)
+    if mask is not None:
+        s = np.where(np.expand_dims(mask, -3), s, -np.inf)
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    A = e / e.sum(axis=-1, keepdims=True)
+    return (A @ V).transpose(0, 2, 1, 3).reshape(n, t, d) @ p["W_o"] + p["b_o"]
+
+
 def _numeric(x, p, mask, dout):
     """Central differences of L = sum(dout * out) for x and every parameter."""
-    want = {"dx": numeric_grad(lambda a: np.sum(_mha(a, p, H, mask) * dout), x)}
+    expect(
+        np.allclose(_mha_fast(x, p, mask), _mha(x, p, H, mask), rtol=1e-12, atol=1e-12),
+        "the test's own two forward passes disagree (a bug in the test)",
+    )
+    want = {"dx": numeric_grad(lambda a: np.sum(_mha_fast(a, p, mask) * dout), x)}
     for key in KEYS:
 
         def loss(a, key=key):
-            return np.sum(_mha(x, {**p, key: a}, H, mask) * dout)
+            return np.sum(_mha_fast(x, {**p, key: a}, mask) * dout)
 
         want[key] = numeric_grad(loss, p[key])
     return want

@@ -14,8 +14,9 @@
 #
 # Conventions: batch first; a KV cache is a list with one (k, v) pair per block, each
 # (N, H, S, d_head): the keys and values of the S positions read so far (heads split as in
-# part 2). The cache starts as None (nothing read). The tests compare float64 results to
-# 1e-6 relative and float32 results to 1e-4.
+# part 2). The cache starts as None (nothing read). No function changes its inputs, the
+# cache passed in included: return a new list and new arrays (np.concatenate makes them).
+# The tests compare float64 results to 1e-6 relative and float32 results to 1e-4.
 
 # %%
 import time
@@ -123,7 +124,8 @@ def gpt_forward_cached(
     positions T_past .. T_past + T_new - 1, so they take those rows of W_pos. Each block
     runs block_forward_cached on its own (k, v) pair; then ln_f and W_out as in part 5.
     Raise ValueError if T_past + T_new is more than the context (W_pos's rows).
-    Returns (logits (N, T_new, V), the new cache: one (k, v) per block).
+    Returns (logits (N, T_new, V), the new cache: a new list of one (k, v) per block; the
+    cache passed in is not changed).
     """
     raise NotImplementedError("gpt_forward_cached")
 

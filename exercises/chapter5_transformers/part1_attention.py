@@ -108,6 +108,35 @@ if MAIN:
 
 
 # %%
+def additive_scores_backward(
+    dscores: Float[np.ndarray, "batch T S"],
+    q: Float[np.ndarray, "batch T d_q"],
+    k: Float[np.ndarray, "batch S d_k"],
+    W_q: Float[np.ndarray, "d_q d_att"],
+    W_k: Float[np.ndarray, "d_k d_att"],
+    v_a: Float[np.ndarray, " d_att"],
+) -> tuple[
+    Float[np.ndarray, "batch T d_q"],
+    Float[np.ndarray, "batch S d_k"],
+    Float[np.ndarray, "d_q d_att"],
+    Float[np.ndarray, "d_k d_att"],
+    Float[np.ndarray, " d_att"],
+]:
+    """The gradients of additive_scores(q, k, W_q, W_k, v_a), given dscores = dL/dscores
+    (N, T, S). additive_scores keeps no cache, so its backward takes the forward's inputs
+    and recomputes what it needs.
+
+    Returns (dq, dk, dW_q, dW_k, dv_a). Every query meets every key, so a query's
+    gradient sums over the keys and a key's over the queries.
+    """
+    raise NotImplementedError("additive_scores_backward")
+
+
+if MAIN:
+    check(additive_scores_backward)
+
+
+# %%
 def luong_scores(
     q: Float[np.ndarray, "batch T d_q"],
     k: Float[np.ndarray, "batch S d_k"],

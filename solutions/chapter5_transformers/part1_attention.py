@@ -128,6 +128,44 @@ if MAIN:
 
 
 # %%
+def additive_scores_backward(
+    dscores: Float[np.ndarray, "batch T S"],
+    q: Float[np.ndarray, "batch T d_q"],
+    k: Float[np.ndarray, "batch S d_k"],
+    W_q: Float[np.ndarray, "d_q d_att"],
+    W_k: Float[np.ndarray, "d_k d_att"],
+    v_a: Float[np.ndarray, " d_att"],
+) -> tuple[
+    Float[np.ndarray, "batch T d_q"],
+    Float[np.ndarray, "batch S d_k"],
+    Float[np.ndarray, "d_q d_att"],
+    Float[np.ndarray, "d_k d_att"],
+    Float[np.ndarray, " d_att"],
+]:
+    """The gradients of additive_scores(q, k, W_q, W_k, v_a), given dscores = dL/dscores
+    (N, T, S). additive_scores keeps no cache, so its backward takes the forward's inputs
+    and recomputes what it needs.
+
+    Returns (dq, dk, dW_q, dW_k, dv_a). Every query meets every key, so a query's
+    gradient sums over the keys and a key's over the queries.
+    """
+    # BEGIN SOLUTION
+    h = np.tanh((q @ W_q)[:, :, None, :] + (k @ W_k)[:, None, :, :])  # (N, T, S, A)
+    dv_a = np.einsum("nts,ntsa->a", dscores, h)
+    da = dscores[..., None] * v_a * (1 - h**2)  # through the dot with v_a, then tanh
+    dpq = da.sum(axis=2)  # (N, T, A): query t's projection is in every pair (t, s)
+    dpk = da.sum(axis=1)  # (N, S, A): key s's projection is in every pair (t, s)
+    dW_q = np.einsum("ntd,nta->da", q, dpq)
+    dW_k = np.einsum("nsd,nsa->da", k, dpk)
+    return dpq @ W_q.T, dpk @ W_k.T, dW_q, dW_k, dv_a
+    # END SOLUTION
+
+
+if MAIN:
+    check(additive_scores_backward)
+
+
+# %%
 def luong_scores(
     q: Float[np.ndarray, "batch T d_q"],
     k: Float[np.ndarray, "batch S d_k"],

@@ -137,25 +137,6 @@ if MAIN:
 
 
 # %%
-def luong_scores(
-    q: Float[np.ndarray, "batch T d_q"],
-    k: Float[np.ndarray, "batch S d_k"],
-    W_a: Float[np.ndarray, "d_q d_k"] | None = None,
-) -> Float[np.ndarray, "batch T S"]:
-    """Luong's multiplicative scores of every query against every key.
-
-    W_a=None: the "dot" score, scores[n, t, s] = q[n, t] . k[n, s] (needs d_q == d_k).
-    Otherwise the "general" score, scores[n, t, s] = q[n, t] @ W_a @ k[n, s].
-    No scaling (that comes with the next exercise). Returns (N, T, S).
-    """
-    raise NotImplementedError("luong_scores")
-
-
-if MAIN:
-    check(luong_scores)
-
-
-# %%
 def additive_attention(
     q: Float[np.ndarray, "batch T d_q"],
     k: Float[np.ndarray, "batch S d_k"],
@@ -177,6 +158,25 @@ def additive_attention(
 
 if MAIN:
     check(additive_attention)
+
+
+# %%
+def luong_scores(
+    q: Float[np.ndarray, "batch T d_q"],
+    k: Float[np.ndarray, "batch S d_k"],
+    W_a: Float[np.ndarray, "d_q d_k"] | None = None,
+) -> Float[np.ndarray, "batch T S"]:
+    """Luong's multiplicative scores of every query against every key.
+
+    W_a=None: the "dot" score, scores[n, t, s] = q[n, t] . k[n, s] (needs d_q == d_k).
+    Otherwise the "general" score, scores[n, t, s] = q[n, t] @ W_a @ k[n, s].
+    No scaling (that comes with the next exercise). Returns (N, T, S).
+    """
+    raise NotImplementedError("luong_scores")
+
+
+if MAIN:
+    check(luong_scores)
 
 
 # %% [markdown]

@@ -1,10 +1,10 @@
 """Tests for chapter 5, part 1: causal and padding masks, the masked softmax, Bahdanau's
-additive and Luong's multiplicative scores, and scaled dot-product attention forward and
-backward.
+additive scores (forward and backward) and attention, Luong's multiplicative scores, and
+scaled dot-product attention forward and backward.
 
 Expected values come from the definitions evaluated one query (or one pair) at a time in
-this file, and the backward pass is checked against central differences of this file's
-forward pass for L = sum(dout * out) with a random dout. Sizes are never square where they
+this file, and the backward passes are checked against central differences of this file's
+forward passes for L = sum(dout * out) with a random dout. Sizes are never square where they
 need not be (queries T, keys S, widths d_k and d_v, leading axes all different), and the
 masks used leave some query with no key, so a forgotten mask, a mask on the wrong side of
 the softmax or a fully masked row that turns into NaN shows.

@@ -108,22 +108,32 @@ if MAIN:
 
 
 # %%
-def luong_scores(
+def additive_scores_backward(
+    dscores: Float[np.ndarray, "batch T S"],
     q: Float[np.ndarray, "batch T d_q"],
     k: Float[np.ndarray, "batch S d_k"],
-    W_a: Float[np.ndarray, "d_q d_k"] | None = None,
-) -> Float[np.ndarray, "batch T S"]:
-    """Luong's multiplicative scores of every query against every key.
+    W_q: Float[np.ndarray, "d_q d_att"],
+    W_k: Float[np.ndarray, "d_k d_att"],
+    v_a: Float[np.ndarray, " d_att"],
+) -> tuple[
+    Float[np.ndarray, "batch T d_q"],
+    Float[np.ndarray, "batch S d_k"],
+    Float[np.ndarray, "d_q d_att"],
+    Float[np.ndarray, "d_k d_att"],
+    Float[np.ndarray, " d_att"],
+]:
+    """The gradients of additive_scores(q, k, W_q, W_k, v_a), given dscores = dL/dscores
+    (N, T, S). additive_scores keeps no cache, so its backward takes the forward's inputs
+    and recomputes what it needs.
 
-    W_a=None: the "dot" score, scores[n, t, s] = q[n, t] . k[n, s] (needs d_q == d_k).
-    Otherwise the "general" score, scores[n, t, s] = q[n, t] @ W_a @ k[n, s].
-    No scaling (that comes with the next exercise). Returns (N, T, S).
+    Returns (dq, dk, dW_q, dW_k, dv_a). Every query meets every key, so a query's
+    gradient sums over the keys and a key's over the queries.
     """
-    raise NotImplementedError("luong_scores")
+    raise NotImplementedError("additive_scores_backward")
 
 
 if MAIN:
-    check(luong_scores)
+    check(additive_scores_backward)
 
 
 # %%
@@ -148,6 +158,25 @@ def additive_attention(
 
 if MAIN:
     check(additive_attention)
+
+
+# %%
+def luong_scores(
+    q: Float[np.ndarray, "batch T d_q"],
+    k: Float[np.ndarray, "batch S d_k"],
+    W_a: Float[np.ndarray, "d_q d_k"] | None = None,
+) -> Float[np.ndarray, "batch T S"]:
+    """Luong's multiplicative scores of every query against every key.
+
+    W_a=None: the "dot" score, scores[n, t, s] = q[n, t] . k[n, s] (needs d_q == d_k).
+    Otherwise the "general" score, scores[n, t, s] = q[n, t] @ W_a @ k[n, s].
+    No scaling (that comes with the next exercise). Returns (N, T, S).
+    """
+    raise NotImplementedError("luong_scores")
+
+
+if MAIN:
+    check(luong_scores)
 
 
 # %% [markdown]

@@ -128,26 +128,41 @@ if MAIN:
 
 
 # %%
-def luong_scores(
+def additive_scores_backward(
+    dscores: Float[np.ndarray, "batch T S"],
     q: Float[np.ndarray, "batch T d_q"],
     k: Float[np.ndarray, "batch S d_k"],
-    W_a: Float[np.ndarray, "d_q d_k"] | None = None,
-) -> Float[np.ndarray, "batch T S"]:
-    """Luong's multiplicative scores of every query against every key.
+    W_q: Float[np.ndarray, "d_q d_att"],
+    W_k: Float[np.ndarray, "d_k d_att"],
+    v_a: Float[np.ndarray, " d_att"],
+) -> tuple[
+    Float[np.ndarray, "batch T d_q"],
+    Float[np.ndarray, "batch S d_k"],
+    Float[np.ndarray, "d_q d_att"],
+    Float[np.ndarray, "d_k d_att"],
+    Float[np.ndarray, " d_att"],
+]:
+    """The gradients of additive_scores(q, k, W_q, W_k, v_a), given dscores = dL/dscores
+    (N, T, S). additive_scores keeps no cache, so its backward takes the forward's inputs
+    and recomputes what it needs.
 
-    W_a=None: the "dot" score, scores[n, t, s] = q[n, t] . k[n, s] (needs d_q == d_k).
-    Otherwise the "general" score, scores[n, t, s] = q[n, t] @ W_a @ k[n, s].
-    No scaling (that comes with the next exercise). Returns (N, T, S).
+    Returns (dq, dk, dW_q, dW_k, dv_a). Every query meets every key, so a query's
+    gradient sums over the keys and a key's over the queries.
     """
     # BEGIN SOLUTION
-    if W_a is not None:
-        q = q @ W_a  # (N, T, d_k): the general score is a dot score against a projected query
-    return q @ k.swapaxes(-1, -2)
+    h = np.tanh((q @ W_q)[:, :, None, :] + (k @ W_k)[:, None, :, :])  # (N, T, S, A)
+    dv_a = np.einsum("nts,ntsa->a", dscores, h)
+    da = dscores[..., None] * v_a * (1 - h**2)  # through the dot with v_a, then tanh
+    dpq = da.sum(axis=2)  # (N, T, A): query t's projection is in every pair (t, s)
+    dpk = da.sum(axis=1)  # (N, S, A): key s's projection is in every pair (t, s)
+    dW_q = np.einsum("ntd,nta->da", q, dpq)
+    dW_k = np.einsum("nsd,nsa->da", k, dpk)
+    return dpq @ W_q.T, dpk @ W_k.T, dW_q, dW_k, dv_a
     # END SOLUTION
 
 
 if MAIN:
-    check(luong_scores)
+    check(additive_scores_backward)
 
 
 # %%
@@ -175,6 +190,29 @@ def additive_attention(
 
 if MAIN:
     check(additive_attention)
+
+
+# %%
+def luong_scores(
+    q: Float[np.ndarray, "batch T d_q"],
+    k: Float[np.ndarray, "batch S d_k"],
+    W_a: Float[np.ndarray, "d_q d_k"] | None = None,
+) -> Float[np.ndarray, "batch T S"]:
+    """Luong's multiplicative scores of every query against every key.
+
+    W_a=None: the "dot" score, scores[n, t, s] = q[n, t] . k[n, s] (needs d_q == d_k).
+    Otherwise the "general" score, scores[n, t, s] = q[n, t] @ W_a @ k[n, s].
+    No scaling (that comes with the next exercise). Returns (N, T, S).
+    """
+    # BEGIN SOLUTION
+    if W_a is not None:
+        q = q @ W_a  # (N, T, d_k): the general score is a dot score against a projected query
+    return q @ k.swapaxes(-1, -2)
+    # END SOLUTION
+
+
+if MAIN:
+    check(luong_scores)
 
 
 # %% [markdown]

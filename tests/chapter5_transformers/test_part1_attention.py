@@ -1,10 +1,10 @@
 """Tests for chapter 5, part 1: causal and padding masks, the masked softmax, Bahdanau's
-additive and Luong's multiplicative scores, and scaled dot-product attention forward and
-backward.
+additive scores (forward and backward) and attention, Luong's multiplicative scores, and
+scaled dot-product attention forward and backward.
 
 Expected values come from the definitions evaluated one query (or one pair) at a time in
-this file, and the backward pass is checked against central differences of this file's
-forward pass for L = sum(dout * out) with a random dout. Sizes are never square where they
+this file, and the backward passes are checked against central differences of this file's
+forward passes for L = sum(dout * out) with a random dout. Sizes are never square where they
 need not be (queries T, keys S, widths d_k and d_v, leading axes all different), and the
 masks used leave some query with no key, so a forgotten mask, a mask on the wrong side of
 the softmax or a fully masked row that turns into NaN shows.
@@ -303,6 +303,85 @@ def test_additive_scores_keep_float32(impl):
     call = run(impl.additive_scores, *args)
     _expect_dtype(call, call.value, np.float32, "the scores")
     expect_close(call, _additive(*args), rtol=1e-4, atol=1e-5)
+
+
+# --- additive_scores_backward -----------------------------------------------------------------
+
+
+def _additive_grads(dscores, q, k, W_q, W_k, v_a, dtanh=lambda h: 1 - h**2, dv_from_pre=False):
+    """The gradients in closed form, pair by pair; the keywords make the classic wrong versions."""
+    dq, dk = np.zeros_like(q), np.zeros_like(k)
+    dW_q, dW_k, dv_a = np.zeros_like(W_q), np.zeros_like(W_k), np.zeros_like(v_a)
+    for n in range(q.shape[0]):
+        for t in range(q.shape[1]):
+            for s in range(k.shape[1]):
+                a = q[n, t] @ W_q + k[n, s] @ W_k
+                h = np.tanh(a)
+                dv_a += dscores[n, t, s] * (a if dv_from_pre else h)
+                da = dscores[n, t, s] * v_a * dtanh(h)
+                dq[n, t] += W_q @ da
+                dk[n, s] += W_k @ da
+                dW_q += np.outer(q[n, t], da)
+                dW_k += np.outer(k[n, s], da)
+    return dq, dk, dW_q, dW_k, dv_a
+
+
+def _check_additive_grads(impl, args, dscores):
+    q, k, W_q, W_k, v_a = args
+    call = run(impl.additive_scores_backward, dscores, *args)
+    names = ("dq", "dk", "dW_q", "dW_k", "dv_a")
+    got = expect_parts(call, names, [a.shape for a in args])
+    for i, name in enumerate(names):
+
+        def loss(a, i=i):
+            new = list(args)
+            new[i] = a
+            return float(np.sum(_additive(*new) * dscores))
+
+        expect_close(
+            Call(got[i], str(call)),
+            numeric_grad(loss, args[i]),
+            rtol=1e-6,
+            atol=1e-8,
+            what=name,
+            mistakes={
+                "forget tanh's derivative": lambda i=i: _additive_grads(dscores, *args, dtanh=lambda h: 1.0)[
+                    i
+                ],
+                "use 1 - h instead of 1 - h^2 as tanh's derivative": lambda i=i: _additive_grads(
+                    dscores, *args, dtanh=lambda h: 1 - h
+                )[i],
+                "take dv_a from the pre-activations instead of their tanh": lambda i=i: _additive_grads(
+                    dscores, *args, dv_from_pre=True
+                )[i],
+            },
+        )
+
+
+@exercise("additive_scores_backward")
+def test_additive_scores_backward_matches_central_differences(impl):
+    args = _additive_args(50, N=2, T=3, S=4, d_q=2, d_k=3, A=5)
+    _check_additive_grads(impl, args, rng(51).normal(size=(2, 3, 4)))
+
+
+@exercise("additive_scores_backward")
+def test_additive_scores_backward_one_query_many_keys(impl):
+    args = _additive_args(52, N=3, T=1, S=5, d_q=4, d_k=2, A=3)
+    _check_additive_grads(impl, args, rng(53).normal(size=(3, 1, 5)))
+
+
+@exercise("additive_scores_backward")
+def test_additive_scores_backward_keeps_float32(impl):
+    args = _additive_args(54)
+    dscores = rng(55).normal(size=(2, 3, 4))
+    call = run(
+        impl.additive_scores_backward, dscores.astype(np.float32), *(a.astype(np.float32) for a in args)
+    )
+    names = ("dq", "dk", "dW_q", "dW_k", "dv_a")
+    got = expect_parts(call, names, [a.shape for a in args])
+    for name, g, w in zip(names, got, _additive_grads(dscores, *args)):
+        _expect_dtype(call, g, np.float32, name)
+        expect_close(Call(g, str(call)), w, rtol=1e-4, atol=1e-5, what=name)
 
 
 # --- additive_attention -----------------------------------------------------------------------

@@ -60,9 +60,11 @@ if MAIN:
 
 # %%
 def merge_pair(
-    ids: Int[np.ndarray, " length"], pair: tuple[int, int], new_id: int
+    ids: Int[np.ndarray, " length"], pair: tuple | np.ndarray, new_id: int | np.integer
 ) -> Int[np.ndarray, " merged"]:
     """Replace every occurrence of the pair (a, b) in ids by the single id new_id.
+
+    pair is two ids: a tuple of ints or NumPy integers, or a row of the merges array.
 
     Read left to right: an occurrence is merged, and the search goes on after its second
     element, so occurrences never overlap: merging (7, 7) in [7, 7, 7] gives [new, 7],

@@ -458,6 +458,19 @@ def test_sample_next_exact_distribution_on_a_tiny_vocabulary(impl):
 
 
 @exercise("sample_next")
+def test_sample_next_a_uniform_equal_to_a_running_total(impl):
+    # Equal logits: q = 1/4 each, running totals 0.25, 0.5, 0.75, 1 exactly. The token is the
+    # first whose total EXCEEDS u, so u = 0.25 gives token 1, and u = 0 gives token 0.
+    logits = np.zeros((5, 4))
+    got = run(impl.sample_next, logits, _Fixed([0.25, 0.5, 0.75, 0.0, 0.9]), 1.0)
+    expect_equal(
+        got,
+        np.array([1, 2, 3, 0, 3]),
+        mistakes={"take the first token whose total is >= u instead of > u": np.array([0, 1, 2, 0, 3])},
+    )
+
+
+@exercise("sample_next")
 def test_sample_next_never_draws_a_filtered_token(impl):
     # u = 1 - 2^-53: rounding can leave every running total below u; the answer is the last
     # token with a non-zero probability, never a token the filter removed.

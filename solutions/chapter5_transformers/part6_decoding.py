@@ -111,6 +111,7 @@ def top_k_filter(probs: Float[np.ndarray, "*batch V"], k: int) -> Float[np.ndarr
     1 <= k <= V. The k kept are the first k in order of probability (larger first, the
     smaller id first among equal probabilities), so exactly k tokens are kept even when
     several share the k-th largest probability. Keeps the dtype; each row sums to 1.
+    The tests want the kept set exactly and the values to a relative 1e-12 (float32: 1e-5).
     """
     # BEGIN SOLUTION
     order = np.argsort(-probs, axis=-1, kind="stable")  # token ids, most probable first
@@ -135,7 +136,8 @@ def top_p_filter(probs: Float[np.ndarray, "*batch V"], p: float) -> Float[np.nda
     the first ones up to and including the first token at which the running total is
     >= p. So the most probable token is always kept, a total that lands exactly on p
     stops there, and if the total never reaches p (p = 1 and rounding) every token is
-    kept. Keeps the dtype; each row sums to 1.
+    kept. Keeps the dtype; each row sums to 1. The tests want the kept set exactly and
+    the values to a relative 1e-12 (float32: 1e-5).
     """
     # BEGIN SOLUTION
     order = np.argsort(-probs, axis=-1, kind="stable")
@@ -257,7 +259,8 @@ def beam_search(
     The answer is the finished hypothesis with the largest score
         logp / L ** alpha,  L = its number of generated tokens (eos included, prefix not),
     alpha = 1 the mean log-probability per token, alpha = 0 the raw logp (ties: the one
-    that finished first). Returns (its tokens as int64, its score as a Python float).
+    that finished first). Returns (its tokens as int64, its score as a Python float; the
+    tests want the tokens exactly and the score to a relative 1e-10).
     """
     # BEGIN SOLUTION
     seq = [int(t) for t in prefix]

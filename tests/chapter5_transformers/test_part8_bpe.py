@@ -199,6 +199,18 @@ def test_merge_pair_edges(impl, ids, want):
     expect_equal(got, np.array(want, dtype=np.int64))
 
 
+@exercise("merge_pair")
+def test_merge_pair_returns_a_new_array_when_nothing_merges(impl):
+    ids = np.array([3, 1, 4, 1, 5, 9, 2, 6])
+    got = run(impl.merge_pair, ids, (7, 7), 300)
+    expect_equal(got, ids)
+    expect(
+        not np.shares_memory(got.value, ids),
+        f"{got}: returned ids itself (or a view of it); return a new array, so that changing the "
+        "result never changes the input",
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # train_bpe
 

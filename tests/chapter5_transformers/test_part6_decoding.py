@@ -443,17 +443,21 @@ class _Fixed(np.random.Generator):
 @exercise("sample_next")
 def test_sample_next_exact_distribution_on_a_tiny_vocabulary(impl):
     # With u on an even grid of 4000 points, token v is drawn for a fraction q_v of the rows
-    # (to within 1/4000): the exact distribution, with top-k's zeros never drawn.
+    # (to within 1/4000): the exact distribution, with the filters' zeros never drawn.
     logits = np.tile(np.log([0.1, 0.4, 0.05, 0.3, 0.15]), (4000, 1))
-    for top_k, want in [
-        (None, [0.1, 0.4, 0.05, 0.3, 0.15]),
-        (3, [0, 0.4 / 0.85, 0, 0.3 / 0.85, 0.15 / 0.85]),
+    for top_k, top_p, want in [
+        (None, None, [0.1, 0.4, 0.05, 0.3, 0.15]),
+        (3, None, [0, 0.4 / 0.85, 0, 0.3 / 0.85, 0.15 / 0.85]),
+        (None, 0.65, [0, 0.4 / 0.7, 0, 0.3 / 0.7, 0]),
     ]:
         grid = (np.arange(4000) + 0.5) / 4000
-        got = run(impl.sample_next, logits, _Fixed(grid), 1.0, top_k)
+        got = run(impl.sample_next, logits, _Fixed(grid), 1.0, top_k, top_p)
         freq = np.bincount(got.value, minlength=5) / 4000
         expect_close(
-            _of(got, freq), np.array(want), atol=1 / 4000 + 1e-12, what=f"token frequencies (top_k={top_k})"
+            _of(got, freq),
+            np.array(want),
+            atol=1 / 4000 + 1e-12,
+            what=f"token frequencies (top_k={top_k}, top_p={top_p})",
         )
 
 

@@ -287,15 +287,26 @@ def test_bpe_encode_applies_merges_in_the_order_learned(impl):
 @exercise("bpe_encode")
 def test_bpe_encode_the_documentation(impl):
     merges, ids = _trained(3000, 50)
-    got = run(impl.bpe_encode, _TRAIN[:3000], merges)
-    expect_equal(got, np.array(ids), what="the training text (the ids training ended with)")
-    held = _TEXT[-1500:]
-    got = run(impl.bpe_encode, held, merges)
     rev = list(range(len(merges)))[::-1]
-    expect_equal(
-        got,
-        _encode(held, merges),
-        mistakes={"apply the merges in reverse order": lambda: _encode(held, merges, rev)},
+    by_pair = sorted(range(len(merges)), key=lambda j: tuple(merges[j]))
+    for text, what in [
+        (_TRAIN, "the training text (the ids training ended with)"),
+        (_TEXT[-1500:], "held-out text"),
+    ]:
+        got = run(impl.bpe_encode, text, merges)
+        expect_equal(
+            got,
+            _encode(text, merges),
+            what=what,
+            mistakes={
+                "apply the merges in reverse order": lambda text=text: _encode(text, merges, rev),
+                "apply the merges sorted by their pair instead of in the order learned": lambda text=text: (
+                    _encode(text, merges, by_pair)
+                ),
+            },
+        )
+    expect(
+        list(_encode(_TRAIN, merges)) == list(ids), "test set-up: encoding the training text gives its ids"
     )
 
 
@@ -316,7 +327,10 @@ def test_bpe_encode_unseen_characters_are_their_bytes(impl, text):
         mistakes={
             "take ord() of each character instead of its UTF-8 bytes": lambda: _encode(
                 text, merges, by_ord=True
-            )
+            ),
+            "drop the characters that are not ASCII": lambda: _encode(
+                text.encode("ascii", errors="ignore").decode(), merges
+            ),
         },
     )
 

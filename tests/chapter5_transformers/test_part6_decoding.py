@@ -579,8 +579,6 @@ def _beam(
         if not live:
             break
     finished += live
-    if extend_finished:  # a wrong version: cut each hypothesis after its first eos
-        finished = [(t[: t.index(eos) + 1] if eos in t else t, lp) for t, lp in finished]
 
     scores = [lp / (len(toks) + length_offset) ** alpha for toks, lp in finished]
     best = max(range(len(scores)), key=lambda i: (scores[i], -i))

@@ -104,7 +104,7 @@ if MAIN:
 if MAIN:
     # Sutton & Barto's Dyna maze (figure 8.2): reward 1 at the goal, 0 elsewhere.
     maze = GridWorld(
-        ["..#....#G", "..#..#..#", "S.#..#..#", ".....#...", "....#....", "........."],
+        [".......#G", "..#....#.", "S.#....#.", "..#......", ".....#...", "........."],
         step_reward=0.0,
         goal_reward=1.0,
     )

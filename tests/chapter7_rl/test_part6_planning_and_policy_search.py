@@ -386,6 +386,25 @@ def test_log_policy_gradient_rows_sum_to_zero_and_large_theta(impl):
     expect_close(got, want)
 
 
+@exercise("log_policy_gradient")
+def test_log_policy_gradient_has_mean_zero_under_the_policy(impl):
+    # sum_a pi(a|s) grad log pi(a|s) = grad sum_a pi(a|s) = grad 1 = 0: why a baseline is free.
+    theta = rng(4).normal(size=(3, 5))
+    pi = _softmax(theta)
+    for s in range(3):
+        grads = [np.asarray(run(impl.log_policy_gradient, theta, s, a).value) for a in range(5)]
+        mean = sum(p * g for p, g in zip(pi[s], grads))
+        call = Call(mean, f"sum over a of pi(a|{s}) log_policy_gradient(theta[3, 5], {s}, a)")
+        expect_close(call, np.zeros((3, 5)), atol=1e-12, what="the expected score")
+        other = [r for r in range(3) if r != s]
+        for a, g in enumerate(grads):
+            expect(
+                bool(np.all(g[other] == 0)),
+                f"log_policy_gradient(theta[3, 5], {s}, {a}): rows {other} are not zero; only row {s} "
+                "of theta touches pi(. | s)",
+            )
+
+
 # ---------------------------------------------------------------------------------------------
 # expected_return
 
@@ -495,6 +514,27 @@ def test_reinforce_gradient_matches_the_sum_written_out(impl):
             "sum over the episodes instead of averaging": lambda: _terms(THETA, episodes, 0.9, baseline).sum(
                 axis=0
             ),
+        },
+    )
+
+
+@exercise("reinforce_gradient")
+def test_reinforce_gradient_of_one_step_by_hand(impl):
+    # One episode: s_0 = 1, a_0 = 0, r_1 = 3, then terminal. G_0 = 3, b(1) = 1, so the
+    # gradient is (3 - 1) (onehot(0) - pi(.|1)) in row 1 and zero elsewhere.
+    episode = (np.array([1, 2]), np.array([0]), np.array([3.0]))
+    baseline = np.array([5.0, 1.0, 0.0])
+    pi = _softmax(THETA)
+    want = np.zeros((3, 2))
+    want[1] = 2.0 * (np.array([1.0, 0.0]) - pi[1])
+    expect_close(
+        run(impl.reinforce_gradient, THETA, [episode], 0.9, baseline),
+        want,
+        mistakes={
+            "index the baseline by the action a_t (baseline[0] = 5) instead of the state s_t": want
+            * (3.0 - 5.0)
+            / 2.0,
+            "forget to subtract the baseline": want * 3.0 / 2.0,
         },
     )
 

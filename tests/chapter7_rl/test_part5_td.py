@@ -251,8 +251,10 @@ def test_expected_sarsa_update_by_hand(impl):
 
 
 @exercise("expected_sarsa_update")
-def test_expected_sarsa_update_shares_the_greedy_probability_among_ties(impl):
+def test_expected_sarsa_update_with_tied_greedy_actions(impl):
     # s' = 2: Q(2, .) = (-2, 3, 3), two actions tied: pi = (0.1, 0.45, 0.45) at epsilon 0.3.
+    # (Tied actions have the same value, so how 1 - epsilon is split among them does not
+    # change the expectation; but it must be split: the probabilities sum to 1.)
     got = run(impl.expected_sarsa_update, Q0, 1, 0, -1.0, 2, False, 0.5, 0.9, 0.3)
     want = _updated(Q0, 1, 0, _expected_target(Q0, -1.0, 2, 0.9, 0.3), 0.5)
     expect_close(
@@ -261,11 +263,11 @@ def test_expected_sarsa_update_shares_the_greedy_probability_among_ties(impl):
         rtol=0,
         atol=1e-12,
         mistakes={
-            "give all of 1 - epsilon to the first of the tied actions": lambda: _updated(
-                Q0, 1, 0, _expected_target(Q0, -1.0, 2, 0.9, 0.3, ties="first"), 0.5
+            "give 1 - epsilon to every tied action (the probabilities then sum to more than 1)": lambda: (
+                _updated(Q0, 1, 0, -1.0 + 0.9 * (0.1 * -2.0 + 0.8 * 3.0 + 0.8 * 3.0), 0.5)
             ),
-            "give 1 - epsilon to every tied action": lambda: _updated(
-                Q0, 1, 0, -1.0 + 0.9 * (0.1 * -2.0 + 0.8 * 3.0 + 0.8 * 3.0), 0.5
+            "use the greedy value max_a' Q(s', a') instead of the expectation": lambda: _updated(
+                Q0, 1, 0, -1.0 + 0.9 * 3.0, 0.5
             ),
         },
     )

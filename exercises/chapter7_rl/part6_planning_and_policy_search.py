@@ -61,7 +61,8 @@ def dyna_q(
                            Q-learning update of Q(ps, pa) with model[ps, pa]
         if done: stop;  else s = s'
 
-    Every update is Q(s, a) += alpha * (target − Q(s, a)). Nothing else is drawn from rng.
+    Every update is Q(s, a) += alpha * (target − Q(s, a)). Nothing else is drawn from rng
+    (rng.choice(len(seen)) makes the same draw as rng.integers(len(seen))).
     Returns (Q, the number of real steps of each episode, int64 (n_episodes,)).
     """
     raise NotImplementedError("dyna_q")
@@ -106,7 +107,8 @@ def cross_entropy_method(
 
     Each iteration:
 
-        samples = mean + std * rng.standard_normal((n_samples, d))    (one call)
+        samples = mean + std * rng.standard_normal((n_samples, d))    (one call; the same
+                  draws as rng.normal(mean, std, size=(n_samples, d)))
         scores = score(samples[i]) for every i
         elite = the n_elite samples with the HIGHEST scores
         mean, std = elite.mean(axis=0), elite.std(axis=0)            (std with ddof = 0)

@@ -20,7 +20,7 @@
 # %%
 import numpy as np
 from chapter7_rl.part2_gridworld import cliff_walking, greedy_path, render
-from jaxtyping import Float
+from jaxtyping import Bool, Float
 
 from coursedata import line_chart
 from grader.check import check
@@ -61,6 +61,26 @@ def td0_update(
 
 if MAIN:
     check(td0_update)
+
+
+# %%
+def td0_prediction(
+    episodes: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    V0: Float[np.ndarray, " S"],
+    terminal: Bool[np.ndarray, " S"],
+    alpha: float,
+    gamma: float,
+) -> Float[np.ndarray, " S"]:
+    """TD(0) prediction from recorded episodes (states s_0 … s_T, actions, rewards r_1 … r_T,
+    as part 2's run_episode returns them): starting from a copy of V0, one TD(0) update per
+    step, in order, episode after episode, for the step s_t -> s_{t+1} with reward
+    rewards[t]; the step is `done` when s_{t+1} is terminal (terminal[s_{t+1}]). An episode
+    cut before reaching a terminal state just stops. Returns the new V; V0 is not changed."""
+    raise NotImplementedError("td0_prediction")
+
+
+if MAIN:
+    check(td0_prediction)
 
 
 # %%

@@ -329,8 +329,9 @@ def test_softmax_policy_by_hand(impl):
 
 @exercise("softmax_policy")
 def test_softmax_policy_does_not_overflow(impl):
-    theta = np.array([[1000.0, 999.0, 990.0], [-1000.0, -1001.0, -1000.0]])
-    want = np.array([[1, np.exp(-1), np.exp(-10)], [1, np.exp(-1), 1]])
+    # Rows spread over 2000: subtracting the row's minimum instead of its maximum overflows.
+    theta = np.array([[1000.0, 999.0, -1000.0], [-1000.0, -1001.0, 1000.0]])
+    want = np.array([[1, np.exp(-1), 0.0], [0.0, 0.0, 1.0]])
     want /= want.sum(axis=1, keepdims=True)
     expect_close(run_without_warnings(impl.softmax_policy, theta), want)
 
@@ -377,9 +378,9 @@ def test_log_policy_gradient_against_central_differences(impl):
 
 @exercise("log_policy_gradient")
 def test_log_policy_gradient_rows_sum_to_zero_and_large_theta(impl):
-    theta = np.array([[800.0, 801.0, 795.0], [0.0, 0.0, 0.0]])
+    theta = np.array([[800.0, 801.0, -800.0], [0.0, 0.0, 0.0]])
     got = run_without_warnings(impl.log_policy_gradient, theta, 0, 0)
-    pi = np.array([np.exp(-1.0), 1.0, np.exp(-6.0)])
+    pi = np.array([np.exp(-1.0), 1.0, 0.0])
     pi /= pi.sum()
     want = np.zeros((2, 3))
     want[0] = np.array([1.0, 0.0, 0.0]) - pi
@@ -573,7 +574,7 @@ def test_reinforce_gradient_is_unbiased_whatever_the_state_baseline(impl):
 # reinforce
 
 
-def _reinforce(theta, n_iters, batch, lr, gamma, seed, by_action=False, fixed_b=False):
+def _reinforce(theta, n_iters, batch, lr, gamma, seed, by_action=False, fixed_b=False, reset=False):
     P, R, terminal, p0 = _mdp()
     g = rng(seed)
     b = np.zeros((3, 2)) if by_action else np.zeros(3)
@@ -597,7 +598,7 @@ def _reinforce(theta, n_iters, batch, lr, gamma, seed, by_action=False, fixed_b=
             history[it] += G[0] / batch
         theta = theta + lr * grad / batch
         if not fixed_b:
-            b = np.where(count > 0, total / np.maximum(count, 1), b)
+            b = np.where(count > 0, total / np.maximum(count, 1), 0.0 if reset else b)
     return theta, history
 
 
@@ -623,6 +624,25 @@ def test_reinforce_matches_the_loop_written_out(impl):
         },
     )
     expect_close(history, want_history, rtol=1e-9, atol=1e-12, what="the mean G_0 of each batch")
+
+
+@exercise("reinforce")
+def test_reinforce_keeps_the_baseline_of_states_a_batch_does_not_visit(impl):
+    # Batches of one episode: some never reach state 1, whose baseline must then stay as it was.
+    P, R, terminal, p0 = _mdp()
+    got = run(impl.reinforce, np.zeros((3, 2)), P, R, terminal, 0.9, p0, 8, 1, 0.5, rng(7))
+    theta, _ = _parts(got, (3, 2), 8)
+    expect_close(
+        theta,
+        _reinforce(np.zeros((3, 2)), 8, 1, 0.5, 0.9, 7)[0],
+        rtol=1e-9,
+        atol=1e-12,
+        mistakes={
+            "reset the baseline of a state the batch did not visit to 0": lambda: _reinforce(
+                np.zeros((3, 2)), 8, 1, 0.5, 0.9, 7, reset=True
+            )[0]
+        },
+    )
 
 
 @exercise("reinforce")

@@ -27,6 +27,11 @@ from grader.check import check
 
 MAIN = __name__ == "__main__"
 
+# A state or action read out of an array is a NumPy integer, a flag a NumPy bool: both kinds
+# are accepted wherever an int or a bool is.
+Index = int | np.integer
+Flag = bool | np.bool_
+
 
 # %% [markdown]
 # ## Given: the epsilon-greedy behaviour policy
@@ -51,7 +56,7 @@ def epsilon_greedy_action(q_row, epsilon, rng):
 
 # %%
 def td0_update(
-    V: Float[np.ndarray, " S"], s: int, r: float, s_next: int, done: bool, alpha: float, gamma: float
+    V: Float[np.ndarray, " S"], s: Index, r: float, s_next: Index, done: Flag, alpha: float, gamma: float
 ) -> Float[np.ndarray, " S"]:
     """TD(0): V(s) <- V(s) + alpha * (r + gamma * V(s') - V(s)), with V(s') taken as 0 when
     done (s' is terminal: nothing is bootstrapped from it). Returns a new array; V is not
@@ -99,12 +104,12 @@ if MAIN:
 # %%
 def sarsa_update(
     Q: Float[np.ndarray, "S A"],
-    s: int,
-    a: int,
+    s: Index,
+    a: Index,
     r: float,
-    s_next: int,
-    a_next: int,
-    done: bool,
+    s_next: Index,
+    a_next: Index,
+    done: Flag,
     alpha: float,
     gamma: float,
 ) -> Float[np.ndarray, "S A"]:
@@ -126,11 +131,11 @@ if MAIN:
 # %%
 def expected_sarsa_update(
     Q: Float[np.ndarray, "S A"],
-    s: int,
-    a: int,
+    s: Index,
+    a: Index,
     r: float,
-    s_next: int,
-    done: bool,
+    s_next: Index,
+    done: Flag,
     alpha: float,
     gamma: float,
     epsilon: float,
@@ -160,7 +165,14 @@ if MAIN:
 
 # %%
 def q_learning_update(
-    Q: Float[np.ndarray, "S A"], s: int, a: int, r: float, s_next: int, done: bool, alpha: float, gamma: float
+    Q: Float[np.ndarray, "S A"],
+    s: Index,
+    a: Index,
+    r: float,
+    s_next: Index,
+    done: Flag,
+    alpha: float,
+    gamma: float,
 ) -> Float[np.ndarray, "S A"]:
     """Q-learning: Q(s, a) <- Q(s, a) + alpha * (r + gamma * max_a' Q(s', a') - Q(s, a)); the
     target is r alone when done. Returns a new array; Q is not changed."""

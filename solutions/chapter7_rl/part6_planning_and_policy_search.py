@@ -225,7 +225,9 @@ if MAIN:
 
 
 # %%
-def log_policy_gradient(theta: Float[np.ndarray, "S A"], s: int, a: int) -> Float[np.ndarray, "S A"]:
+def log_policy_gradient(
+    theta: Float[np.ndarray, "S A"], s: int | np.integer, a: int | np.integer
+) -> Float[np.ndarray, "S A"]:
     """The score function: the gradient of log pi(a | s) with respect to theta, an (S, A)
     array. Only row s is non-zero: onehot(a) − pi(. | s)."""
     # BEGIN SOLUTION

@@ -155,12 +155,10 @@ def test_td0_update_step_by_step_along_an_episode(impl):
     # second update sees the first.
     V = V0.copy()
     want = V0.copy()
-    for s, r, s_next, done in [
-        (2, 0.5, 4, False),
-        (4, -1.0, 2, False),
-        (2, 2.0, 0, False),
-        (0, 1.0, 1, True),
-    ]:
+    # States and flags come as NumPy scalars here, as they do when read out of arrays.
+    states, nexts = np.array([2, 4, 2, 0]), np.array([4, 2, 0, 1])
+    rewards, dones = np.array([0.5, -1.0, 2.0, 1.0]), np.array([False, False, False, True])
+    for s, r, s_next, done in zip(states, rewards, nexts, dones):
         call = run(impl.td0_update, V, s, r, s_next, done, 0.25, 0.8)
         want = _v(want, s, r + (0.0 if done else 0.8 * want[s_next]), 0.25)
         expect_close(call, want, rtol=0, atol=1e-12)
@@ -430,6 +428,7 @@ def test_q_learning_update_step_by_step_along_an_episode(impl):
     Q, want = Q0.copy(), Q0.copy()
     steps = [(3, 0, 1.0, 3, False), (3, 1, -0.5, 0, False), (0, 2, 0.0, 3, False), (3, 2, 2.0, 1, True)]
     for s, a, r, s_next, done in steps:
+        s, a, s_next, done = np.int64(s), np.int64(a), np.int64(s_next), np.bool_(done)  # as read from arrays
         call = run(impl.q_learning_update, Q, s, a, r, s_next, done, 0.6, 0.95)
         want = _updated(want, s, a, r + (0.0 if done else 0.95 * max(want[s_next])), 0.6)
         expect_close(call, want, rtol=0, atol=1e-12)

@@ -379,7 +379,7 @@ def test_log_policy_gradient_against_central_differences(impl):
 @exercise("log_policy_gradient")
 def test_log_policy_gradient_rows_sum_to_zero_and_large_theta(impl):
     theta = np.array([[800.0, 801.0, -800.0], [0.0, 0.0, 0.0]])
-    got = run_without_warnings(impl.log_policy_gradient, theta, 0, 0)
+    got = run_without_warnings(impl.log_policy_gradient, theta, np.int64(0), np.int64(0))  # as from arrays
     pi = np.array([np.exp(-1.0), 1.0, 0.0])
     pi /= pi.sum()
     want = np.zeros((2, 3))

@@ -207,17 +207,24 @@ def value_iteration_compact(
     greedy action of the final V (lowest on ties), int64. Memory is O(S·A·K), so a
     100 × 100 grid (10^4 states) takes well under a second."""
     # BEGIN SOLUTION
+    # Axes (K, A, S): NumPy sums or maximises over a LEADING axis row by row, at full speed,
+    # but over a short trailing axis (length 4 here) element by element, about 5x slower.
+    next_kas = np.ascontiguousarray(next_states.transpose(2, 1, 0))
+    probs_kas = np.ascontiguousarray(probs.transpose(2, 1, 0))
+    R_as = np.ascontiguousarray(R.T)
     V = np.zeros(len(R))
     sweeps = 0
     while sweeps < max_sweeps:
-        # V[next_states] gathers the (S, A, K) values of the possible next states.
-        V_new = (R + gamma * (probs * V[next_states]).sum(axis=2)).max(axis=1)
+        # V[next_kas] gathers the values of the possible next states; the sum over k is
+        # the expectation E[V(s')] for every (a, s); Q is (A, S).
+        Q = R_as + gamma * (probs_kas * V[next_kas]).sum(axis=0)
+        V_new = Q.max(axis=0)
         delta = np.abs(V_new - V).max()
         V, sweeps = V_new, sweeps + 1
         if delta < tol:
             break
-    Q = R + gamma * (probs * V[next_states]).sum(axis=2)
-    return V, Q.argmax(axis=1).astype(np.int64), sweeps
+    Q = R_as + gamma * (probs_kas * V[next_kas]).sum(axis=0)
+    return V, Q.argmax(axis=0).astype(np.int64), sweeps
     # END SOLUTION
 
 

@@ -483,3 +483,18 @@ def test_greedy_path_ends_in_the_cliff_or_after_max_steps(impl):
     expect_equal(run(impl.greedy_path, env, Q), np.array([0, 5, 10]))
     Q = np.zeros((S, 4))  # always up: stuck on the start
     expect_equal(run(impl.greedy_path, env, Q, max_steps=4), np.array([0, 0, 0, 0, 0]))
+
+
+@exercise("GridWorld")
+def test_numpy_integers_are_accepted_and_python_ints_returned(impl):
+    env = impl.GridWorld(LAYOUT)
+    moved = env.move(np.int64(0), np.int64(1))
+    expect(
+        type(moved) is int and moved == 1,
+        f"GridWorld.move(np.int64(0), np.int64(1)) returned {moved!r}; expected the int 1",
+    )
+    got = env.step(np.int64(2))
+    expect(
+        type(got[0]) is int and got[:2] == (5, -1.0),
+        f"GridWorld.step(np.int64(2)) returned {got!r}; expected (5, -1.0, False) with an int state",
+    )

@@ -63,6 +63,18 @@ def test_update_mean_divides_by_the_new_count(impl):
     )
 
 
+@exercise("update_mean")
+def test_update_mean_leaves_the_other_arms_alone(impl):
+    Q, N = np.array([0.25, 0.75, 0.5]), np.array([4.0, 4.0, 2.0])
+    new_Q, new_N = run(impl.update_mean, Q, N, 1, 0.0).value
+    expect_close(Call(new_N, "update_mean(Q, N, arm=1, reward=0)[1], N"), np.array([4.0, 5.0, 2.0]))
+    expect_close(
+        Call(new_Q, "update_mean(Q, N, arm=1, reward=0)[0], Q"),
+        np.array([0.25, 0.6, 0.5]),
+        mistakes={"update every arm": np.array([0.2, 0.6, 1 / 3])},
+    )
+
+
 # --------------------------------------------------------------------------- epsilon_greedy
 
 
@@ -206,6 +218,22 @@ def test_thompson_sampling_matches_probabilities(impl):
             "take the posterior mean instead of a sample": np.array([1.0, 0.0]),
             "swap alpha and beta": np.array([1 / 6, 5 / 6]),
         },
+    )
+
+
+@exercise("thompson_sample")
+def test_thompson_sample_draws_from_the_rng_it_is_given(impl):
+    alpha, beta = np.ones(6), np.ones(6)
+    runs = [[impl.thompson_sample(alpha, beta, g) for _ in range(100)] for g in (rng(12), rng(12), rng(13))]
+    expect(
+        isinstance(runs[0][0], (int, np.integer)),
+        f"thompson_sample returned {type(runs[0][0]).__name__}; expected an int",
+    )
+    expect(runs[0] == runs[1], "thompson_sample: two generators seeded alike must give the same choices")
+    expect(
+        runs[0] != runs[2] and len(set(runs[0])) == 6,
+        "thompson_sample: with flat Beta(1, 1) posteriors every arm should win sometimes, and the draws "
+        "must come from the rng passed in",
     )
 
 

@@ -317,6 +317,21 @@ def test_cliff_walking_rewards(impl):
     )
 
 
+@exercise("cliff_walking")
+def test_cliff_walking_model(impl):
+    env = impl.cliff_walking()
+    P, R, terminal = env.model()
+    expect(
+        P.shape == (48, 4, 48) and P[36, 1, 36] == 1.0 and R[36, 1] == -100.0,
+        "cliff_walking().model(): from the start, right leads back to the start (P[36, 1, 36] = 1) "
+        f"with reward -100; got P[36, 1, 36] = {P[36, 1, 36]}, R[36, 1] = {R[36, 1]}",
+    )
+    expect(
+        P[35, 2, 47] == 1.0 and R[35, 2] == -1.0 and terminal[47] and terminal.sum() == 1,
+        "cliff_walking().model(): down from 35 enters the goal 47 with reward -1; only 47 is terminal",
+    )
+
+
 # ---------------------------------------------------------------------------- run_episode
 
 
@@ -498,3 +513,25 @@ def test_numpy_integers_are_accepted_and_python_ints_returned(impl):
         type(got[0]) is int and got[:2] == (5, -1.0),
         f"GridWorld.step(np.int64(2)) returned {got!r}; expected (5, -1.0, False) with an int state",
     )
+
+
+@exercise("greedy_path")
+def test_greedy_path_leaves_the_environment_alone(impl):
+    env = impl.GridWorld(LAYOUT, slip=0.5, seed=4)
+    env.step(1)
+    Q = np.zeros((S, 4))
+    Q[:, 1] = 1.0
+    Q[[2, 9], 2] = 2.0  # right, except down at 2 and 9
+    call = run(impl.greedy_path, env, Q)
+    expect_equal(call, np.array([0, 1, 2, 7, 8, 9, 14]), what="moves without slipping, from env.start")
+    expect(
+        env.rng.random() == _rng_after_one_slippery_step(4),
+        "greedy_path must not draw from env.rng (it moves with env.move, without slipping)",
+    )
+
+
+def _rng_after_one_slippery_step(seed):
+    g = np.random.default_rng(seed)
+    if g.random() < 0.5:
+        g.integers(4)
+    return g.random()

@@ -171,10 +171,10 @@ class GridWorld:
         reward[absorbing] = 0.0
         if self.slip == 0:
             return target[:, :, None].astype(np.int64), np.ones((S, A, 1)), reward.astype(np.float64)
-        probs = np.full((A, A), self.slip / A) + (1 - self.slip) * np.eye(A)  # probs[a, b]
+        p = np.full((A, A), self.slip / A) + (1 - self.slip) * np.eye(A)  # p[a, b]: b taken for a
         next_states = np.broadcast_to(target[:, None, :], (S, A, A)).astype(np.int64)
-        probs = np.broadcast_to(probs, (S, A, A)).copy()
-        return next_states, probs, reward @ probs[0].T  # R[s, a] = sum_b probs[a, b] * reward[s, b]
+        probs = np.broadcast_to(p, (S, A, A)).copy()
+        return next_states, probs, reward @ p.T  # R[s, a] = sum_b p[a, b] * reward[s, b]
         # END SOLUTION
 
     def model(self) -> tuple[Float[np.ndarray, "S A S"], Float[np.ndarray, "S A"], Bool[np.ndarray, " S"]]:

@@ -368,6 +368,7 @@ def _replay_episode(policy, seed, n=5, max_steps=1000, final_state=True):
 @exercise("run_episode")
 def test_run_episode_replays_the_documented_draws(impl):
     policy = np.tile([0.1, 0.4, 0.1, 0.4], (5, 1))
+    policy[1:3] = [0.0, 0.9, 0.0, 0.1]  # the policy depends on the state
     for seed in range(3):
         env = _chain_env(impl)
         call = run(impl.run_episode, env, policy, rng(seed))

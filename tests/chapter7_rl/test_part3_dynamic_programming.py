@@ -225,6 +225,18 @@ def test_iterative_evaluation_undiscounted_on_the_cliff(impl):
     )
 
 
+@exercise("policy_evaluation")
+def test_iterative_evaluation_stops_after_max_sweeps(impl):
+    P, R = _mdp(21, S=4, A=2)
+    policy = _random_policy(22, 4, 2)
+    V = np.zeros(4)
+    for _ in range(3):
+        V = (policy * (R + 0.9 * np.einsum("sat,t->sa", P, V))).sum(axis=1)
+    call = run(impl.policy_evaluation, P, R, policy, 0.9, tol=1e-12, max_sweeps=3)
+    expect_equal(Call(call.value[1], f"{call}[1], sweeps"), 3, what="max_sweeps=3 stops after 3 sweeps")
+    expect_close(Call(call.value[0], f"{call}[0], V"), V, what="three backups from V = 0")
+
+
 # -------------------------------------------------------------------------------- greedy_policy
 
 
@@ -322,6 +334,19 @@ def test_policy_iteration_counts_the_policies_it_evaluates(impl):
 
 
 @exercise("policy_iteration")
+def test_policy_iteration_stops_after_max_iterations(impl):
+    P, R = _mdp(24, S=5, A=3)
+    always_0 = np.eye(3)[np.zeros(5, dtype=int)]
+    call = run(impl.policy_iteration, P, R, 0.9, max_iterations=1)
+    expect_equal(Call(call.value[2], f"{call}[2], iterations"), 1)
+    expect_close(
+        Call(call.value[1], f"{call}[1], V"),
+        _v_exact(P, R, always_0, 0.9),
+        what="after one evaluation: the values of always taking action 0",
+    )
+
+
+@exercise("policy_iteration")
 def test_policy_iteration_on_a_grid_world(impl):
     P, R = _grid_model(["S..#", ".#..", "...G"], slip=0.2, rewards=(-1.0, 10.0, -100.0))
     _, V, _ = run(impl.policy_iteration, P, R, 0.9).value
@@ -375,6 +400,17 @@ def test_value_iteration_on_the_cliff(impl):
     expect_equal(
         Call(np.array(path), "the greedy path from the start"), np.array([36] + list(range(24, 36)) + [47])
     )
+
+
+@exercise("value_iteration")
+def test_value_iteration_stops_after_max_sweeps(impl):
+    P, R = _mdp(23, S=4, A=3)
+    V = np.zeros(4)
+    for _ in range(2):
+        V = (R + 0.9 * np.einsum("sat,t->sa", P, V)).max(axis=1)
+    call = run(impl.value_iteration, P, R, 0.9, tol=1e-12, max_sweeps=2)
+    expect_equal(Call(call.value[2], f"{call}[2], sweeps"), 2, what="max_sweeps=2 stops after 2 sweeps")
+    expect_close(Call(call.value[0], f"{call}[0], V"), V, what="two backups from V = 0")
 
 
 # ---------------------------------------------------------------------- value_iteration_compact

@@ -226,6 +226,17 @@ def test_iterative_evaluation_undiscounted_on_the_cliff(impl):
 
 
 @exercise("policy_evaluation")
+def test_iterative_evaluation_stops_only_below_tol(impl):
+    P, R = np.ones((1, 1, 1)), np.ones((1, 1))  # V_k = 2 - 2^(1-k) with gamma 1/2: changes 1, 1/2, 1/4, ...
+    call = run(impl.policy_evaluation, P, R, np.ones((1, 1)), 0.5, tol=0.25)
+    expect_equal(
+        Call(call.value[1], f"{call}[1], sweeps"),
+        4,
+        what="changes 1, 0.5, 0.25, 0.125 (exact in binary): the first below tol = 0.25 is the fourth",
+    )
+
+
+@exercise("policy_evaluation")
 def test_iterative_evaluation_stops_after_max_sweeps(impl):
     P, R = _mdp(21, S=4, A=2)
     policy = _random_policy(22, 4, 2)
@@ -403,6 +414,17 @@ def test_value_iteration_on_the_cliff(impl):
 
 
 @exercise("value_iteration")
+def test_value_iteration_stops_only_below_tol(impl):
+    P, R = np.ones((1, 1, 1)), np.ones((1, 1))  # V_k = 2 - 2^(1-k) with gamma 1/2: changes 1, 1/2, 1/4, ...
+    call = run(impl.value_iteration, P, R, 0.5, tol=0.25)
+    expect_equal(
+        Call(call.value[2], f"{call}[2], sweeps"),
+        4,
+        what="changes 1, 0.5, 0.25, 0.125 (exact in binary): the first below tol = 0.25 is the fourth",
+    )
+
+
+@exercise("value_iteration")
 def test_value_iteration_stops_after_max_sweeps(impl):
     P, R = _mdp(23, S=4, A=3)
     V = np.zeros(4)
@@ -471,6 +493,28 @@ def test_compact_value_iteration_on_a_random_sparse_model(impl):
     V, _ = _sweeps(P, R, 0.95, 1e-9, lambda Q: Q.max(axis=1))
     call = run(impl.value_iteration_compact, nxt, probs, R, 0.95, tol=1e-9)
     expect_close(Call(call.value[0], f"{call}[0], V"), V, rtol=1e-10, atol=1e-10)
+    expect_equal(
+        Call(call.value[1], f"{call}[1], actions"),
+        _q(P, R, V, 0.95).argmax(axis=1),
+        what="the greedy actions of the final V",
+    )
+
+
+@exercise("value_iteration_compact")
+def test_compact_value_iteration_stops_after_max_sweeps_and_below_tol(impl):
+    # One state that stays, reward 1, gamma 1/2: V_k = 2 - 2^(1-k), changes 1, 1/2, 1/4, ...
+    # (exact in binary). With tol = 1/4 the third change equals tol: not below it, so a
+    # fourth sweep follows.
+    one = (np.zeros((1, 1, 1), dtype=np.int64), np.ones((1, 1, 1)), np.ones((1, 1)))
+    call = run(impl.value_iteration_compact, *one, 0.5, tol=0.25)
+    expect_equal(
+        Call(call.value[2], f"{call}[2], sweeps"),
+        4,
+        what="changes 1, 0.5, 0.25, 0.125: the first below tol = 0.25 is the fourth",
+    )
+    call = run(impl.value_iteration_compact, *one, 0.5, tol=1e-12, max_sweeps=2)
+    expect_equal(Call(call.value[2], f"{call}[2], sweeps"), 2, what="max_sweeps=2 stops after 2 sweeps")
+    expect_close(Call(call.value[0], f"{call}[0], V"), np.array([1.5]), what="two backups from V = 0")
 
 
 @exercise("value_iteration_compact")

@@ -154,6 +154,15 @@ def test_ucb1_plays_every_unplayed_arm_first(impl):
         isinstance(call.value, (int, np.integer)),
         f"{call} returned {type(call.value).__name__}; expected int",
     )
+    Q, N = np.array([0.9, 0.1, 0.5]), np.array([1.0, 0.0, 2.0])
+    expect_equal(
+        run(impl.ucb1, Q, N),
+        1,
+        what="arm 1 was never pulled (arm 0 was pulled once: it is not unplayed)",
+        mistakes={
+            "give unplayed arms no exploration bonus (as if pulled once)": _ucb(Q, N, unplayed="bonus")
+        },
+    )
 
 
 @exercise("ucb1")

@@ -30,7 +30,7 @@ MAIN = __name__ == "__main__"
 STRATEGIES = ("epsilon_greedy", "ucb1", "thompson")
 
 
-def pull(means: Float[np.ndarray, " K"], arm: int, rng: np.random.Generator) -> float:
+def pull(means: Float[np.ndarray, " K"], arm: int | np.integer, rng: np.random.Generator) -> float:
     """Pull `arm` of the Bernoulli bandit: 1.0 with probability means[arm], else 0.0, from
     one draw rng.random(). (Given.)"""
     return float(rng.random() < means[arm])
@@ -42,11 +42,12 @@ def pull(means: Float[np.ndarray, " K"], arm: int, rng: np.random.Generator) -> 
 
 # %%
 def update_mean(
-    Q: Float[np.ndarray, " K"], N: Float[np.ndarray, " K"], arm: int, reward: float
+    Q: Float[np.ndarray, " K"], N: Float[np.ndarray, " K"], arm: int | np.integer, reward: float
 ) -> tuple[Float[np.ndarray, " K"], Float[np.ndarray, " K"]]:
     """Record one reward of `arm`: N[arm] goes up by 1 and Q[arm] becomes the mean of all
     that arm's rewards, by the incremental rule Q ← Q + (reward − Q) / N (with the new N).
-    Returns new arrays (Q, N); the inputs are not changed."""
+    arm may be a Python or a NumPy integer. Returns new arrays (Q, N); the inputs are not
+    changed."""
     # BEGIN SOLUTION
     Q, N = Q.copy(), N.copy()
     N[arm] += 1

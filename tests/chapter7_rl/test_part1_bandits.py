@@ -66,10 +66,10 @@ def test_update_mean_divides_by_the_new_count(impl):
 @exercise("update_mean")
 def test_update_mean_leaves_the_other_arms_alone(impl):
     Q, N = np.array([0.25, 0.75, 0.5]), np.array([4.0, 4.0, 2.0])
-    new_Q, new_N = run(impl.update_mean, Q, N, 1, 0.0).value
-    expect_close(Call(new_N, "update_mean(Q, N, arm=1, reward=0)[1], N"), np.array([4.0, 5.0, 2.0]))
+    new_Q, new_N = run(impl.update_mean, Q, N, np.int64(1), 0.0).value  # an arm from np.argmax
+    expect_close(Call(new_N, "update_mean(Q, N, arm=np.int64(1), reward=0)[1], N"), np.array([4.0, 5.0, 2.0]))
     expect_close(
-        Call(new_Q, "update_mean(Q, N, arm=1, reward=0)[0], Q"),
+        Call(new_Q, "update_mean(Q, N, arm=np.int64(1), reward=0)[0], Q"),
         np.array([0.25, 0.6, 0.5]),
         mistakes={"update every arm": np.array([0.2, 0.6, 1 / 3])},
     )

@@ -305,7 +305,8 @@ def test_epsilon_greedy_run_explores_and_exploits(impl):
 
 @exercise("run_bandit")
 def test_seeded_runs_reach_low_regret(impl):
-    # Worst of 30 seeds after 500 pulls: Thompson 42.0, UCB1 56.9 (uniformly random: 93.75).
+    # Worst of seeds 0-29 after 500 pulls: Thompson 42.0 (seed 5), UCB1 56.9 (seed 12); seed 11 gives
+    # 14.1 and 52.5 (uniformly random: 93.75).
     for strategy, limit in [("thompson", 50), ("ucb1", 65)]:
         call = run(impl.run_bandit, ARMS, strategy, 500, rng(11))
         expect(

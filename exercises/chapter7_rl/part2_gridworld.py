@@ -111,16 +111,18 @@ class GridWorld:
         self.state, self.done = self.start, False
         return self.state
 
-    def move(self, state: int, action: int) -> int:
+    def move(self, state: int | np.integer, action: int | np.integer) -> int:
         """The cell reached from `state` by moving one cell in direction `action` (no slip,
         before a cliff sends the agent back): the neighbour, or `state` itself when the
-        neighbour is off the grid or a wall."""
+        neighbour is off the grid or a wall. Returns an int (state and action may be
+        Python or NumPy integers)."""
         raise NotImplementedError("GridWorld.move")
 
-    def step(self, action: int) -> tuple[int, float, bool]:
+    def step(self, action: int | np.integer) -> tuple[int, float, bool]:
         """Take one step from self.state: slip (see the class docstring), move, collect the
         reward, update self.state and self.done, and return (next state, reward, done)
-        as (int, float, bool). Raises RuntimeError when the episode is already done."""
+        as (int, float, bool). action may be a Python or a NumPy integer. Raises
+        RuntimeError when the episode is already done."""
         raise NotImplementedError("GridWorld.step")
 
     def successors(

@@ -114,3 +114,22 @@ def test_line_chart_of_a_constant_series(tmp_path):
 
     root = ET.parse(line_chart({"flat": [2.0] * 5}, tmp_path / "flat.svg")).getroot()
     assert len(root.findall("{http://www.w3.org/2000/svg}path")) == 1
+
+
+def test_line_chart_refuses_what_it_cannot_draw(tmp_path):
+    from coursedata import line_chart
+
+    with pytest.raises(ValueError, match="at least one series"):
+        line_chart({}, tmp_path / "none.svg")
+    with pytest.raises(ValueError, match="as many xs as ys"):
+        line_chart({"bad": ([0.0, 1.0], [1.0])}, tmp_path / "bad.svg")
+
+
+def test_nice_ticks_are_round_and_cover_the_range():
+    from coursedata.svg import nice_ticks
+
+    assert nice_ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]
+    assert nice_ticks(-3.2, 17.0) == [-5.0, 0.0, 5.0, 10.0, 15.0, 20.0]
+    assert nice_ticks(0.0, 999.0)[-1] == 1000.0
+    ticks = nice_ticks(5.0, 5.0)  # one value: a unit range around it
+    assert ticks[0] <= 4.5 and ticks[-1] >= 5.5

@@ -111,23 +111,25 @@ class GridWorld:
         self.state, self.done = self.start, False
         return self.state
 
-    def move(self, state: int, action: int) -> int:
+    def move(self, state: int | np.integer, action: int | np.integer) -> int:
         """The cell reached from `state` by moving one cell in direction `action` (no slip,
         before a cliff sends the agent back): the neighbour, or `state` itself when the
-        neighbour is off the grid or a wall."""
+        neighbour is off the grid or a wall. Returns an int (state and action may be
+        Python or NumPy integers)."""
         # BEGIN SOLUTION
-        row, col = divmod(state, self.width)
+        row, col = divmod(int(state), self.width)
         row, col = row + MOVES[action, 0], col + MOVES[action, 1]
         if not (0 <= row < self.height and 0 <= col < self.width):
-            return state
+            return int(state)
         target = int(row * self.width + col)
-        return state if self.wall[target] else target
+        return int(state) if self.wall[target] else target
         # END SOLUTION
 
-    def step(self, action: int) -> tuple[int, float, bool]:
+    def step(self, action: int | np.integer) -> tuple[int, float, bool]:
         """Take one step from self.state: slip (see the class docstring), move, collect the
         reward, update self.state and self.done, and return (next state, reward, done)
-        as (int, float, bool). Raises RuntimeError when the episode is already done."""
+        as (int, float, bool). action may be a Python or a NumPy integer. Raises
+        RuntimeError when the episode is already done."""
         # BEGIN SOLUTION
         if self.done:
             raise RuntimeError("the episode is over: call reset()")
@@ -169,10 +171,10 @@ class GridWorld:
         reward[absorbing] = 0.0
         if self.slip == 0:
             return target[:, :, None].astype(np.int64), np.ones((S, A, 1)), reward.astype(np.float64)
-        probs = np.full((A, A), self.slip / A) + (1 - self.slip) * np.eye(A)  # probs[a, b]
+        p = np.full((A, A), self.slip / A) + (1 - self.slip) * np.eye(A)  # p[a, b]: b taken for a
         next_states = np.broadcast_to(target[:, None, :], (S, A, A)).astype(np.int64)
-        probs = np.broadcast_to(probs, (S, A, A)).copy()
-        return next_states, probs, reward @ probs[0].T  # R[s, a] = sum_b probs[a, b] * reward[s, b]
+        probs = np.broadcast_to(p, (S, A, A)).copy()
+        return next_states, probs, reward @ p.T  # R[s, a] = sum_b p[a, b] * reward[s, b]
         # END SOLUTION
 
     def model(self) -> tuple[Float[np.ndarray, "S A S"], Float[np.ndarray, "S A"], Bool[np.ndarray, " S"]]:

@@ -317,6 +317,21 @@ def test_cliff_walking_rewards(impl):
     )
 
 
+@exercise("cliff_walking")
+def test_cliff_walking_model(impl):
+    env = impl.cliff_walking()
+    P, R, terminal = env.model()
+    expect(
+        P.shape == (48, 4, 48) and P[36, 1, 36] == 1.0 and R[36, 1] == -100.0,
+        "cliff_walking().model(): from the start, right leads back to the start (P[36, 1, 36] = 1) "
+        f"with reward -100; got P[36, 1, 36] = {P[36, 1, 36]}, R[36, 1] = {R[36, 1]}",
+    )
+    expect(
+        P[35, 2, 47] == 1.0 and R[35, 2] == -1.0 and terminal[47] and terminal.sum() == 1,
+        "cliff_walking().model(): down from 35 enters the goal 47 with reward -1; only 47 is terminal",
+    )
+
+
 # ---------------------------------------------------------------------------- run_episode
 
 
@@ -353,6 +368,7 @@ def _replay_episode(policy, seed, n=5, max_steps=1000, final_state=True):
 @exercise("run_episode")
 def test_run_episode_replays_the_documented_draws(impl):
     policy = np.tile([0.1, 0.4, 0.1, 0.4], (5, 1))
+    policy[1:3] = [0.0, 0.9, 0.0, 0.1]  # the policy depends on the state
     for seed in range(3):
         env = _chain_env(impl)
         call = run(impl.run_episode, env, policy, rng(seed))
@@ -483,3 +499,40 @@ def test_greedy_path_ends_in_the_cliff_or_after_max_steps(impl):
     expect_equal(run(impl.greedy_path, env, Q), np.array([0, 5, 10]))
     Q = np.zeros((S, 4))  # always up: stuck on the start
     expect_equal(run(impl.greedy_path, env, Q, max_steps=4), np.array([0, 0, 0, 0, 0]))
+
+
+@exercise("GridWorld")
+def test_numpy_integers_are_accepted_and_python_ints_returned(impl):
+    env = impl.GridWorld(LAYOUT)
+    moved = env.move(np.int64(0), np.int64(1))
+    expect(
+        type(moved) is int and moved == 1,
+        f"GridWorld.move(np.int64(0), np.int64(1)) returned {moved!r}; expected the int 1",
+    )
+    got = env.step(np.int64(2))
+    expect(
+        type(got[0]) is int and got[:2] == (5, -1.0),
+        f"GridWorld.step(np.int64(2)) returned {got!r}; expected (5, -1.0, False) with an int state",
+    )
+
+
+@exercise("greedy_path")
+def test_greedy_path_leaves_the_environment_alone(impl):
+    env = impl.GridWorld(LAYOUT, slip=0.5, seed=4)
+    env.step(1)
+    Q = np.zeros((S, 4))
+    Q[:, 1] = 1.0
+    Q[[2, 9], 2] = 2.0  # right, except down at 2 and 9
+    call = run(impl.greedy_path, env, Q)
+    expect_equal(call, np.array([0, 1, 2, 7, 8, 9, 14]), what="moves without slipping, from env.start")
+    expect(
+        env.rng.random() == _rng_after_one_slippery_step(4),
+        "greedy_path must not draw from env.rng (it moves with env.move, without slipping)",
+    )
+
+
+def _rng_after_one_slippery_step(seed):
+    g = np.random.default_rng(seed)
+    if g.random() < 0.5:
+        g.integers(4)
+    return g.random()

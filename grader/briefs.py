@@ -18,8 +18,8 @@ from pathlib import Path
 
 HEADING_RE = re.compile(r"^(?P<hashes>#{1,6}) +(?P<text>.*\S)\s*$", re.MULTILINE)
 NAME_RE = re.compile(r"`(?P<name>[A-Za-z_]\w*)")
-DIFFICULTY_RE = re.compile(r"difficulty (?P<marks>★{1,3}☆*)(?!\S)")
-IMPORTANCE_RE = re.compile(r"importance (?P<marks>●{1,3}○*)(?!\S)")
+DIFFICULTY_RE = re.compile(r"difficulty (?P<marks>★{1,3}☆*)")
+IMPORTANCE_RE = re.compile(r"importance (?P<marks>●{1,3}○*)")
 MINUTES_RE = re.compile(r"about (?P<minutes>\d+) minutes?\b")
 HINT_RE = re.compile(
     r"<details>\s*<summary>\s*Hint[^<]*</summary>(?P<body>.*?)</details>", re.DOTALL | re.IGNORECASE

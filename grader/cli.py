@@ -11,6 +11,7 @@ from grader.env import Env, ExitCode
 from grader.export import FORMATS
 
 COMMANDS = {
+    "hint": "show the next hint for an exercise (default: the one to do next) and note it was used",
     "generate": "write exercises/ from solutions/ (instructors)",
     "verify": "check the course: references pass, stubs are todo, files in sync, briefs written",
     "release": "write the learner's copy of the course, without solutions (instructors)",
@@ -21,6 +22,7 @@ COMMANDS = {
 }
 
 USAGE = """python -m grader [TARGET] [-k NAME] [--impl IMPL] [--json] [--verbose] [--debug]
+       python -m grader hint [NAME]
        python -m grader {generate,verify,batch,release,mutants,gradescope-bundle} ...
 
 TARGET is a chapter or a part: chapter0, 0, chapter0_numpy, chapter0/part2, 0/2.
@@ -124,6 +126,15 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _hint_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m grader hint", description=COMMANDS["hint"])
+    parser.add_argument(
+        "name", nargs="?", help="an exercise: rnn_backward, or chapter4/part1/rnn_backward where names repeat"
+    )
+    parser.add_argument("--debug", action="store_true")
+    return parser
+
+
 def _generate_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m grader generate", description=COMMANDS["generate"])
     parser.add_argument(
@@ -213,6 +224,10 @@ def main(argv: list[str] | None = None, env: Env | None = None) -> int:
     rest = argv[1:] if command != "grade" else argv
     debug = "--debug" in rest
     try:
+        if command == "hint":
+            from grader.commands import hint
+
+            return int(hint.run(_hint_parser().parse_args(rest), env))
         if command == "generate":
             from grader.commands import generate
 

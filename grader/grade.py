@@ -104,6 +104,12 @@ def matches(names: list[str], wanted: str) -> set[str]:
     return set()
 
 
+def closest(names: list[str], wanted: str) -> list[str]:
+    """Up to five names that look like a mistyped `wanted`, any case."""
+    lower = {n.lower(): n for n in names}
+    return [lower[n] for n in difflib.get_close_matches(wanted.lower(), list(lower), n=5, cutoff=0.5)]
+
+
 def _by_name(chapters: list[ChapterInfo], wanted: str, target: str | None, root: Path) -> list[ChapterInfo]:
     names = sorted({e.name for c in chapters for e in c.exercises})
     chosen = matches(names, wanted)
@@ -118,8 +124,7 @@ def _by_name(chapters: list[ChapterInfo], wanted: str, target: str | None, root:
             )
     if not chosen:
         where = f" in {target}" if target else ""
-        lower = {n.lower(): n for n in names}
-        close = [lower[n] for n in difflib.get_close_matches(wanted.lower(), list(lower), n=5, cutoff=0.5)]
+        close = closest(names, wanted)
         hint = f"; closest: {', '.join(close)}" if close else ""
         pattern = f"-k '{wanted[:4]}*'"
         raise SelectionError(f"no exercise named {wanted!r}{where}{hint} ({pattern} selects several)")

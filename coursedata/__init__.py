@@ -5,11 +5,21 @@ is installed (the `data` extra), else a generated stand-in with the same shapes;
 `load_names()` gives the US census first names of the `names` package, else names
 generated from syllables; `load_pydoc_text()` gives the documentation prose that every
 Python ships in `pydoc_data.topics`, and `split_text` cuts it into training and held-out
-text. Tests and exercises run either way.
+text. Tests and exercises run either way. `line_chart` draws learning curves as
+self-contained SVG files (no plotting library needed).
 """
 
 from coursedata.digits import Digits, load_digits, train_test_split
 from coursedata.names import load_names
+from coursedata.svg import line_chart
 from coursedata.text import load_pydoc_text, split_text
 
-__all__ = ["Digits", "load_digits", "load_names", "load_pydoc_text", "split_text", "train_test_split"]
+__all__ = [
+    "Digits",
+    "line_chart",
+    "load_digits",
+    "load_names",
+    "load_pydoc_text",
+    "split_text",
+    "train_test_split",
+]

@@ -81,3 +81,36 @@ def test_split_text_cuts_at_a_line_break():
     assert split_text("ab\ncd\nef\n", 0.5) == ("ab\ncd\n", "ef\n")
     with pytest.raises(ValueError):
         split_text(text, 1.0)
+
+
+def test_line_chart_writes_valid_svg_with_one_path_per_series(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from coursedata import line_chart
+
+    ns = "{http://www.w3.org/2000/svg}"
+    series = {
+        "a & b": [0.0, 1.0, 4.0, 9.0],
+        "with a gap": np.array([1.0, np.nan, 3.0, 2.0]),
+        "pairs": (np.array([0.5, 2.5]), [5.0, -1.0]),
+    }
+    path = line_chart(series, tmp_path / "chart.svg", title="t < 1", xlabel="step", ylabel="value")
+    assert path == str(tmp_path / "chart.svg")
+    root = ET.parse(path).getroot()  # well-formed XML, names escaped
+    assert root.tag == f"{ns}svg"
+    paths = root.findall(f"{ns}path")
+    assert [p.find(f"{ns}title").text for p in paths] == list(series)
+    assert paths[0].get("d").count("M") == 1 and paths[0].get("d").count("L") == 3
+    assert paths[1].get("d").count("M") == 2  # the NaN breaks the line
+    texts = [t.text for t in root.iter(f"{ns}text")]
+    assert {"t < 1", "step", "value", "a & b", "pairs"} <= set(texts)
+    assert "10" in texts and "-2" in texts  # round-number ticks covering -1 … 9
+
+
+def test_line_chart_of_a_constant_series(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from coursedata import line_chart
+
+    root = ET.parse(line_chart({"flat": [2.0] * 5}, tmp_path / "flat.svg")).getroot()
+    assert len(root.findall("{http://www.w3.org/2000/svg}path")) == 1

@@ -1,0 +1,129 @@
+"""Line charts as self-contained SVG files, with nothing beyond the standard library and NumPy.
+
+`line_chart({"epsilon-greedy": regret, "UCB1": regret2}, "regret.svg", title="Regret",
+xlabel="step", ylabel="cumulative regret")` writes one polyline per named series (x is
+0, 1, 2, ... unless a series is given as a pair (xs, ys)), axes with round-number ticks
+and a legend, and returns the path it wrote. Open the file in a browser or in VSCode.
+Non-finite values (NaN, inf) break a line into pieces instead of bending the axes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+
+WIDTH, HEIGHT = 640, 400
+LEFT, RIGHT, TOP, BOTTOM = 70, 170, 40, 50  # margins: the legend sits in the right one
+COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf"]
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """About `count` round numbers (steps of 1, 2 or 5 times a power of ten) covering [low, high]."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"tick range must be finite, got [{low}, {high}]")
+    if high <= low:  # one value: a unit range around it
+        low, high = low - 0.5, low + 0.5
+    raw = (high - low) / max(count, 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw * (1 - 1e-9))
+    first, last = math.floor(low / step + 1e-9), math.ceil(high / step - 1e-9)
+    return [k * step if k else 0.0 for k in range(first, last + 1)]
+
+
+def _label(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _text(x: float, y: float, content: str, extra: str = 'text-anchor="middle"') -> str:
+    return f'<text x="{x:.1f}" y="{y:.1f}" {extra}>{escape(content)}</text>'
+
+
+def _as_xy(series: object) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(series, tuple) and len(series) == 2:
+        xs, ys = (np.asarray(a, dtype=np.float64).ravel() for a in series)
+        if xs.shape != ys.shape:
+            raise ValueError(
+                f"a series given as (xs, ys) needs as many xs as ys, got {xs.size} and {ys.size}"
+            )
+        return xs, ys
+    ys = np.asarray(series, dtype=np.float64).ravel()
+    return np.arange(ys.size, dtype=np.float64), ys
+
+
+def line_chart(
+    series: Mapping[str, Sequence[float] | np.ndarray | tuple],
+    path: str | Path,
+    title: str = "",
+    xlabel: str = "",
+    ylabel: str = "",
+) -> str:
+    """Write a line chart of the named series to `path` as an SVG file; return the path (str).
+
+    Each value of `series` is a sequence of y values (plotted at x = 0, 1, 2, ...) or a pair
+    (xs, ys) of equal length. One <path> element per series, in the order given, with its
+    colour in the legend. The axes cover every finite point, with round-number ticks.
+    """
+    if not series:
+        raise ValueError("line_chart needs at least one series")
+    data = {str(name): _as_xy(values) for name, values in series.items()}
+    finite = [(xs[ok], ys[ok]) for xs, ys in data.values() for ok in [np.isfinite(xs) & np.isfinite(ys)]]
+    all_x = np.concatenate([xs for xs, _ in finite])
+    all_y = np.concatenate([ys for _, ys in finite])
+    if all_x.size == 0:
+        all_x, all_y = np.array([0.0, 1.0]), np.array([0.0, 1.0])
+    xticks = nice_ticks(float(all_x.min()), float(all_x.max()))
+    yticks = nice_ticks(float(all_y.min()), float(all_y.max()))
+    x0, x1, y0, y1 = xticks[0], xticks[-1], yticks[0], yticks[-1]
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def px(x: np.ndarray | float) -> np.ndarray:
+        return LEFT + (np.asarray(x, dtype=np.float64) - x0) / (x1 - x0) * plot_w
+
+    def py(y: np.ndarray | float) -> np.ndarray:
+        return TOP + plot_h - (np.asarray(y, dtype=np.float64) - y0) / (y1 - y0) * plot_h
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">',
+        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>',
+    ]
+    if title:
+        out.append(_text(LEFT + plot_w / 2, 22, title, 'text-anchor="middle" font-size="15"'))
+    # Grid lines and tick labels, then the axes' frame.
+    for t in xticks:
+        x = float(px(t))
+        out.append(f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{TOP + plot_h}" stroke="#e0e0e0"/>')
+        out.append(f'<text x="{x:.1f}" y="{TOP + plot_h + 16}" text-anchor="middle">{_label(t)}</text>')
+    for t in yticks:
+        y = float(py(t))
+        out.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_w}" y2="{y:.1f}" stroke="#e0e0e0"/>')
+        out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_label(t)}</text>')
+    out.append(f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="black"/>')
+    if xlabel:
+        out.append(_text(LEFT + plot_w / 2, HEIGHT - 10, xlabel))
+    if ylabel:
+        cy = TOP + plot_h / 2
+        out.append(_text(16, cy, ylabel, f'text-anchor="middle" transform="rotate(-90 16 {cy:.1f})"'))
+    # One path per series: "M" starts a piece (at the first point and after a gap), "L" continues it.
+    for i, (name, (xs, ys)) in enumerate(data.items()):
+        colour = COLOURS[i % len(COLOURS)]
+        commands, pen_down = [], False
+        for x, y in zip(px(xs).tolist(), py(ys).tolist()):
+            if math.isfinite(x) and math.isfinite(y):
+                commands.append(f"{'L' if pen_down else 'M'}{x:.2f},{y:.2f}")
+                pen_down = True
+            else:
+                pen_down = False
+        style = f'fill="none" stroke="{colour}" stroke-width="1.5"'
+        out.append(f'<path d="{" ".join(commands)}" {style}><title>{escape(name)}</title></path>')
+        ly = TOP + 10 + 18 * i
+        lx = LEFT + plot_w + 12
+        out.append(f'<line x1="{lx}" y1="{ly}" x2="{lx + 20}" y2="{ly}" stroke="{colour}" stroke-width="3"/>')
+        out.append(f'<text x="{lx + 26}" y="{ly + 4}">{escape(name)}</text>')
+    out.append("</svg>")
+    Path(path).write_text("\n".join(out) + "\n", encoding="utf-8")
+    return str(path)

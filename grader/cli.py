@@ -11,6 +11,7 @@ from grader.env import Env, ExitCode
 from grader.export import FORMATS
 
 COMMANDS = {
+    "progress": "your progress over time: first passes, attempts, hints, time spent, hours left, a picture",
     "hint": "show the next hint for an exercise (default: the one to do next) and note it was used",
     "generate": "write exercises/ from solutions/ (instructors)",
     "verify": "check the course: references pass, stubs are todo, files in sync, briefs written",
@@ -23,6 +24,7 @@ COMMANDS = {
 
 USAGE = """python -m grader [TARGET] [-k NAME] [--impl IMPL] [--json] [--verbose] [--debug]
        python -m grader hint [NAME]
+       python -m grader progress [--picture FILE] [--json]
        python -m grader {generate,verify,batch,release,mutants,gradescope-bundle} ...
 
 TARGET is a chapter or a part: chapter0, 0, chapter0_numpy, chapter0/part2, 0/2.
@@ -135,6 +137,14 @@ def _hint_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _progress_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m grader progress", description=COMMANDS["progress"])
+    parser.add_argument("--picture", metavar="FILE", help="where to write the SVG (default: beside the store)")
+    parser.add_argument("--json", action="store_true", help="print it as JSON (docs/grader.md)")
+    parser.add_argument("--debug", action="store_true")
+    return parser
+
+
 def _generate_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m grader generate", description=COMMANDS["generate"])
     parser.add_argument(
@@ -224,6 +234,10 @@ def main(argv: list[str] | None = None, env: Env | None = None) -> int:
     rest = argv[1:] if command != "grade" else argv
     debug = "--debug" in rest
     try:
+        if command == "progress":
+            from grader.commands import progress
+
+            return int(progress.run(_progress_parser().parse_args(rest), env))
         if command == "hint":
             from grader.commands import hint
 

@@ -63,6 +63,21 @@ class Latest:
     recorded_at: str
 
 
+def now() -> str:
+    """The time a record is stamped with (UTC, seconds); tests move this clock."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class History:
+    """Everything recorded, oldest first: runs (id, finished_at, target), results
+    (run_id, exercise, status) and hints (exercise, level, shown_at)."""
+
+    runs: list[tuple[int, str, str]]
+    results: list[tuple[int, str, str]]
+    hints: list[tuple[str, int, str]]
+
+
 def default_path(root: Path, environ: dict[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     if env.get(DB_VARIABLE):
@@ -158,7 +173,7 @@ class Store:
             raise
 
     def record(self, report: Report) -> int:
-        finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        finished = now()
         with closing(self._connect()) as db:
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -194,11 +209,11 @@ class Store:
     def record_check(self, exercise: str) -> None:
         """Note that check() ran `exercise`'s tests in a cell: a run without results (so
         not progress), whose target names the exercise, for what comes next."""
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        stamp = now()
         with closing(self._connect()) as db:
             db.execute(
                 "INSERT INTO runs (started_at, finished_at, target, duration_s) VALUES (?, ?, ?, 0)",
-                (now, now, CHECK_TARGET + exercise),
+                (stamp, stamp, CHECK_TARGET + exercise),
             )
 
     def recent(self) -> list[str]:
@@ -225,9 +240,18 @@ class Store:
 
     def record_hint(self, exercise: str, level: int) -> None:
         """Note that hint `level` of `exercise` was revealed (the first time counts)."""
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with closing(self._connect()) as db:
-            db.execute("INSERT OR IGNORE INTO hints VALUES (?, ?, ?)", (exercise, level, now))
+            db.execute("INSERT OR IGNORE INTO hints VALUES (?, ?, ?)", (exercise, level, now()))
+
+    def history(self) -> History:
+        if not self.path.exists():
+            return History([], [], [])
+        with closing(self._connect()) as db:
+            return History(
+                db.execute("SELECT id, finished_at, target FROM runs ORDER BY id").fetchall(),
+                db.execute("SELECT run_id, exercise, status FROM results ORDER BY run_id").fetchall(),
+                db.execute("SELECT exercise, level, shown_at FROM hints ORDER BY shown_at, level").fetchall(),
+            )
 
     def run_count(self) -> int:
         if not self.path.exists():

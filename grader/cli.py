@@ -139,7 +139,9 @@ def _hint_parser() -> argparse.ArgumentParser:
 
 def _progress_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m grader progress", description=COMMANDS["progress"])
-    parser.add_argument("--picture", metavar="FILE", help="where to write the SVG (default: beside the store)")
+    parser.add_argument(
+        "--picture", metavar="FILE", help="where to write the SVG (default: beside your progress file)"
+    )
     parser.add_argument("--json", action="store_true", help="print it as JSON (docs/grader.md)")
     parser.add_argument("--debug", action="store_true")
     return parser

@@ -89,18 +89,18 @@ def chapters_progress(root: Path, chapters: list[ChapterInfo], history: History)
         working = [every[e] for e in event.touched if e in every and every[e].first_passed is None]
         if previous is not None and working and event.at - previous <= ACTIVE_GAP:
             share = (event.at - previous).total_seconds() / len(working)
-            for progress in working:
-                progress.seconds += share
+            for row in working:
+                row.seconds += share
         previous = event.at
         for exercise, status in event.statuses.items():
-            progress = every.get(exercise)
-            if progress is None:  # an exercise the course no longer has
+            if exercise not in every:  # an exercise the course no longer has
                 continue
-            progress.status = status
-            if progress.first_passed is None and status is not Status.TODO:
-                progress.attempts += 1
+            row = every[exercise]
+            row.status = status
+            if row.first_passed is None and status is not Status.TODO:
+                row.attempts += 1
                 if status is Status.PASSED:
-                    progress.first_passed = event.at
+                    row.first_passed = event.at
         for chapter in chapters:
             ids = [e.id for e in chapter.exercises]
             if all(event.statuses.get(i) is Status.PASSED for i in ids):

@@ -42,6 +42,10 @@ def _rows(chapter: ChapterProgress) -> list[str]:
     return lines
 
 
+def _left(minutes: int) -> str:
+    return f"about {_hours(minutes * 60)} left" if minutes else "nothing left"
+
+
 def text(progress: list[ChapterProgress], picture: Path | None) -> list[str]:
     lines = ["Your progress over time"]
     for chapter in progress:
@@ -52,7 +56,7 @@ def text(progress: list[ChapterProgress], picture: Path | None) -> list[str]:
             state += f" — confirm with `python -m grader {label}`"
         lines.append(
             f"  {label:<9} {chapter.chapter.title}: {chapter.passed}/{len(chapter.exercises)} passed, "
-            f"{state}; {_hours(spent)} spent, about {_hours(chapter.minutes_left * 60)} left"
+            f"{state}; {_hours(spent)} spent, {_left(chapter.minutes_left)}"
         )
         lines += _rows(chapter)
     every = [e for c in progress for e in c.exercises]
@@ -60,8 +64,7 @@ def text(progress: list[ChapterProgress], picture: Path | None) -> list[str]:
     lines.append("")
     lines.append(
         f"In all: {sum(c.passed for c in progress)}/{len(every)} exercises passed, "
-        f"{_hours(sum(e.seconds for e in every))} spent, about {_hours(left * 60)} of work left "
-        "(the briefs' estimates)."
+        f"{_hours(sum(e.seconds for e in every))} spent, {_left(left)} by the briefs' estimates."
     )
     lines.append(f"Picture: {picture}" if picture else "Picture: none yet (no exercise has passed).")
     return lines

@@ -11,6 +11,7 @@ from grader.env import Env, ExitCode
 from grader.export import FORMATS
 
 COMMANDS = {
+    "watch": "re-grade each exercise file when you save it, the exercise you are on first",
     "progress": "your progress over time: first passes, attempts, hints, time spent, hours left, a picture",
     "hint": "show the next hint for an exercise (default: the one to do next) and note it was used",
     "generate": "write exercises/ from solutions/ (instructors)",
@@ -23,6 +24,7 @@ COMMANDS = {
 }
 
 USAGE = """python -m grader [TARGET] [-k NAME] [--impl IMPL] [--json] [--verbose] [--debug]
+       python -m grader watch [TARGET] [--poll]
        python -m grader hint [NAME]
        python -m grader progress [--picture FILE] [--json]
        python -m grader {generate,verify,batch,release,mutants,gradescope-bundle} ...
@@ -137,6 +139,19 @@ def _hint_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _watch_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m grader watch", description=COMMANDS["watch"])
+    parser.add_argument("target", nargs="?", help="chapter or chapter/part to watch (default: all)")
+    parser.add_argument(
+        "--poll",
+        action="store_true",
+        help="look at the files' times instead of waiting for events "
+        "(network folders, WSL, containers where saves go unnoticed)",
+    )
+    _common_options(parser)
+    return parser
+
+
 def _progress_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m grader progress", description=COMMANDS["progress"])
     parser.add_argument(
@@ -236,6 +251,10 @@ def main(argv: list[str] | None = None, env: Env | None = None) -> int:
     rest = argv[1:] if command != "grade" else argv
     debug = "--debug" in rest
     try:
+        if command == "watch":
+            from grader.commands import watch
+
+            return int(watch.run(_watch_parser().parse_args(rest), env))
         if command == "progress":
             from grader.commands import progress
 

@@ -15,6 +15,7 @@ COMMANDS = {
     "progress": "your progress over time: first passes, attempts, hints, time spent, hours left, a picture",
     "hint": "show the next hint for an exercise (default: the one to do next) and note it was used",
     "generate": "write exercises/ from solutions/ (instructors)",
+    "notebooks": "write notebooks/ (Jupyter, Colab) from exercises/ (instructors)",
     "verify": "check the course: references pass, stubs are todo, files in sync, briefs written",
     "release": "write the learner's copy of the course, without solutions (instructors)",
     "mutants": "mutation score: break each reference in small ways, count what the tests catch (instructors)",
@@ -27,7 +28,7 @@ USAGE = """python -m grader [TARGET] [-k NAME] [--impl IMPL] [--json] [--verbose
        python -m grader watch [TARGET] [--poll]
        python -m grader hint [NAME]
        python -m grader progress [--picture FILE] [--json]
-       python -m grader {generate,verify,batch,release,mutants,gradescope-bundle} ...
+       python -m grader {generate,notebooks,verify,batch,release,mutants,gradescope-bundle} ...
 
 TARGET is a chapter or a part: chapter0, 0, chapter0_numpy, chapter0/part2, 0/2.
 -k NAME grades exactly that exercise; -k 'soft*' every exercise the pattern matches.
@@ -173,6 +174,22 @@ def _generate_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _notebooks_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m grader notebooks", description=COMMANDS["notebooks"])
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if notebooks/ differs from what would be written",
+    )
+    parser.add_argument(
+        "--git",
+        metavar="URL",
+        help="the git URL of the course the notebooks' set-up cells clone (Colab); kept",
+    )
+    parser.add_argument("--debug", action="store_true")
+    return parser
+
+
 def _verify_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m grader verify", description=COMMANDS["verify"])
     parser.add_argument("target", nargs="?", help="chapter or chapter/part (default: all)")
@@ -267,6 +284,10 @@ def main(argv: list[str] | None = None, env: Env | None = None) -> int:
             from grader.commands import generate
 
             return int(generate.run(_generate_parser().parse_args(rest), env))
+        if command == "notebooks":
+            from grader.commands import notebooks
+
+            return int(notebooks.run(_notebooks_parser().parse_args(rest), env))
         if command == "verify":
             from grader.commands import verify
 

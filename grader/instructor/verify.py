@@ -27,6 +27,17 @@ from grader.outcomes import Status, one_line
 MIN_AVERAGE_TESTS = 3
 
 
+def _notebook_problems(root: Path, chapters: set[str]) -> list[str]:
+    try:
+        from grader.instructor import notebooks
+    except ImportError:
+        return ["notebooks/ not checked: jupytext is missing (pip install -e '.[dev]')"]
+    stale = [
+        p for p in notebooks.out_of_sync(root / "exercises", root / "notebooks") if p.parent.name in chapters
+    ]
+    return [f"{p.relative_to(root)} is out of date: run `python -m grader generate`" for p in stale]
+
+
 def _brief_problems(found: dict[str, briefs.Brief], page: str, name: str) -> list[str]:
     brief = found.get(name)
     if brief is None:
@@ -72,6 +83,7 @@ def static_problems(
         if layout.Part.of_source_file(p) in chosen
     ]
     problems += [f"{p.relative_to(root)} is out of date: run `python -m grader generate`" for p in stale]
+    problems += _notebook_problems(root, {p.chapter for p in chosen})
     for chapter in chapters:
         if not (root / "chapters" / chapter.name / "README.md").is_file():
             problems.append(f"chapters/{chapter.name}/README.md is missing")

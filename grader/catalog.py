@@ -140,7 +140,7 @@ def definitions(source: Path) -> dict[str, int]:
     """Top-level function and class names -> line, from a file that may not even parse."""
     try:
         nodes = _top_level(source.read_text(), str(source))
-    except OSError:
+    except (OSError, ValueError):  # unreadable, or not UTF-8
         return {}
     return {node.name: node.lineno for node in nodes or []}
 

@@ -4,9 +4,9 @@ and show the exercise being worked on (its status and message) first, then the p
 A worker is kept warm between saves (runner.keep_warm: NumPy, pytest and the plugin
 imported, no learner code loaded), so a cheap exercise's verdict appears a fraction of a
 second after the save; every run still gets a fresh process, with the usual limits.
-File events come from watchfiles, which polls on WSL, with --poll, or with
-WATCHFILES_FORCE_POLLING set (network mounts); without watchfiles, the files' times are
-polled.
+File events come from watchfiles (which itself polls on WSL, or with
+WATCHFILES_FORCE_POLLING set); with --poll, or without watchfiles, the files' times and
+sizes are polled four times a second (network mounts, containers where events do not arrive).
 """
 
 from __future__ import annotations
@@ -34,23 +34,27 @@ def changes(folders: list[Path], poll: bool) -> Iterator[set[Path]]:
     try:
         import watchfiles
     except ImportError:
+        poll = True
+    if poll:
         yield from _polled(folders)
         return
-    for batch in watchfiles.watch(
-        *folders, step=QUIET_MS, debounce=400, force_polling=True if poll else None, poll_delay_ms=200
-    ):
+    for batch in watchfiles.watch(*folders, step=QUIET_MS, debounce=400):
         yield {Path(path) for _, path in batch}
 
 
 def _polled(folders: list[Path]) -> Iterator[set[Path]]:
-    def times() -> dict[Path, int]:
+    """Changes seen by comparing each file's modification time (to the nanosecond, where
+    watchfiles' own polling compares whole seconds and misses two saves in one) and size."""
+
+    def times() -> dict[Path, tuple[int, int]]:
         found = {}
         for folder in folders:
             for path in folder.glob("*.py"):
                 try:
-                    found[path] = path.stat().st_mtime_ns
+                    info = path.stat()
                 except OSError:
-                    pass
+                    continue
+                found[path] = (info.st_mtime_ns, info.st_size)
         return found
 
     seen = times()

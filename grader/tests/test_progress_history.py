@@ -92,4 +92,4 @@ def test_progress_before_any_run_says_so_and_counts_the_hours_left(cli):
     code, out, _ = cli("progress")
     assert code == 0 and "0/13 passed, not started" in out
     assert "Picture: none yet" in out
-    assert "about 5 min left by the briefs" in out  # only `twice` states its minutes in the fixture
+    assert "about 32 min left by the briefs" in out  # 11 × 2 + 5 + 5 minutes in the fixture

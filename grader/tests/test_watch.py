@@ -5,6 +5,7 @@ nothing running."""
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -44,22 +45,27 @@ class Watcher:
             env={**env, "GRADER_COURSE_ROOT": str(course)},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            text=True,
         )
         self.lines: list[str] = []
+        self.pending = b""
 
     def until(self, start: str, timeout: float = 30.0) -> str:
-        """Read output until a line starts with `start`; that line and what follows it."""
+        """Read output until a line starts with `start` (never waiting past `timeout`)."""
         end = time.monotonic() + timeout
         assert self.proc.stdout is not None
-        while time.monotonic() < end:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line.rstrip("\n"))
-            if line.startswith(start):
-                return line
-        raise AssertionError(f"no line starting {start!r} in:\n" + "\n".join(self.lines))
+        fd = self.proc.stdout.fileno()
+        while True:
+            while b"\n" in self.pending:
+                raw, self.pending = self.pending.split(b"\n", 1)
+                line = raw.decode()
+                self.lines.append(line)
+                if line.startswith(start):
+                    return line
+            ready, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+            chunk = os.read(fd, 65536) if ready else b""
+            if not chunk:
+                raise AssertionError(f"no line starting {start!r} in:\n" + "\n".join(self.lines))
+            self.pending += chunk
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGINT)
@@ -109,7 +115,12 @@ def test_a_warm_worker_serves_one_run_and_is_gone(course):
     )
     runner.keep_warm(job)
     warm = runner._warm
-    assert warm is not None and warm.proc.pid in _workers_in(course)
+    assert warm is not None
+    for _ in range(100):  # until the spawned process has exec'd the worker
+        if warm.proc.pid in _workers_in(course):
+            break
+        time.sleep(0.05)
+    assert warm.proc.pid in _workers_in(course)
     outcome = runner.run(job)
     assert runner._warm is None  # taken by the run
     assert {r.status.value for r in outcome.results.values()} == {"passed"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -70,7 +70,7 @@ def load_digits(source: Literal["auto", "scikit-learn", "generated"] = "auto") -
         if source == "scikit-learn":
             raise ImportError('the real digits need scikit-learn: pip install -e ".[data]"') from None
         return _generated()
-    bunch = sklearn_digits()
+    bunch: Any = sklearn_digits()  # a Bunch (its stubs also allow a tuple, for return_X_y=True)
     return Digits(bunch.data.astype(np.float64) / 16.0, bunch.target.astype(np.int64), "scikit-learn")
 
 

@@ -124,17 +124,34 @@ def points(test_file: Path) -> dict[str, float]:
     return {}
 
 
+Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+
+
+def _top_level(text: str, filename: str) -> list[Definition] | None:
+    """The top-level functions and classes of a source text; None if it does not parse."""
+    try:
+        tree = ast.parse(text, filename)
+    except (SyntaxError, ValueError):
+        return None
+    return [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+
+
 def definitions(source: Path) -> dict[str, int]:
     """Top-level function and class names -> line, from a file that may not even parse."""
     try:
-        tree = ast.parse(source.read_text(), str(source))
-    except (SyntaxError, ValueError, OSError):
+        nodes = _top_level(source.read_text(), str(source))
+    except (OSError, ValueError):  # unreadable, or not UTF-8
         return {}
-    return {
-        node.name: node.lineno
-        for node in tree.body
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-    }
+    return {node.name: node.lineno for node in nodes or []}
+
+
+def bodies(text: str) -> dict[str, str] | None:
+    """Top-level function and class names -> their source, to see which a save changed;
+    None while the text does not parse (a learner mid-edit)."""
+    nodes = _top_level(text, "<exercise>")
+    if nodes is None:
+        return None
+    return {node.name: ast.get_source_segment(text, node) or "" for node in nodes}
 
 
 def _title(markdown: Path, fallback: str) -> str:

@@ -31,9 +31,28 @@ def _caller_file(frame_globals: dict[str, Any]) -> Path | None:
     return None
 
 
+NOTEBOOK_PART = "__course_part__"  # set by a generated notebook's set-up cell: "chapter/part"
+
+
 def _caller_part(frame_globals: dict[str, Any]) -> Part | None:
     path = _caller_file(frame_globals)
-    return Part.of_source_file(path) if path else None
+    if path:
+        return Part.of_source_file(path)
+    named = frame_globals.get(NOTEBOOK_PART)
+    if isinstance(named, str) and named.count("/") == 1:
+        return Part(*named.split("/"))
+    return None
+
+
+def notebook_setup(part: str) -> None:
+    """What a generated notebook's first cell calls once the course is importable: later
+    parts import the learner's earlier ones from exercises/, and check() grades `part`."""
+    exercises = str(layout.course_root() / "exercises")
+    if exercises not in sys.path:
+        sys.path.append(exercises)
+    caller = inspect.currentframe().f_back  # type: ignore[union-attr]
+    if caller is not None:
+        caller.f_globals[NOTEBOOK_PART] = part
 
 
 def _find_part(root: Path, name: str, frame_globals: dict[str, Any]) -> Part:

@@ -11,7 +11,11 @@ from grader.env import Env, ExitCode
 from grader.export import FORMATS
 
 COMMANDS = {
+    "watch": "re-grade each exercise file when you save it, the exercise you are on first",
+    "progress": "your progress over time: first passes, attempts, hints, time spent, hours left, a picture",
+    "hint": "show the next hint for an exercise (default: the one to do next) and note it was used",
     "generate": "write exercises/ from solutions/ (instructors)",
+    "notebooks": "write notebooks/ (Jupyter, Colab) from exercises/ (instructors)",
     "verify": "check the course: references pass, stubs are todo, files in sync, briefs written",
     "release": "write the learner's copy of the course, without solutions (instructors)",
     "mutants": "mutation score: break each reference in small ways, count what the tests catch (instructors)",
@@ -21,7 +25,10 @@ COMMANDS = {
 }
 
 USAGE = """python -m grader [TARGET] [-k NAME] [--impl IMPL] [--json] [--verbose] [--debug]
-       python -m grader {generate,verify,batch,release,mutants,gradescope-bundle} ...
+       python -m grader watch [TARGET] [--poll]
+       python -m grader hint [NAME]
+       python -m grader progress [--picture FILE] [--json]
+       python -m grader {generate,notebooks,verify,batch,release,mutants,gradescope-bundle} ...
 
 TARGET is a chapter or a part: chapter0, 0, chapter0_numpy, chapter0/part2, 0/2.
 -k NAME grades exactly that exercise; -k 'soft*' every exercise the pattern matches.
@@ -124,12 +131,60 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _hint_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m grader hint", description=COMMANDS["hint"])
+    parser.add_argument(
+        "name", nargs="?", help="an exercise: rnn_backward, or chapter4/part1/rnn_backward where names repeat"
+    )
+    parser.add_argument("--debug", action="store_true")
+    return parser
+
+
+def _watch_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m grader watch", description=COMMANDS["watch"])
+    parser.add_argument("target", nargs="?", help="chapter or chapter/part to watch (default: all)")
+    parser.add_argument(
+        "--poll",
+        action="store_true",
+        help="look at the files' times instead of waiting for events "
+        "(network folders, WSL, containers where saves go unnoticed)",
+    )
+    _common_options(parser)
+    return parser
+
+
+def _progress_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m grader progress", description=COMMANDS["progress"])
+    parser.add_argument(
+        "--picture", metavar="FILE", help="where to write the SVG (default: beside your progress file)"
+    )
+    parser.add_argument("--json", action="store_true", help="print it as JSON (docs/grader.md)")
+    parser.add_argument("--debug", action="store_true")
+    return parser
+
+
 def _generate_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m grader generate", description=COMMANDS["generate"])
     parser.add_argument(
         "--check",
         action="store_true",
         help="write nothing; exit 1 if exercises/ differs from what would be written",
+    )
+    parser.add_argument("--debug", action="store_true")
+    return parser
+
+
+def _notebooks_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m grader notebooks", description=COMMANDS["notebooks"])
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if notebooks/ differs from what would be written",
+    )
+    parser.add_argument(
+        "--git",
+        metavar="URL",
+        help="the git URL of the course the notebooks' set-up cells clone (Colab); kept",
     )
     parser.add_argument("--debug", action="store_true")
     return parser
@@ -213,10 +268,26 @@ def main(argv: list[str] | None = None, env: Env | None = None) -> int:
     rest = argv[1:] if command != "grade" else argv
     debug = "--debug" in rest
     try:
+        if command == "watch":
+            from grader.commands import watch
+
+            return int(watch.run(_watch_parser().parse_args(rest), env))
+        if command == "progress":
+            from grader.commands import progress
+
+            return int(progress.run(_progress_parser().parse_args(rest), env))
+        if command == "hint":
+            from grader.commands import hint
+
+            return int(hint.run(_hint_parser().parse_args(rest), env))
         if command == "generate":
             from grader.commands import generate
 
             return int(generate.run(_generate_parser().parse_args(rest), env))
+        if command == "notebooks":
+            from grader.commands import notebooks
+
+            return int(notebooks.run(_notebooks_parser().parse_args(rest), env))
         if command == "verify":
             from grader.commands import verify
 

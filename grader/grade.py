@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from grader import catalog, layout, runner
 from grader.catalog import ChapterInfo, Exercise, PartInfo
@@ -104,6 +105,12 @@ def matches(names: list[str], wanted: str) -> set[str]:
     return set()
 
 
+def closest(names: list[str], wanted: str) -> list[str]:
+    """Up to five names that look like a mistyped `wanted`, any case."""
+    lower = {n.lower(): n for n in names}
+    return [lower[n] for n in difflib.get_close_matches(wanted.lower(), list(lower), n=5, cutoff=0.5)]
+
+
 def _by_name(chapters: list[ChapterInfo], wanted: str, target: str | None, root: Path) -> list[ChapterInfo]:
     names = sorted({e.name for c in chapters for e in c.exercises})
     chosen = matches(names, wanted)
@@ -118,8 +125,7 @@ def _by_name(chapters: list[ChapterInfo], wanted: str, target: str | None, root:
             )
     if not chosen:
         where = f" in {target}" if target else ""
-        lower = {n.lower(): n for n in names}
-        close = [lower[n] for n in difflib.get_close_matches(wanted.lower(), list(lower), n=5, cutoff=0.5)]
+        close = closest(names, wanted)
         hint = f"; closest: {', '.join(close)}" if close else ""
         pattern = f"-k '{wanted[:4]}*'"
         raise SelectionError(f"no exercise named {wanted!r}{where}{hint} ({pattern} selects several)")
@@ -146,7 +152,11 @@ def grade(
     debug: bool = False,
     filtered: bool = False,
     isolation: dict | None = None,
+    first: list[str] | None = None,
+    on_result: Callable[[ExerciseResult], None] | None = None,
 ) -> Report:
+    """Grade `chapters`' exercises. `first` names exercises whose tests run before the
+    others, and `on_result` is told each exercise's result as soon as it is known (watch)."""
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     clock = time.perf_counter()
     exercises = [e for c in chapters for e in c.exercises]
@@ -159,6 +169,8 @@ def grade(
         memory_mb=memory_mb,
         debug=debug,
         **(isolation or {}),  # batch: runner.Job's user, hide, cleanup, grader_home
+        first=list(first or []),
+        on_exercise=_told(exercises, on_result) if on_result else None,
     )
     outcome = runner.run(job)
     by_exercise: dict[str, list[runner.TestResult]] = {}
@@ -177,6 +189,18 @@ def grade(
         time.perf_counter() - clock,
         outcome.flags,
     )
+
+
+def _told(
+    exercises: list[Exercise], on_result: Callable[[ExerciseResult], None]
+) -> Callable[[str, list[runner.TestResult]], None]:
+    def tell(name: str, tests: list[runner.TestResult]) -> None:
+        part = layout.Part.of_test_file(Path(tests[0].nodeid.split("::", 1)[0])) if tests else None
+        for exercise in exercises:
+            if exercise.name == name and part is not None and exercise.part == part:
+                on_result(_fold(exercise, tests))
+
+    return tell
 
 
 def _fold(exercise: Exercise, tests: list[runner.TestResult]) -> ExerciseResult:

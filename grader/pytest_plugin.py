@@ -35,6 +35,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--grader-events", type=int, default=None, help=argparse.SUPPRESS)
     group.addoption("--grader-exercise", action="append", default=[], help=argparse.SUPPRESS)
     group.addoption("--grader-no-typecheck", action="store_true", help=argparse.SUPPRESS)
+    group.addoption("--grader-first", action="append", default=[], help=argparse.SUPPRESS)
 
 
 def exercise_of(item: pytest.Item) -> str | None:
@@ -217,8 +218,12 @@ class GraderPlugin:
         for item in items:
             chosen = not wanted or exercise_of(item) in wanted
             (keep if chosen and item.nodeid not in done else drop).append(item)
-        if drop:
-            config.hook.pytest_deselected(items=drop)
+        first = set(config.getoption("grader_first"))
+        if first:  # watch mode: the exercise being edited, so its verdict comes first
+            keep.sort(key=lambda item: exercise_of(item) not in first)
+        if drop or first:
+            if drop:
+                config.hook.pytest_deselected(items=drop)
             items[:] = keep
         if self.events:
             self.events.send(

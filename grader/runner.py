@@ -26,6 +26,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from grader.outcomes import Status
 
@@ -73,6 +74,9 @@ class Job:
     cleanup: list[Path] = field(default_factory=list)  # removed by the guardian if the grader dies
     hide: list[Path] = field(default_factory=list)  # covered by an empty folder for the worker (root only)
     grader_home: Path | None = None  # the folder holding the `grader` the worker runs; default: this one
+    first: list[str] = field(default_factory=list)  # exercises whose tests run before the others
+    # Called with an exercise's name and its tests' results as soon as the last of them is in.
+    on_exercise: Callable[[str, list[TestResult]], None] | None = None
 
 
 @dataclass
@@ -142,31 +146,18 @@ def _cpu_seconds(pid: int) -> float:
 
 
 class _Worker:
-    """One guardian and its worker; events in, a kill of everything on stop()."""
+    """One guardian and its worker; events in, a kill of everything on stop().
 
-    def __init__(self, job: Job, skip: list[str]):
+    Started in two steps: the process is spawned first (a warm one imports NumPy, pytest
+    and the plugin while it waits), and its job is handed over by begin()."""
+
+    def __init__(self, job: Job, warm: bool = False):
         self.key = os.urandom(16)
         self.seq = 0
-        events_r, events_w = os.pipe()
-        status_r, status_w = os.pipe()
-        life_r, life_w = os.pipe()
-        spec = {
-            "root": str(job.root),
-            "impl": str(job.impl),
-            "files": [str(f) for f in job.files],
-            "exercises": job.exercises,
-            "events_fd": events_w,
-            "status_fd": status_w,
-            "lifeline_fd": life_r,
-            "key": self.key.hex(),
-            "skip": skip,
-            "memory_limit": job.memory_mb * 2**20,
-            "typecheck": job.typecheck,
-            "debug": job.debug,
-            "user": job.user,
-            "cleanup": [str(p) for p in job.cleanup],
-            "hide": [str(p) for p in job.hide],
-        }
+        self.spawned_for = _spawn_key(job)
+        events_r, self.events_w = os.pipe()
+        status_r, self.status_w = os.pipe()
+        self.life_r, life_w = os.pipe()
         env = dict(os.environ)
         # One BLAS thread: small test arrays gain nothing from more, and batch grading
         # runs several workers side by side.
@@ -180,18 +171,19 @@ class _Worker:
             env["HOME"] = "/tmp"
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "grader.worker"],
+                [sys.executable, "-m", "grader.worker", *(["--warm"] if warm else [])],
                 cwd=job.root,
                 env=env,
                 stdin=subprocess.PIPE,
                 stdout=None if job.debug else subprocess.DEVNULL,
                 stderr=None if job.debug else subprocess.DEVNULL,
-                pass_fds=(events_w, status_w, life_r),
+                pass_fds=(self.events_w, self.status_w, self.life_r),
                 start_new_session=True,  # Ctrl-C at the terminal reaches the grader, not learner code
             )
-        finally:
-            for fd in (events_w, status_w, life_r):
+        except BaseException:
+            for fd in (events_r, self.events_w, status_r, self.status_w, self.life_r, life_w):
                 os.close(fd)
+            raise
         self.fd, self.status_fd, self.lifeline = events_r, status_r, life_w
         self.buffer = b""
         self.status_buffer = b""
@@ -201,12 +193,38 @@ class _Worker:
         self.events_closed = False
         self.forged = False
         self.stopped = False
+
+    def begin(self, job: Job, skip: list[str]) -> None:
+        spec = {
+            "root": str(job.root),
+            "impl": str(job.impl),
+            "files": [str(f) for f in job.files],
+            "exercises": job.exercises,
+            "events_fd": self.events_w,
+            "status_fd": self.status_w,
+            "lifeline_fd": self.life_r,
+            "key": self.key.hex(),
+            "skip": skip,
+            "memory_limit": job.memory_mb * 2**20,
+            "typecheck": job.typecheck,
+            "debug": job.debug,
+            "user": job.user,
+            "cleanup": [str(p) for p in job.cleanup],
+            "hide": [str(p) for p in job.hide],
+            "first": job.first,
+        }
+        for fd in (self.events_w, self.status_w, self.life_r):
+            os.close(fd)
         try:
             assert self.proc.stdin is not None
             self.proc.stdin.write(json.dumps(spec).encode())
             self.proc.stdin.close()
         except OSError:
             pass
+
+    def compatible(self, job: Job) -> bool:
+        """Whether this spawned process can take `job`: what was fixed at its start agrees."""
+        return self.spawned_for == _spawn_key(job) and self.proc.poll() is None
 
     def cpu(self) -> float:
         return _cpu_seconds(self.pid) if self.pid else 0.0
@@ -280,6 +298,10 @@ class _Worker:
         if self.stopped:
             return -signal.SIGKILL if self.exit_code is None else self.exit_code
         self.stopped = True
+        if self.proc.stdin is not None and not self.proc.stdin.closed:  # never begun: nothing ran
+            for fd in (self.events_w, self.status_w, self.life_r):
+                os.close(fd)
+            self.proc.stdin.close()  # the waiting process reads an empty job and exits
         try:
             os.write(self.lifeline, b"stop")
         except OSError:
@@ -302,6 +324,43 @@ class _Worker:
 
 def _grader_home(job: Job) -> Path:
     return job.grader_home or Path(__file__).resolve().parents[1]
+
+
+def _spawn_key(job: Job) -> tuple:
+    return (str(job.root), str(_grader_home(job)), job.debug, job.user)
+
+
+_warm: _Worker | None = None  # a spawned worker waiting for its job (see keep_warm)
+
+
+def keep_warm(job: Job) -> None:
+    """Spawn a worker for a later run like `job` to take, if none is waiting: it imports
+    NumPy, pytest and the plugin now, so that run starts in milliseconds (watch mode).
+    Each run still gets a fresh process: a warm worker serves one run and is gone."""
+    global _warm
+    if _warm is not None and _warm.compatible(job):
+        return
+    discard_warm()
+    _warm = _Worker(job, warm=True)
+
+
+def discard_warm() -> None:
+    """Stop the waiting worker, if any (on exit, Ctrl-C, or a change of settings)."""
+    global _warm
+    if _warm is not None:
+        _warm.stop()
+        _warm = None
+
+
+def _new_worker(job: Job, skip: list[str]) -> _Worker:
+    global _warm
+    worker, _warm = _warm, None
+    if worker is None or not worker.compatible(job):
+        if worker is not None:
+            worker.stop()
+        worker = _Worker(job)
+    worker.begin(job, skip)
+    return worker
 
 
 def run(job: Job) -> RunOutcome:
@@ -345,7 +404,7 @@ class _Run:
         stalled = 0
         while True:
             before_count = len(self.results)
-            worker = _Worker(self.job, list(self.results))
+            worker = _new_worker(self.job, list(self.results))
             try:
                 finished = self._drive(worker)
             finally:
@@ -371,6 +430,15 @@ class _Run:
     def _record(self, nodeid: str, status: Status, message: str, duration: float = 0.0) -> None:
         exercise = (self.planned or {}).get(nodeid, {}).get("exercise", "?")
         self.results[nodeid] = TestResult(nodeid, exercise, status, message, duration)
+        if self.job.on_exercise is not None:
+            prefix = nodeid.split("::", 1)[0]
+            same = [
+                n
+                for n, t in (self.planned or {}).items()
+                if t.get("exercise") == exercise and n.split("::", 1)[0] == prefix
+            ]
+            if all(n in self.results for n in same):
+                self.job.on_exercise(exercise, [self.results[n] for n in same])
 
     def _fail_rest_of_file(self, current: str, status: Status, message: str) -> None:
         # A file that hangs or dies on import would do so for each of its tests: say it once.

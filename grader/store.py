@@ -17,11 +17,13 @@ from pathlib import Path
 
 from grader.grade import Report
 
-SCHEMA_VERSION = 1
 DB_VARIABLE = "GRADER_PROGRESS_DB"
 CHECK_TARGET = "check "  # a run's target "check chapter/part/name": check() ran that exercise
 
-_SCHEMA = """
+# Each step takes the schema from its index to the next version; user_version counts the
+# steps applied, so an older file is brought forward step by step and nothing is lost.
+_MIGRATIONS = [
+    """
 CREATE TABLE runs (
     id INTEGER PRIMARY KEY,
     started_at TEXT NOT NULL,
@@ -37,7 +39,17 @@ CREATE TABLE results (
     duration_s REAL NOT NULL
 );
 CREATE INDEX results_by_exercise ON results (exercise, run_id);
-"""
+""",
+    """
+CREATE TABLE hints (
+    exercise TEXT NOT NULL,          -- chapter/part/name
+    level INTEGER NOT NULL,          -- 1 for the first hint of its ladder
+    shown_at TEXT NOT NULL,
+    PRIMARY KEY (exercise, level)
+);
+""",
+]
+SCHEMA_VERSION = len(_MIGRATIONS)
 
 
 class StoreError(RuntimeError):
@@ -49,6 +61,21 @@ class Latest:
     status: str
     message: str
     recorded_at: str
+
+
+def now() -> str:
+    """The time a record is stamped with (UTC, seconds); tests move this clock."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class History:
+    """Everything recorded, oldest first: runs (id, finished_at, target), results
+    (run_id, exercise, status) and hints (exercise, level, shown_at)."""
+
+    runs: list[tuple[int, str, str]]
+    results: list[tuple[int, str, str]]
+    hints: list[tuple[str, int, str]]
 
 
 def default_path(root: Path, environ: dict[str, str] | None = None) -> Path:
@@ -133,19 +160,20 @@ class Store:
             )
         db.execute("BEGIN IMMEDIATE")
         try:
-            # Re-read under the write lock: a concurrent first run may have just created it.
-            if db.execute("PRAGMA user_version").fetchone()[0] == 0:
+            # Re-read under the write lock: a concurrent first run may have just migrated it.
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for step in _MIGRATIONS[version:]:
                 # One statement at a time: executescript would commit our lock away.
-                for statement in filter(str.strip, _SCHEMA.split(";")):
+                for statement in filter(str.strip, step.split(";")):
                     db.execute(statement)
-                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
 
     def record(self, report: Report) -> int:
-        finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        finished = now()
         with closing(self._connect()) as db:
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -181,11 +209,11 @@ class Store:
     def record_check(self, exercise: str) -> None:
         """Note that check() ran `exercise`'s tests in a cell: a run without results (so
         not progress), whose target names the exercise, for what comes next."""
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        stamp = now()
         with closing(self._connect()) as db:
             db.execute(
                 "INSERT INTO runs (started_at, finished_at, target, duration_s) VALUES (?, ?, ?, 0)",
-                (now, now, CHECK_TARGET + exercise),
+                (stamp, stamp, CHECK_TARGET + exercise),
             )
 
     def recent(self) -> list[str]:
@@ -201,6 +229,29 @@ class Store:
                 return [target[len(CHECK_TARGET) :]]
             rows = db.execute("SELECT exercise FROM results WHERE run_id = ?", (run_id,)).fetchall()
         return [exercise for (exercise,) in rows]
+
+    def hints_shown(self, exercise: str) -> int:
+        """How many of `exercise`'s hints the learner has revealed (they are revealed in order)."""
+        if not self.path.exists():
+            return 0
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT MAX(level) FROM hints WHERE exercise = ?", (exercise,)).fetchone()
+        return int(row[0] or 0)
+
+    def record_hint(self, exercise: str, level: int) -> None:
+        """Note that hint `level` of `exercise` was revealed (the first time counts)."""
+        with closing(self._connect()) as db:
+            db.execute("INSERT OR IGNORE INTO hints VALUES (?, ?, ?)", (exercise, level, now()))
+
+    def history(self) -> History:
+        if not self.path.exists():
+            return History([], [], [])
+        with closing(self._connect()) as db:
+            return History(
+                db.execute("SELECT id, finished_at, target FROM runs ORDER BY id").fetchall(),
+                db.execute("SELECT run_id, exercise, status FROM results ORDER BY run_id").fetchall(),
+                db.execute("SELECT exercise, level, shown_at FROM hints ORDER BY shown_at, level").fetchall(),
+            )
 
     def run_count(self) -> int:
         if not self.path.exists():

@@ -282,8 +282,13 @@ def work(job: dict) -> int:
         # Chapters reuse part names (test_part6_training.py in chapters 2 and 3): importing
         # each test file by its path, not by its basename, lets one run hold them all.
         "--import-mode=importlib",
+        # Its clean-up runs the garbage collector five times after the last test (0.1-0.4 s
+        # each run) to report exceptions raised in __del__, which nobody reads here.
+        "-p",
+        "no:unraisableexception",
     ]
     args += [f"--grader-exercise={name}" for name in job.get("exercises", [])]
+    args += [f"--grader-first={name}" for name in job.get("first", [])]
     pytest_plugin.SKIP = set(job.get("skip", []))
     if not job.get("typecheck", True):
         args.append("--grader-no-typecheck")
@@ -292,6 +297,35 @@ def work(job: dict) -> int:
     return 0
 
 
+def preload() -> None:
+    """What every run imports, imported while a warm worker waits for its job (watch mode):
+    the worker forked from this process starts with them loaded. Course code only, never
+    learner code, which the worker alone imports."""
+    import importlib
+
+    import numpy.random  # noqa: F401
+    import pytest  # noqa: F401
+    from _pytest.config import default_plugins  # what pytest.main loads first
+
+    from grader import check, pytest_plugin, testkit, typecheck  # noqa: F401
+
+    for name in default_plugins:
+        try:
+            importlib.import_module(f"_pytest.{name}")
+        except ImportError:
+            pass
+
+    try:
+        import einops  # noqa: F401
+        import jaxtyping  # noqa: F401
+    except ImportError:  # the worker reports what is missing when a test needs it
+        pass
+
+
 if __name__ == "__main__":
-    spec = json.loads(sys.stdin.buffer.read())
-    sys.exit(guard(spec))
+    if "--warm" in sys.argv[1:]:
+        preload()
+    text = sys.stdin.buffer.read()
+    if not text:  # a warm worker that was never given a job
+        sys.exit(0)
+    sys.exit(guard(json.loads(text)))

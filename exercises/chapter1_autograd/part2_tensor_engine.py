@@ -66,7 +66,9 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         self.data: np.ndarray = np.array(data, dtype=np.float64)  # a copy: the tensor owns it
-        self.grad: np.ndarray | None = None
+        # An ndarray while backward runs (and on leaves afterwards), else None: typed Any
+        # because the backward functions only run once it is an array, which no checker sees.
+        self.grad: Any = None
         self.requires_grad = bool(requires_grad)
         self.parents: tuple[Tensor, ...] = ()
         self.backward_fn: Callable[[np.ndarray], None] | None = None

@@ -241,7 +241,7 @@ if MAIN:
 def plot_loss_curves(curves: dict[str, list[float]]) -> None:
     """Draw the loss curves with matplotlib if it is installed, else print them as a table."""
     try:
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # pyright: ignore[reportMissingImports]: optional
     except ImportError:
         print("epoch " + " ".join(f"{name:>10}" for name in curves))
         for epoch, losses in enumerate(zip(*curves.values()), start=1):

@@ -205,7 +205,7 @@ def show_filters(grid: np.ndarray, path: str | None = None) -> None:
     """Given: draw filter_grid's image with matplotlib when it is installed (saved to `path`
     when one is given), else print it as characters, dark to light."""
     try:
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # pyright: ignore[reportMissingImports]: optional
     except ImportError:
         shades = " .:-=+*#%@"
         for row in grid:

@@ -1,4 +1,5 @@
-"""`python -m grader generate [--check]`: write exercises/ from the marked solutions/."""
+"""`python -m grader generate [--check]`: write exercises/ from the marked solutions/, and
+notebooks/ from exercises/ (with the dev extra's jupytext)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ def run(args: argparse.Namespace, env: Env) -> ExitCode:
     try:
         if args.check:
             stale = generate.out_of_sync(solutions, exercises)
+            try:
+                from grader.instructor import notebooks
+
+                stale += notebooks.out_of_sync(exercises, root / "notebooks")
+            except ImportError:
+                pass
             for path in stale:
                 env.out(f"out of date: {path.relative_to(root)}")
             if stale:
@@ -29,6 +36,12 @@ def run(args: argparse.Namespace, env: Env) -> ExitCode:
     except generate.MarkerError as exc:
         env.err(f"grader: {exc}")
         return ExitCode.USAGE
+    try:
+        from grader.instructor import notebooks
+    except ImportError:
+        env.err("grader: notebooks/ not written: jupytext is missing (pip install -e '.[dev]')")
+    else:
+        written += notebooks.write(exercises, root / "notebooks")
     for path in written:
         env.out(f"wrote {path.relative_to(root)}")
     env.out(f"{len(written)} file(s) written; the others were already up to date")

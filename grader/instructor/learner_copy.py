@@ -26,7 +26,8 @@ _TOPS = "|".join(re.escape(t) for t in ["docs", "bench", "solutions", *release.S
 _PATH = re.compile(rf"(?<![\w/.:~-])((?:{_TOPS})/[\w./-]*\w)")
 # Placeholders in a documented command: TARGET, NAME, PATH, chapter0/partK, <chapter>.
 _PLACEHOLDER = re.compile(r"^[A-Z_]+$|[<>\[\]…]|^chapter\d*/part[A-Z]$|^chapter[A-Z]")
-INSTRUCTOR_COMMANDS = {"generate", "verify", "release", "mutants", "batch"}
+INSTRUCTOR_COMMANDS = {"generate", "notebooks", "verify", "release", "mutants", "batch", "gradescope-bundle"}
+_OPTIONAL = re.compile(r"\[[^\]`]*\]")  # usage notation: `watch [TARGET]`, `progress [--json]`
 
 
 def _slug(heading: str) -> str:
@@ -95,11 +96,13 @@ def command_problem(root: Path, line: str) -> str | None:
     from grader.grade import SelectionError, select
 
     try:
-        args = shlex.split(line)
+        args = shlex.split(_OPTIONAL.sub("", line))
     except ValueError:
         return None
     if args and args[0] in INSTRUCTOR_COMMANDS:
         return f"`{args[0]}` is an instructor's command (the learner's copy has no solutions/)"
+    if args and args[0] in LEARNER_COMMANDS:
+        return _learner_command_problem(root, args)
     try:
         parsed = _grade_parser().parse_args(args)
     except (UsageError, SystemExit) as exc:
@@ -114,6 +117,29 @@ def command_problem(root: Path, line: str) -> str | None:
         except SelectionError as exc:
             if not (name and _PLACEHOLDER.search(parsed.name or "")):
                 return str(exc)
+    return None
+
+
+LEARNER_COMMANDS = {"hint", "watch", "progress"}
+
+
+def _learner_command_problem(root: Path, args: list[str]) -> str | None:
+    from grader.cli import UsageError, _hint_parser, _progress_parser, _watch_parser
+    from grader.commands.hint import resolve
+    from grader.grade import SelectionError, select
+
+    parser = {"hint": _hint_parser, "watch": _watch_parser, "progress": _progress_parser}[args[0]]
+    try:
+        parsed = parser().parse_args(args[1:])
+    except (UsageError, SystemExit) as exc:
+        return f"does not parse: {exc}"
+    try:
+        if getattr(parsed, "name", None) and not _PLACEHOLDER.search(parsed.name):
+            resolve(root, parsed.name)
+        if getattr(parsed, "target", None) and not _PLACEHOLDER.search(parsed.target):
+            select(root, parsed.target)
+    except SelectionError as exc:
+        return str(exc)
     return None
 
 

@@ -1,7 +1,7 @@
 """The learner's copy of the course: everything but the references and the instructor's
 tools, checked so that no reference body can be recovered from it.
 
-What ships: the set-up files, chapters/, exercises/ (the generated stubs), tests/, the
+What ships: the set-up files, chapters/, exercises/ (the generated stubs), notebooks/, tests/, the
 grader (with its own tests), coursedata/, docs/grader.md and the VSCode settings. What
 does not: solutions/, bench/ (it times the references), the declared equivalent mutants
 (they quote reference lines), .ci/, version control, caches and progress.
@@ -22,7 +22,7 @@ from grader.instructor import generate, mutants
 from grader.layout import CHAPTER_RE
 
 SHIPPED_FILES = ["README.md", "setup.cfg", "pyproject.toml", ".gitignore", "LICENSE"]
-SHIPPED_FOLDERS = ["chapters", "exercises", "tests", "grader", "coursedata", ".vscode"]
+SHIPPED_FOLDERS = ["chapters", "exercises", "notebooks", "tests", "grader", "coursedata", ".vscode"]
 SHIPPED_DOCS = ["docs/grader.md"]
 # Declared equivalent mutants quote reference lines: instructors only.
 IGNORED = shutil.ignore_patterns(

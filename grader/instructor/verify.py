@@ -2,7 +2,8 @@
 run. Each finding is one line that says what to fix.
 
 - exercises/ is what the generator writes from solutions/;
-- every exercise has tests, a definition, and a brief (a heading naming it) in its reading;
+- every exercise has tests, a definition, and a brief in its reading: a heading naming it with
+  its difficulty, importance and time, and one to three folded hints (grader/briefs.py);
 - tests take only the `impl` fixture (so `check()` can run them in a notebook);
 - every test passes on the references;
 - every test is *todo* on freshly generated stubs: a test that passes on a stub cannot
@@ -14,12 +15,11 @@ run. Each finding is one line that says what to fix.
 from __future__ import annotations
 
 import ast
-import re
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from grader import catalog, layout, runner
+from grader import briefs, catalog, layout, runner
 from grader.catalog import ChapterInfo
 from grader.instructor import generate, learner_copy, mutants
 from grader.outcomes import Status, one_line
@@ -27,13 +27,25 @@ from grader.outcomes import Status, one_line
 MIN_AVERAGE_TESTS = 3
 
 
-def _briefed(reading: Path, name: str) -> bool:
+def _notebook_problems(root: Path, chapters: set[str]) -> list[str]:
     try:
-        text = reading.read_text()
-    except OSError:
-        return False
-    pattern = re.compile(rf"^#+ .*`{re.escape(name)}`", re.MULTILINE)
-    return bool(pattern.search(text))
+        from grader.instructor import notebooks
+    except ImportError:
+        return ["notebooks/ not checked: jupytext is missing (pip install -e '.[dev]')"]
+    stale = [
+        p for p in notebooks.out_of_sync(root / "exercises", root / "notebooks") if p.parent.name in chapters
+    ]
+    return [f"{p.relative_to(root)} is out of date: run `python -m grader generate`" for p in stale]
+
+
+def _brief_problems(found: dict[str, briefs.Brief], page: str, name: str) -> list[str]:
+    brief = found.get(name)
+    if brief is None:
+        return [f"{page} has no brief for {name} (a heading naming `{name}`: {briefs.FORMAT})"]
+    lacks = brief.problems()
+    if lacks:
+        return [f"{page}:{brief.line}: the brief of {name} has {', '.join(lacks)} ({briefs.FORMAT})"]
+    return []
 
 
 def _parametrized(node: ast.FunctionDef) -> set[str]:
@@ -71,6 +83,7 @@ def static_problems(
         if layout.Part.of_source_file(p) in chosen
     ]
     problems += [f"{p.relative_to(root)} is out of date: run `python -m grader generate`" for p in stale]
+    problems += _notebook_problems(root, {p.chapter for p in chosen})
     for chapter in chapters:
         if not (root / "chapters" / chapter.name / "README.md").is_file():
             problems.append(f"chapters/{chapter.name}/README.md is missing")
@@ -87,6 +100,7 @@ def static_problems(
             for name in sorted(marked - {e.name for e in info.exercises}):
                 problems.append(f"{part.id}: exercise {name} has no tests")
             defined = catalog.definitions(solution)
+            found = briefs.read(part.reading(root))
             for name in sorted(set(catalog.points(part.test_file(root))) - {e.name for e in info.exercises}):
                 problems.append(f"{test_rel}: POINTS names {name}, which has no tests")
             for exercise in info.exercises:
@@ -97,11 +111,7 @@ def static_problems(
                     )
                 elif exercise.name not in marked:
                     problems.append(f"{part.id}: {exercise.name} has tests but no solution markers")
-                if not _briefed(part.reading(root), exercise.name):
-                    problems.append(
-                        f"chapters/{part.id}.md has no brief for {exercise.name} "
-                        f"(a heading containing `{exercise.name}`)"
-                    )
+                problems += _brief_problems(found, f"chapters/{part.id}.md", exercise.name)
         problems += _equivalents_problems(root, chapter.name)
         if len(chapter.parts) < len(layout.parts(root, chapter.name)):
             continue  # one part was asked for: chapter-wide checks do not apply

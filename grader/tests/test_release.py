@@ -139,7 +139,7 @@ def test_verify_names_what_does_not_resolve_in_the_learners_copy(cli, course):
     page = course / "chapters" / "chapter1_demo" / "part2_more.md"
     page.write_text(
         page.read_text()
-        + "\nSee [part 1](part1_basics.md), [its add](part1_basics.md#add), [gone](part9.md),"
+        + "\nSee [part 1](part1_basics.md), [its title](part1_basics.md#part-1-basics), [gone](part9.md),"
         " [the guide](../../docs/instructors.md) and [the top](../../README.md#nowhere).\n"
         "Time it with `python bench/run.py`; grade `python -m grader 1 -k twice`,"
         " `python -m grader chapter1/partK`, `python -m grader 1 --impl solutions`,"
@@ -154,7 +154,7 @@ def test_verify_names_what_does_not_resolve_in_the_learners_copy(cli, course):
     assert "--impl solutions: the learner's copy has no solutions/" in found
     assert "no exercise named 'twise' in 1; closest: twice" in found
     assert "`verify` is an instructor's command" in found
-    assert "part1_basics.md#add" not in found and "-k twice`" not in found and "partK" not in found
+    assert "part1_basics.md#part-1-basics" not in found and "-k twice`" not in found and "partK" not in found
     assert len(found.splitlines()) == 7
     code, out, _ = cli("verify", "--timeout", "3")
     assert code == 1 and f"{rel}: links to part9.md" in out

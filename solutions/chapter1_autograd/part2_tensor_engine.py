@@ -66,7 +66,9 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         self.data: np.ndarray = np.array(data, dtype=np.float64)  # a copy: the tensor owns it
-        self.grad: np.ndarray | None = None
+        # An ndarray while backward runs (and on leaves afterwards), else None: typed Any
+        # because the backward functions only run once it is an array, which no checker sees.
+        self.grad: Any = None
         self.requires_grad = bool(requires_grad)
         self.parents: tuple[Tensor, ...] = ()
         self.backward_fn: Callable[[np.ndarray], None] | None = None
@@ -252,14 +254,16 @@ def unbroadcast(
     sums over every axis return those.)
     """
     # BEGIN SOLUTION
-    if grad.shape == shape:
+    # (pyright: `grad` may be a float by its annotation; NumPy's scalars have .shape and .sum too.)
+    if grad.shape == shape:  # pyright: ignore[reportAttributeAccessIssue]
         return grad  # nothing was broadcast
-    extra = grad.ndim - len(shape)
-    if extra:
-        grad = grad.sum(axis=tuple(range(extra)))  # axes that broadcasting added in front
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    extra = grad.ndim - len(shape)  # pyright: ignore[reportAttributeAccessIssue]
+    if extra:  # sum the axes that broadcasting added in front
+        grad = grad.sum(axis=tuple(range(extra)))  # pyright: ignore[reportAttributeAccessIssue]
+    # then the axes stretched from length 1
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)  # pyright: ignore
     if stretched:
-        grad = grad.sum(axis=stretched, keepdims=True)  # axes stretched from length 1
+        grad = grad.sum(axis=stretched, keepdims=True)  # pyright: ignore[reportAttributeAccessIssue]
     return grad
     # END SOLUTION
 

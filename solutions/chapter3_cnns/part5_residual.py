@@ -282,7 +282,7 @@ def wavenet_stack(
     for params, dilation in zip(blocks, dilations):
         x, skip = wavenet_block(x, params, dilation)
         skips = skips + skip
-    return x, skips
+    return x, skips  # pyright: ignore[reportReturnType]: an array once a block has run
     # END SOLUTION
 
 

@@ -199,10 +199,10 @@ def char_lm_forward(
     x = params["embed"][inputs]
     mask_x = mask_h = None
     if p > 0:
-        x, mask_x = dropout(x, p, rng)
+        x, mask_x = dropout(x, p, rng)  # pyright: ignore[reportArgumentType]: given when p > 0
     hs, final, lstm_cache = lstm_forward(x, state[0], state[1], params["Wx"], params["Wh"], params["b"])
     if p > 0:
-        hs, mask_h = dropout(hs, p, rng)
+        hs, mask_h = dropout(hs, p, rng)  # pyright: ignore[reportArgumentType]
     logp = log_softmax(hs @ params["W_out"] + params["b_out"])  # (N, T, V)
     picked = np.take_along_axis(logp, targets[..., None], axis=-1)
     loss = -float(picked.mean())

@@ -169,10 +169,11 @@ def mtp_backward(dlogits: Float[np.ndarray, "n_future batch time vocab"], cache:
     grads: Params = {"W_out": dW_out, "ln_f": {"gamma": dgamma, "beta": dbeta}, "heads": head_grads}
     block_grads = []
     for block_cache in reversed(trunk_caches):
-        dz, g = block_backward(dz, block_cache)
+        # (pyright: dz started as 0.0; the heads' loop made it an array)
+        dz, g = block_backward(dz, block_cache)  # pyright: ignore[reportArgumentType]
         block_grads.append(g)
     grads["blocks"] = block_grads[::-1]
-    grads["W_tok"], grads["W_pos"] = embedding_backward(dz, embed_cache)
+    grads["W_tok"], grads["W_pos"] = embedding_backward(dz, embed_cache)  # pyright: ignore[reportArgumentType]
     return grads
     # END SOLUTION
 

@@ -72,10 +72,15 @@ def _encode(text, merges, order=None, by_ord=False):
 
 
 def _vocab(merges):
-    vocab = [bytes([i]) for i in range(256)]
-    for a, b in merges:
-        vocab.append(vocab[a] + vocab[b])
-    return vocab
+    """Each token's bytes, spelled out by expanding merged ids down to single bytes."""
+
+    def spell(token):
+        if token < 256:
+            return bytes([token])
+        a, b = merges[token - 256]
+        return spell(int(a)) + spell(int(b))
+
+    return [spell(token) for token in range(256 + len(merges))]
 
 
 def _matrix(counter, V):

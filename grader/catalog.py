@@ -65,9 +65,25 @@ def _exercise_marker(decorator: ast.expr) -> str | None:
     return None
 
 
+_LAST_TREE: list[tuple[Path, tuple[int, int], ast.Module]] = []
+
+
+def _tree(test_file: Path) -> ast.Module:
+    """A test file's syntax tree. part_info reads each test file twice in a row (its tests,
+    its points), so the last tree is kept; only the last, because many live syntax trees
+    make every later garbage collection of the process slow."""
+    info = test_file.stat()
+    stamp = (info.st_mtime_ns, info.st_size)
+    if _LAST_TREE and _LAST_TREE[0][:2] == (test_file, stamp):
+        return _LAST_TREE[0][2]
+    tree = ast.parse(test_file.read_text(), str(test_file))
+    _LAST_TREE[:] = [(test_file, stamp, tree)]
+    return tree
+
+
 def tests_by_exercise(test_file: Path) -> dict[str, list[str]]:
     """exercise name -> test function names, in file order."""
-    tree = ast.parse(test_file.read_text(), str(test_file))
+    tree = _tree(test_file)
     found: dict[str, list[str]] = {}
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
@@ -91,7 +107,7 @@ def _names_mistakes(node: ast.AST, helpers: set[str]) -> bool:
 
 def diagnosed(test_file: Path) -> set[str]:
     """The exercises of a test file whose tests name at least one known mistake."""
-    tree = ast.parse(test_file.read_text(), str(test_file))
+    tree = _tree(test_file)
     functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
     helpers: set[str] = set()
     for _ in range(3):  # helpers calling helpers, a few levels deep
@@ -110,7 +126,7 @@ def points(test_file: Path) -> dict[str, float]:
 
     Read as a literal, never executed; a malformed table raises ValueError (verify says so).
     """
-    tree = ast.parse(test_file.read_text(), str(test_file))
+    tree = _tree(test_file)
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == "POINTS" for t in node.targets

@@ -26,7 +26,7 @@ from grader.outcomes import Status
 from grader.store import Store, StoreError, default_path
 
 POLL_S = 0.25  # between looks at the files' times, without watchfiles
-QUIET_MS = 30  # a save is taken once the file has been quiet this long (editors write in steps)
+QUIET_MS = 15  # a save is taken once the file has been quiet this long (editors write in steps)
 
 
 def changes(folders: list[Path], poll: bool) -> Iterator[set[Path]]:
@@ -73,6 +73,7 @@ class Watch:
         self.store = Store(default_path(root, dict(env.environ)))
         self.sources: dict[Path, dict[str, str]] = {}  # each part file's functions, as last graded
         self.current: dict[Path, str] = {}  # the exercise last worked on, per part file
+        self.course = catalog.course(root)  # for "Next:"; a graded part's entry is refreshed
 
     def job(self) -> runner.Job:
         return runner.Job(self.root, self.impl, [], timeout=self.args.timeout, memory_mb=self.args.memory_mb)
@@ -133,7 +134,10 @@ class Watch:
         try:
             self.store.record(report)
             latest, recent = self.store.latest(), self.store.recent()
-            upcoming = render.next_exercise(catalog.course(self.root), latest, recent)
+            fresh = catalog.part_info(self.root, part.part, self.impl)  # its lines may have moved
+            for info in self.course:
+                info.parts = [fresh if p.part == part.part else p for p in info.parts]
+            upcoming = render.next_exercise(self.course, latest, recent)
         except (StoreError, OSError, sqlite3.Error) as exc:
             self.env.err(f"grader: progress not saved: {exc}")
         self.env.out("")

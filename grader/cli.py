@@ -13,6 +13,7 @@ from grader.export import FORMATS
 COMMANDS = {
     "watch": "re-grade each exercise file when you save it, the exercise you are on first",
     "progress": "your progress over time: first passes, attempts, hints, time spent, hours left, a picture",
+    "site": "the course as a static website with your progress (open OUT/index.html)",
     "hint": "show the next hint for an exercise (default: the one to do next) and note it was used",
     "generate": "write exercises/ from solutions/ (instructors)",
     "notebooks": "write notebooks/ (Jupyter, Colab) from exercises/ (instructors)",
@@ -27,6 +28,7 @@ COMMANDS = {
 USAGE = """python -m grader [TARGET] [-k NAME] [--impl IMPL] [--json] [--verbose] [--debug]
        python -m grader watch [TARGET] [--poll]
        python -m grader hint [NAME]
+       python -m grader site OUT
        python -m grader progress [--picture FILE] [--json]
        python -m grader {generate,notebooks,verify,batch,release,mutants,gradescope-bundle} ...
 
@@ -153,6 +155,13 @@ def _watch_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _site_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m grader site", description=COMMANDS["site"])
+    parser.add_argument("out", help="the folder to write the site into (created if missing)")
+    parser.add_argument("--debug", action="store_true")
+    return parser
+
+
 def _progress_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m grader progress", description=COMMANDS["progress"])
     parser.add_argument(
@@ -272,6 +281,10 @@ def main(argv: list[str] | None = None, env: Env | None = None) -> int:
             from grader.commands import watch
 
             return int(watch.run(_watch_parser().parse_args(rest), env))
+        if command == "site":
+            from grader.commands import site
+
+            return int(site.run(_site_parser().parse_args(rest), env))
         if command == "progress":
             from grader.commands import progress
 

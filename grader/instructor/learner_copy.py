@@ -120,15 +120,21 @@ def command_problem(root: Path, line: str) -> str | None:
     return None
 
 
-LEARNER_COMMANDS = {"hint", "watch", "progress"}
+LEARNER_COMMANDS = {"hint", "watch", "progress", "site"}
 
 
 def _learner_command_problem(root: Path, args: list[str]) -> str | None:
-    from grader.cli import UsageError, _hint_parser, _progress_parser, _watch_parser
+    from grader.cli import UsageError, _hint_parser, _progress_parser, _site_parser, _watch_parser
     from grader.commands.hint import resolve
     from grader.grade import SelectionError, select
 
-    parser = {"hint": _hint_parser, "watch": _watch_parser, "progress": _progress_parser}[args[0]]
+    parsers = {
+        "hint": _hint_parser,
+        "watch": _watch_parser,
+        "progress": _progress_parser,
+        "site": _site_parser,
+    }
+    parser = parsers[args[0]]
     try:
         parsed = parser().parse_args(args[1:])
     except (UsageError, SystemExit) as exc:

@@ -484,6 +484,11 @@ def _softmax_parts(X, y, W, b, axis=1):
     return P, Y
 
 
+def _row_max_column_sum(Z):
+    Z = Z - Z.max(axis=1, keepdims=True)
+    return Z - np.log(np.exp(Z).sum(axis=0, keepdims=True))
+
+
 @exercise("softmax_loss_gradient")
 def test_softmax_loss_gradient_values(impl):
     X, y = _classes(16, n=10, d=3, K=4)
@@ -501,6 +506,9 @@ def test_softmax_loss_gradient_values(impl):
             "sum over the examples instead of taking the mean": want * n,
             "take the softmax over the examples (axis 0) instead of the classes": lambda: float(
                 -np.mean(np.log(_softmax_parts(X, y, W, b, axis=0)[0][np.arange(n), y]))
+            ),
+            "subtract each row's max but sum the exponentials over the examples (axis 0)": lambda: float(
+                -np.mean(_row_max_column_sum(X @ W + b)[np.arange(n), y])
             ),
         },
     )

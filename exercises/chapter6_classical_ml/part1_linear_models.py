@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from jaxtyping import Float, Int
 
-from coursedata import load_breast_cancer, load_diabetes, load_iris, standardize_split
+from coursedata import line_chart, load_breast_cancer, load_diabetes, load_iris, standardize_split
 from grader.check import check
 
 MAIN = __name__ == "__main__"
@@ -232,3 +232,15 @@ if MAIN:
     mean, var = bayesian_linear_predictive(features(grid), m, S, beta=25.0)
     for g, mu, v in zip(grid, mean, var):
         print(f"x={g:+.2f}: {mu:+.2f} ± {2 * np.sqrt(v):.2f}")
+    grid = np.linspace(-1.2, 1.2, 97)
+    mean, var = bayesian_linear_predictive(features(grid), m, S, beta=25.0)
+    band = {
+        "sin(3x)": (grid, np.sin(3 * grid)),
+        "predictive mean": (grid, mean),
+        "mean + 2 sd": (grid, mean + 2 * np.sqrt(var)),
+        "mean − 2 sd": (grid, mean - 2 * np.sqrt(var)),
+    }
+    print(
+        "wrote",
+        line_chart(band, "bayesian_band.svg", "Bayesian degree-5 fit of 20 points in [−1, 1]", "x", "y"),
+    )

@@ -108,7 +108,7 @@ def good_turing(counts: Int[np.ndarray, " V"], k: int = 5) -> Float[np.ndarray, 
     # BEGIN SOLUTION
     counts = np.asarray(counts, dtype=np.int64)
     N = counts.sum()
-    N_r = np.bincount(counts, minlength=k + 1)  # N_r[r] = number of types seen r times
+    N_r = np.bincount(counts)  # N_r[r] = number of types seen r times
     N_next = np.append(N_r, 0)[counts + 1]  # N_{r+1} for each type's r
     unseen = counts == 0
     P0 = N_r[1] / N if unseen.any() else 0.0

@@ -182,6 +182,24 @@ def test_good_turing_keeps_counts_of_k_and_more(impl):
 
 
 @exercise("good_turing")
+def test_good_turing_when_every_count_is_below_k(impl):
+    counts = np.array([0, 1, 1, 2, 3, 0, 1], dtype=np.int64)
+    # N = 8, N_1 = 3, N_2 = 1, N_3 = 1, N_4 = 0: r* = 2/3, 3, 3 (N_4 = 0 keeps r = 3); sum 2 + 3 + 3 = 8
+    star = np.array([0, 2 / 3, 2 / 3, 3, 3, 0, 2 / 3])
+    want = np.where(counts == 0, 3 / 16, (5 / 8) * star / 8)
+    expect_close(
+        run(impl.good_turing, counts),
+        want,
+        what="the largest count, 3, has N_4 = 0 and keeps r* = 3",
+        mistakes={
+            "adjust the largest count as if N_{r+1} were 1": np.where(
+                counts == 0, 3 / 16, (5 / 8) * np.where(counts == 3, 4.0, star) / 9
+            )
+        },
+    )
+
+
+@exercise("good_turing")
 def test_good_turing_without_unseen_types_sets_nothing_aside(impl):
     counts = np.array([1, 1, 2, 3, 3, 9], dtype=np.int64)
     want = _good_turing(counts)

@@ -5,13 +5,14 @@ is installed (the `data` extra), else a generated stand-in with the same shapes;
 `load_names()` gives the US census first names of the `names` package, else names
 generated from syllables; `load_pydoc_text()` gives the documentation prose that every
 Python ships in `pydoc_data.topics`, and `split_text` cuts it into training and held-out
-text. Tests and exercises run either way. `line_chart` draws learning curves as
-self-contained SVG files (no plotting library needed).
+text. Tests and exercises run either way. `line_chart` draws learning curves and
+`scatter_chart` points coloured by class as self-contained SVG files (no plotting library
+needed).
 """
 
 from coursedata.digits import Digits, load_digits, train_test_split
 from coursedata.names import load_names
-from coursedata.svg import line_chart
+from coursedata.svg import line_chart, scatter_chart
 from coursedata.text import load_pydoc_text, split_text
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "load_digits",
     "load_names",
     "load_pydoc_text",
+    "scatter_chart",
     "split_text",
     "train_test_split",
 ]

@@ -126,9 +126,6 @@ def test_kmeans_plus_plus_replays_d2_sampling(impl):
                 "measure D from the first centre only, not the nearest chosen centre": lambda seed=seed: (
                     _kpp_replay(X, 4, rng(seed), nearest=False)
                 ),
-                "ignore the rng passed in (seeded afresh)": lambda seed=seed: _kpp_replay(
-                    X, 4, np.random.default_rng()
-                ),
             },
         )
 
@@ -363,11 +360,13 @@ def test_gmm_m_step_default_reg(impl):
 # ----------------------------------------------------------------------------------- gmm_em
 
 
-def _em_replay(X, K, g, max_iter, tol, reg):
+def _em_replay(X, K, g, max_iter, tol, reg, identity_start=False):
     n, d = X.shape
     weights = np.full(K, 1.0 / K)
     means = X[g.choice(n, size=K, replace=False)]
-    covs = np.array([np.cov(X, rowvar=False, bias=True) + reg * np.eye(d)] * K)
+    covs = np.array(
+        [np.eye(d) if identity_start else np.cov(X, rowvar=False, bias=True) + reg * np.eye(d)] * K
+    )
     lls = []
     for _ in range(max_iter):
         a = _log_joint(X, weights, means, covs)
@@ -387,7 +386,16 @@ def test_gmm_em_replays_em(impl):
     weights, means, covs, logliks = expect_parts(
         call, ["weights", "means", "covs", "logliks"], [(3,), (3, 2), (3, 2, 2), None]
     )
-    expect_close(Call(logliks, f"{call}[3], logliks"), lls, rtol=1e-7)
+    expect_close(
+        Call(logliks, f"{call}[3], logliks"),
+        lls,
+        rtol=1e-7,
+        mistakes={
+            "start every covariance at the identity instead of the data's covariance": lambda: _em_replay(
+                X, 3, rng(0), 15, 1e-8, 1e-6, identity_start=True
+            )[3]
+        },
+    )
     expect_close(Call(weights, f"{call}[0], weights"), w, rtol=1e-6, atol=1e-9)
     expect_close(Call(means, f"{call}[1], means"), m, rtol=1e-6, atol=1e-9)
     expect_close(Call(covs, f"{call}[2], covs"), c, rtol=1e-6, atol=1e-9)
@@ -400,6 +408,14 @@ def test_gmm_em_stops_when_the_gain_is_below_tol(impl):
     expect(len(lls) < 200, "the replay should converge")
     logliks = np.asarray(impl.gmm_em(X, 2, rng(1), max_iter=200, tol=1e-3)[3])
     expect_equal(Call(logliks.shape, "gmm_em(X, 2, rng, tol=1e-3)[3].shape, the passes made"), lls.shape)
+    for tol, max_iter, passes in ((np.inf, 50, 2), (-np.inf, 1, 1), (-np.inf, 3, 3)):
+        logliks = np.asarray(impl.gmm_em(X, 2, rng(1), max_iter=max_iter, tol=tol)[3])
+        expect_equal(
+            Call(
+                logliks.shape, f"gmm_em(X, 2, rng, max_iter={max_iter}, tol={tol})[3].shape, the passes made"
+            ),
+            (passes,),
+        )
 
 
 @exercise("gmm_em")
@@ -558,6 +574,10 @@ def test_nmf_replays_the_multiplicative_updates(impl):
         },
     )
     expect_close(Call(got_W, f"{call}[0], W"), W, rtol=1e-7)
+    W, H = _nmf_replay(V, 3, rng(1), 5, eps=0.5)  # a large eps, to check where it goes
+    call = run(impl.nmf, V, 3, rng(1), n_iter=5, eps=0.5)
+    expect_close(Call(call.value[0], f"{call}[0], W"), W, rtol=1e-7)
+    expect_close(Call(call.value[1], f"{call}[1], H"), H, rtol=1e-7)
 
 
 @exercise("nmf")

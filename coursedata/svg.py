@@ -8,7 +8,8 @@ Non-finite values (NaN, inf) break a line into pieces instead of bending the axe
 
 `scatter_chart(X2, y, "classes.svg", names=["setosa", ...], centres=C)` draws 2-D points
 as dots coloured by their integer label (a class or a cluster), optional centres as
-crosses in the same colours, and a legend of the labels present.
+crosses in the same colours, optional ellipses (mean, covariance) at two standard
+deviations, and a legend of the labels present.
 """
 
 from __future__ import annotations
@@ -153,14 +154,18 @@ def scatter_chart(
     ylabel: str = "",
     names: Sequence[str] | None = None,
     centres: np.ndarray | Sequence[Sequence[float]] | None = None,
+    ellipses: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> str:
     """Write a scatter chart of 2-D points coloured by label to `path` as an SVG; return the path.
 
     points: (n, 2), one point per row (x, y). labels: (n,) ints 0 … K−1 (the class or cluster
     of each point), or None for one colour. names: the legend's name of each label (default
     "0", "1", …). centres: optional (K, 2) points drawn as crosses in their label's colour
-    (k-means centroids, mixture means). One <circle> per finite point, in the order given;
-    the axes cover every finite point and centre, with round-number ticks.
+    (k-means centroids, mixture means). ellipses: optional (mean (2,), covariance (2, 2))
+    pairs, the k-th drawn in label k's colour as the contour two standard deviations out,
+    {x : (x − mean)ᵀ cov⁻¹ (x − mean) = 4} (a Gaussian mixture's components). One <circle>
+    per finite point, in the order given; the axes cover every finite point, centre and
+    ellipse, with round-number ticks.
     """
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 2:
@@ -173,6 +178,15 @@ def scatter_chart(
     cen = None if centres is None else np.asarray(centres, dtype=np.float64).reshape(-1, 2)
     ok = np.asarray(np.isfinite(pts).all(axis=1), dtype=bool)
     every = pts[ok] if cen is None else np.concatenate([pts[ok], cen[np.isfinite(cen).all(axis=1)]])
+    angles = np.linspace(0.0, 2.0 * np.pi, 65)
+    unit = np.stack([np.cos(angles), np.sin(angles)], axis=1)  # (65, 2), closed: last = first
+    rings = []
+    for mean, cov in ellipses or []:
+        # x = mean + 2 L u with L Lᵀ = cov and |u| = 1 has (x − mean)ᵀ cov⁻¹ (x − mean) = 4.
+        L = np.linalg.cholesky(np.asarray(cov, dtype=np.float64).reshape(2, 2))
+        rings.append(np.asarray(mean, dtype=np.float64).reshape(2) + 2.0 * unit @ L.T)
+    if rings:
+        every = np.concatenate([every, *rings])
     if every.size == 0:
         every = np.array([[0.0, 0.0], [1.0, 1.0]])
     out, px, py, plot_w = _frame(every[:, 0], every[:, 1], title, xlabel, ylabel)
@@ -191,6 +205,16 @@ def scatter_chart(
                 out.append(
                     f'<path d="{d}" stroke="{colour}" stroke-width="2"><title>centre {k}</title></path>'
                 )
+    for k, ring in enumerate(rings):
+        d = " ".join(
+            f"{'L' if j else 'M'}{x:.2f},{y:.2f}"
+            for j, (x, y) in enumerate(zip(px(ring[:, 0]).tolist(), py(ring[:, 1]).tolist()))
+        )
+        colour = COLOURS[k % len(COLOURS)]
+        out.append(
+            f'<path d="{d} Z" fill="none" stroke="{colour}" stroke-width="2">'
+            f"<title>ellipse {k}</title></path>"
+        )
     shown = sorted(set(labs.tolist())) if labels is not None else []
     for i, k in enumerate(shown):
         name = names[k] if names is not None and k < len(names) else str(k)

@@ -213,9 +213,8 @@ if MAIN:
     weights, means, covs, logliks = gmm_em(scores, 10, np.random.default_rng(0))
     print(f"EM: {len(logliks)} passes, log-likelihood {logliks[0]:.1f} -> {logliks[-1]:.1f}")
     resp_labels = np.argmax(gmm_log_responsibilities(scores, weights, means, covs)[0], axis=1)
-    print(
-        "wrote",
-        scatter_chart(scores, resp_labels, "digits_gmm.svg", "Gaussian mixture, K = 10", centres=means),
-    )
+    ellipses = list(zip(means, covs))  # each component's two-standard-deviation contour
+    title = "Gaussian mixture, K = 10"
+    print("wrote", scatter_chart(scores, resp_labels, "digits_gmm.svg", title, ellipses=ellipses))
     W, H = nmf(X, 10, np.random.default_rng(0))
     print(f"NMF, r = 10: relative error {np.linalg.norm(X - W @ H) / np.linalg.norm(X):.3f}")

@@ -135,6 +135,90 @@ def test_nice_ticks_are_round_and_cover_the_range():
     assert ticks[0] <= 4.5 and ticks[-1] >= 5.5
 
 
+def test_scatter_chart_draws_one_dot_per_finite_point_coloured_by_label(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from coursedata import scatter_chart
+    from coursedata.svg import COLOURS
+
+    ns = "{http://www.w3.org/2000/svg}"
+    points = np.array([[0.0, 0.0], [1.0, 2.0], [np.nan, 1.0], [3.0, -1.0], [2.0, 9.0]])
+    labels = np.array([0, 1, 1, 2, 0])
+    centres = np.array([[1.0, 4.5], [1.0, 2.0], [3.0, -1.0]])
+    path = scatter_chart(
+        points,
+        labels,
+        tmp_path / "s.svg",
+        title="a < b",
+        xlabel="x1",
+        names=["setosa", "b & c", "z"],
+        centres=centres,
+    )
+    assert path == str(tmp_path / "s.svg")
+    root = ET.parse(path).getroot()  # well-formed, names escaped
+    dots = [c for c in root.iter(f"{ns}circle") if c.get("r") == "3"]
+    assert [d.get("fill") for d in dots] == [COLOURS[k] for k in (0, 1, 2, 0)]  # the NaN row is skipped
+    xs = [float(d.get("cx")) for d in dots]
+    ys = [float(d.get("cy")) for d in dots]
+    assert xs[0] < xs[1] < xs[3] < xs[2]  # x grows to the right
+    assert ys[2] > ys[0] > ys[1] > ys[3]  # y grows upwards (pixels downwards)
+    titles = [t.text for t in root.iter(f"{ns}title")]
+    assert titles == ["centre 0", "centre 1", "centre 2"]
+    texts = [t.text for t in root.iter(f"{ns}text")]
+    assert {"a < b", "x1", "setosa", "b & c", "z"} <= set(texts)
+    assert "10" in texts and "-2" in texts  # ticks covering -1 … 9
+
+
+def test_scatter_chart_draws_two_sigma_ellipses_in_the_labels_colours(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from coursedata import scatter_chart
+    from coursedata.svg import COLOURS
+
+    ns = "{http://www.w3.org/2000/svg}"
+    points = np.array([[-10.0, -10.0], [10.0, 10.0]])
+    ellipses = [
+        (np.array([0.0, 0.0]), np.array([[4.0, 0.0], [0.0, 1.0]])),
+        ([5.0, 5.0], [[1.0, 0.5], [0.5, 1.0]]),
+    ]
+    root = ET.parse(scatter_chart(points, [0, 1], tmp_path / "e.svg", ellipses=ellipses)).getroot()
+    rings = [p for p in root.iter(f"{ns}path") if (p.find(f"{ns}title") is not None)]
+    assert [r.find(f"{ns}title").text for r in rings] == ["ellipse 0", "ellipse 1"]
+    assert [r.get("stroke") for r in rings] == COLOURS[:2]
+
+    def corners(ring):
+        xy = np.array(
+            [[float(v) for v in c.lstrip("ML").split(",")] for c in ring.get("d").split() if c != "Z"]
+        )
+        return xy.min(axis=0), xy.max(axis=0)
+
+    dots = [c for c in root.iter(f"{ns}circle") if c.get("r") == "3"]
+    (x0, y0), (x1, y1) = (
+        (float(dots[0].get("cx")), float(dots[0].get("cy"))),
+        (float(dots[1].get("cx")), float(dots[1].get("cy"))),
+    )
+    per_x, per_y = (x1 - x0) / 20.0, (y0 - y1) / 20.0  # pixels per unit (both axes span -10 … 10)
+    low, high = corners(rings[0])
+    # Two standard deviations: ±4 along x (σ = 2), ±2 along y (σ = 1), around the origin.
+    assert np.allclose((high - low) / [per_x, per_y], [8.0, 4.0], rtol=1e-2)
+    assert np.allclose((low + high) / 2, [x0 + 10 * per_x, y0 - 10 * per_y], atol=0.1)
+
+
+def test_scatter_chart_without_labels_and_refusals(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from coursedata import scatter_chart
+
+    root = ET.parse(scatter_chart([[0.0, 1.0], [2.0, 3.0]], None, tmp_path / "one.svg")).getroot()
+    assert len(list(root.iter("{http://www.w3.org/2000/svg}circle"))) == 2  # no legend
+    with pytest.raises(ValueError, match="shape"):
+        scatter_chart(np.zeros((3, 3)), [0, 1, 2], tmp_path / "bad.svg")
+    with pytest.raises(ValueError, match="one label per point"):
+        scatter_chart(np.zeros((3, 2)), [0, 1], tmp_path / "bad.svg")
+    with pytest.raises(ValueError, match="non-negative integers"):
+        scatter_chart(np.zeros((2, 2)), [0.5, 1.0], tmp_path / "bad.svg")
+
+
 TABLES = {
     "load_iris": ((150, 4), (50, 50, 50)),
     "load_wine": ((178, 13), (59, 71, 48)),

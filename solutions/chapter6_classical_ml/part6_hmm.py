@@ -157,14 +157,20 @@ def viterbi(
     T, K = len(obs), len(pi)
     with np.errstate(divide="ignore"):  # a zero probability is log 0 = −inf, on purpose
         log_pi, log_A, log_B = np.log(pi), np.log(A), np.log(B)
-    log_emit = log_B[:, obs].T  # (T, K): every step's emission log-probabilities at once
+    # (T, K), row t = log B[:, x_t]: every step's emissions at once, each row contiguous
+    # (log_B[:, obs].T holds the same numbers, but a row of it is strided across memory).
+    log_emit = log_B.T[obs]
+    # Row j of log_A.T lists log A[i, j] over the previous states i. Laid out contiguously,
+    # each step's max over i runs along rows, which NumPy does faster than down columns.
+    into = np.ascontiguousarray(log_A.T)
     came_from = np.zeros((T, K), dtype=np.int64)
     states = np.arange(K)
     delta = log_pi + log_emit[0]
     for t in range(1, T):
-        scores = delta[:, None] + log_A  # scores[i, j]: be in i, then move to j
-        came_from[t] = scores.argmax(axis=0)
-        delta = scores[came_from[t], states] + log_emit[t]
+        scores = into + delta  # scores[j, i]: be in i, then move to j
+        best = scores.argmax(axis=1)  # the best previous state of each j
+        came_from[t] = best
+        delta = scores[states, best] + log_emit[t]
     path = np.zeros(T, dtype=np.int64)
     path[-1] = delta.argmax()
     for t in range(T - 1, 0, -1):

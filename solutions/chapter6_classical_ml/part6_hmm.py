@@ -133,6 +133,26 @@ if MAIN:
     check(posteriors)
 
 
+# %%
+def predict_next_symbol(
+    alpha_last: Float[np.ndarray, " K"], A: Float[np.ndarray, "K K"], B: Float[np.ndarray, "K M"]
+) -> Float[np.ndarray, " M"]:
+    """The distribution of the next symbol given the sequence so far, from the filtered
+    state alpha_last = P(z_{T−1} | x_0 … x_{T−1}) (forward's last row): first move one
+    step, then emit,
+
+        P(x_T = o | x_0 … x_{T−1}) = Σ_j (alpha_last @ A)[j] B[j, o].
+
+    Returns an array of shape (M,) summing to 1."""
+    # BEGIN SOLUTION
+    return (alpha_last @ A) @ B
+    # END SOLUTION
+
+
+if MAIN:
+    check(predict_next_symbol)
+
+
 # %% [markdown]
 # ## The most likely path: Viterbi
 

@@ -97,6 +97,44 @@ if MAIN:
 
 
 # %%
+def gp_prior_samples(
+    X: Float[np.ndarray, "n d"],
+    ell: float,
+    sf2: float,
+    n_samples: int,
+    rng: np.random.Generator,
+    jitter: float = 1e-8,
+) -> Float[np.ndarray, "s n"]:
+    """n_samples functions drawn from the GP prior, evaluated at the rows of X: with
+    L = cholesky(K(X, X) + jitter · I) and z = rng.standard_normal((n, n_samples)) (one
+    call, in this shape), the samples are the columns of L @ z. Returns (L @ z).T, one
+    function per row, shape (n_samples, n). Each sample has covariance K + jitter · I.
+    (The jitter keeps the Cholesky factorisation possible: K of close points is singular
+    to rounding.)"""
+    # BEGIN SOLUTION
+    L = np.linalg.cholesky(rbf_kernel(X, X, ell, sf2) + jitter * np.eye(len(X)))
+    z = rng.standard_normal((len(X), n_samples))
+    return (L @ z).T
+    # END SOLUTION
+
+
+if MAIN:
+    check(gp_prior_samples)
+    xs = np.linspace(0, 10, 150)[:, None]
+    draws = gp_prior_samples(xs, 1.0, 1.0, 3, np.random.default_rng(0))
+    print(
+        "wrote",
+        line_chart(
+            {f"sample {i}": (xs[:, 0], f) for i, f in enumerate(draws)},
+            "gp_prior.svg",
+            "GP prior, ell = 1",
+            "x",
+            "f(x)",
+        ),
+    )
+
+
+# %%
 def gp_log_marginal_likelihood(
     X: Float[np.ndarray, "n d"], y: Float[np.ndarray, " n"], ell: float, sf2: float, noise_var: float
 ) -> float:

@@ -322,6 +322,50 @@ def test_posteriors_of_a_model_that_forgets(impl):
     )
 
 
+# ---------------------------------------------------------------------- predict_next_symbol
+
+
+@exercise("predict_next_symbol")
+def test_predict_next_symbol_by_summing_over_every_path(impl):
+    # P(x_6 = o | x_0 ... x_5) = sum over paths of 7 states of P(z, x_0 ... x_5, o) / P(x_0 ... x_5)
+    alpha, *_, px = BRUTE
+    paths = _paths(3, 7)
+    want = np.array([_joint(PI, A3, B3, np.append(OBS, o), paths).sum() for o in range(4)]) / px
+    call = run(impl.predict_next_symbol, alpha[-1], A3, B3)
+    expect_close(
+        call,
+        want,
+        what="P(next symbol | the 6 seen), by enumeration",
+        mistakes={
+            "emit from the current state without moving (alpha_last @ B)": alpha[-1] @ B3,
+            "move with A's transpose (A @ alpha_last)": (A3 @ alpha[-1]) @ B3,
+        },
+    )
+
+
+@exercise("predict_next_symbol")
+def test_predict_next_symbol_gives_forwards_scale_factors(impl):
+    # c[t] = P(x_t | x_0 ... x_{t-1}): the prediction from alpha[t - 1], read at the symbol that came.
+    pi, A, B = _model(40, K=4, M=5)
+    obs = _sample(pi, A, B, 30, 41)
+    alpha, c = _forward_here(pi, A, B, obs)
+    got = np.array([run(impl.predict_next_symbol, alpha[t - 1], A, B).value[obs[t]] for t in range(1, 30)])
+    expect_close(
+        Call(got, "predict_next_symbol(alpha[t - 1], A, B)[x_t] for t = 1 ... 29"),
+        c[1:],
+        what="forward's c[t]",
+    )
+
+
+@exercise("predict_next_symbol")
+def test_predict_next_symbol_sums_to_one(impl):
+    pi, A, B = _model(42, K=5, M=7)
+    alpha = rng(43).dirichlet(np.ones(5))
+    call = run(impl.predict_next_symbol, alpha, A, B)
+    expect_close(Call(np.sum(call.value), f"sum of {call}"), 1.0)
+    expect_close(call, alpha @ A @ B)
+
+
 # -------------------------------------------------------------------------------- viterbi
 
 

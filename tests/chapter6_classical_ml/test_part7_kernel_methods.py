@@ -206,6 +206,61 @@ def test_gp_posterior_agrees_with_scikit_learn(impl):
     )
 
 
+# ------------------------------------------------------------------------ gp_prior_samples
+
+
+@exercise("gp_prior_samples")
+def test_gp_prior_samples_replay_the_draws(impl):
+    X = np.linspace(-2, 2, 7)[:, None]
+    call = run(impl.gp_prior_samples, X, 0.8, 1.5, 4, rng(50))
+    C = _kernel_direct(X, X, 0.8, 1.5) + 1e-8 * np.eye(7)
+    L = np.linalg.cholesky(C)
+    z = rng(50).standard_normal((7, 4))
+    expect_close(
+        call,
+        (L @ z).T,
+        rtol=1e-7,
+        atol=1e-9,
+        what="(L @ z).T with z = rng.standard_normal((n, n_samples))",
+        mistakes={
+            "multiply z by K instead of its Cholesky factor L": (C @ z).T,
+            "forget the transpose (one function per column)": lambda: L @ z,
+            "multiply by L's transpose (L.T @ z)": (L.T @ z).T,
+            "draw z of shape (n_samples, n) and return z @ L.T": rng(50).standard_normal((4, 7)) @ L.T,
+        },
+    )
+
+
+@exercise("gp_prior_samples")
+def test_gp_prior_samples_have_the_kernel_as_covariance(impl):
+    X = np.array([[0.0], [0.5], [3.0]])
+    S = np.asarray(run(impl.gp_prior_samples, X, 1.0, 2.0, 4000, rng(51)).value)
+    expect(
+        S.shape == (4000, 3), f"gp_prior_samples(..., n_samples=4000): shape {S.shape}, expected (4000, 3)"
+    )
+    cov = S.T @ S / 4000
+    want = _kernel_direct(X, X, 1.0, 2.0)
+    # the standard error of a covariance entry is about sf2 sqrt(2 / 4000) = 0.045
+    expect_close(
+        Call(cov, "the mean of f f^T over 4000 gp_prior_samples"),
+        want,
+        rtol=0,
+        atol=0.2,
+        what="K(X, X): nearby points move together, far ones independently",
+    )
+
+
+@exercise("gp_prior_samples")
+def test_gp_prior_samples_draw_from_the_rng_given(impl):
+    X = np.linspace(0, 1, 5)[:, None]
+    a, b, c = (np.asarray(impl.gp_prior_samples(X, 0.5, 1.0, 2, g)) for g in (rng(52), rng(52), rng(53)))
+    expect(np.array_equal(a, b), "gp_prior_samples: two generators seeded alike must give the same samples")
+    expect(
+        not np.allclose(a, c),
+        "gp_prior_samples: generators seeded differently gave the same samples; draw from the rng passed in",
+    )
+
+
 # -------------------------------------------------------------- gp_log_marginal_likelihood
 
 

@@ -461,6 +461,18 @@ def test_viterbi_with_forbidden_transitions(impl):
     expect_close(Call(logp, f"{call}[1]"), np.log(joint.max()))
 
 
+@exercise("viterbi")
+def test_viterbi_breaks_ties_towards_the_lowest_state(impl):
+    # Every path of this model is equally likely: the docstring's rule picks state 0 throughout.
+    pi, A, B = np.full(3, 1 / 3), np.full((3, 3), 1 / 3), np.full((3, 2), 0.5)
+    call = run(impl.viterbi, pi, A, B, np.array([0, 1, 1, 0]))
+    path, logp = expect_parts(call, ("path", "log_prob"))
+    expect_equal(
+        Call(np.asarray(path), f"{call}[0]"), np.zeros(4, dtype=np.int64), what="ties go to the lowest state"
+    )
+    expect_close(Call(logp, f"{call}[1]"), 4 * np.log(1 / 3) + 4 * np.log(0.5))
+
+
 # ------------------------------------------------------------------------- baum_welch_step
 
 

@@ -368,7 +368,8 @@ def test_best_length_scale_takes_the_first_of_equal_candidates(impl):
 def _nw_loops(X, y, Xq, h):
     out = np.zeros(len(Xq))
     for q in range(len(Xq)):
-        w = np.array([math.exp(-float(np.sum((Xq[q] - x) ** 2)) / (2 * h**2)) for x in X])
+        d2 = [float(np.sum((Xq[q] - x) ** 2)) for x in X]
+        w = np.array([math.exp(-(d - min(d2)) / (2 * h**2)) for d in d2])  # shifted: no 0 / 0
         out[q] = w @ y / w.sum()
     return out
 
@@ -421,4 +422,79 @@ def test_nadaraya_watson_far_from_the_data(impl):
         call,
         np.array([2.0, 7.0, (2 * e + 4 + 7 * e) / (2 * e + 1)]),
         what="100 bandwidths away every weight underflows unless the exponents are shifted first",
+    )
+
+
+# --------------------------------------------------------------------------- loo_bandwidth
+
+
+def _loo_scores(X, y, candidates, leave_out=True):
+    scores = []
+    for h in candidates:
+        errors = []
+        for i in range(len(X)):
+            keep = np.arange(len(X)) != i if leave_out else np.ones(len(X), dtype=bool)
+            errors.append((_nw_loops(X[keep], y[keep], X[i : i + 1], h)[0] - y[i]) ** 2)
+        scores.append(np.mean(errors))
+    return np.array(scores)
+
+
+@exercise("loo_bandwidth")
+def test_loo_bandwidth_scores_by_leaving_each_point_out(impl):
+    g = rng(60)
+    X = np.sort(g.uniform(0, 6, 14))[:, None]
+    y = np.sin(X[:, 0]) + 0.3 * g.standard_normal(14)
+    candidates = np.array([0.1, 0.3, 0.6, 1.0, 2.0])
+    call = run(impl.loo_bandwidth, X, y, candidates)
+    expect(isinstance(call.value, tuple) and len(call.value) == 2, f"{call}: expected a tuple (h, scores)")
+    h, scores = call.value
+    want = _loo_scores(X, y, candidates)
+    expect_close(
+        Call(scores, f"{call}[1], scores"),
+        want,
+        rtol=1e-8,
+        what="the mean squared error of predicting each y[i] from the other points",
+        mistakes={
+            "let each point predict itself (no point left out)": lambda: _loo_scores(X, y, candidates, False),
+            "sum the squared errors instead of averaging": want * 14,
+        },
+    )
+    expect_equal(
+        Call(h, f"{call}[0]"),
+        float(candidates[int(np.argmin(want))]),
+        what="the candidate with the smallest score",
+        mistakes={"take the largest score": float(candidates[int(np.argmax(want))])},
+    )
+    expect(isinstance(h, float), f"{call}[0] is {type(h).__name__}; expected a float")
+
+
+@exercise("loo_bandwidth")
+def test_loo_bandwidth_does_not_reward_copying_each_point(impl):
+    # Kept in, each point predicts itself perfectly with a tiny h; left out, a tiny h copies
+    # the neighbour and loses to a smoother choice.
+    g = rng(61)
+    X = np.sort(g.uniform(0, 10, 40))[:, None]
+    y = np.sin(X[:, 0]) + 0.5 * g.standard_normal(40)
+    candidates = np.array([0.01, 0.05, 0.5, 1.0])
+    h, scores = run_without_warnings(impl.loo_bandwidth, X, y, candidates).value
+    want = _loo_scores(X, y, candidates)
+    expect(
+        h == float(candidates[int(np.argmin(want))]) and h >= 0.5,
+        f"loo_bandwidth(X, y, candidates={candidates.tolist()}) chose h = {h}; leave-one-out picks "
+        f"{candidates[int(np.argmin(want))]} (scores {np.round(want, 3).tolist()}): is point i left out of "
+        "its own prediction, and is the exponent shifted (h = 0.01 underflows otherwise)?",
+    )
+
+
+@exercise("loo_bandwidth")
+def test_loo_bandwidth_takes_the_first_of_equal_scores(impl):
+    X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    h, scores = run(impl.loo_bandwidth, X, y, np.array([0.7, 0.3, 0.7])).value
+    expect_equal(
+        Call(h, "loo_bandwidth(X, y, candidates=[0.7, 0.3, 0.7])[0]"),
+        float(np.array([0.7, 0.3, 0.7])[int(np.argmin(_loo_scores(X, y, np.array([0.7, 0.3, 0.7]))))]),
+    )
+    expect_close(
+        Call(scores[0], "scores[0]"), scores[2], rtol=0, atol=0, what="equal candidates, equal scores"
     )

@@ -442,8 +442,8 @@ def _loo_scores(X, y, candidates, leave_out=True):
 @exercise("loo_bandwidth")
 def test_loo_bandwidth_scores_by_leaving_each_point_out(impl):
     g = rng(60)
-    X = np.sort(g.uniform(0, 6, 14))[:, None]
-    y = np.sin(X[:, 0]) + 0.3 * g.standard_normal(14)
+    X = g.uniform(0, 6, size=(14, 2))  # two features: squared distances sum over both
+    y = np.sin(X).sum(axis=1) + 0.3 * g.standard_normal(14)
     candidates = np.array([0.1, 0.3, 0.6, 1.0, 2.0])
     call = run(impl.loo_bandwidth, X, y, candidates)
     expect(isinstance(call.value, tuple) and len(call.value) == 2, f"{call}: expected a tuple (h, scores)")

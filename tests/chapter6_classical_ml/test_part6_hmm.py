@@ -177,6 +177,71 @@ def test_forward_keeps_its_inputs(impl):
     expect_close(Call(call.value[0], f"{call}[0]"), _forward_here(pi, A, B, obs)[0])
 
 
+# ----------------------------------------------------------------------------- forward_log
+
+
+@exercise("forward_log")
+def test_forward_log_matches_summing_over_every_path(impl):
+    *_, px = BRUTE
+    want = np.stack(
+        [
+            np.log(
+                np.bincount(
+                    _paths(3, t + 1)[:, t], _joint(PI, A3, B3, OBS[: t + 1], _paths(3, t + 1)), minlength=3
+                )
+            )
+            for t in range(6)
+        ]
+    )
+    call = run(impl.forward_log, PI, A3, B3, OBS)
+    log_a, log_px = expect_parts(call, ("log_a", "log_likelihood"), ((6, 3), None))
+    expect_close(
+        Call(log_a, f"{call}[0], log_a"),
+        want,
+        what="log P(x_0 ... x_t, z_t = k), by summing over every path",
+        mistakes={
+            "normalise each row (that is the filtered alpha, in logs)": want
+            - np.log(np.exp(want).sum(axis=1, keepdims=True)),
+            "take log A's transpose (log A[j, i])": lambda: _log_forward(PI, A3.T, B3, OBS)[1],
+            "start from log pi without the first emission": lambda: _log_forward(
+                PI / B3[:, OBS[0]], A3, B3, OBS
+            )[1],
+        },
+    )
+    expect_close(Call(log_px, f"{call}[1]"), np.log(px), what="log P(x)")
+
+
+@exercise("forward_log")
+def test_forward_log_on_10000_steps(impl):
+    pi, A, B = _model(8, K=4, M=5)
+    obs = _sample(pi, A, B, 10_000, 9)
+    logs, rows = _log_forward(pi, A, B, obs)
+    call = run_without_warnings(impl.forward_log, pi, A, B, obs)
+    log_a, log_px = expect_parts(call, ("log_a", "log_likelihood"), ((10_000, 4), None))
+    expect(
+        bool(np.all(np.isfinite(log_a))) and np.isfinite(log_px),
+        f"{call}: {np.sum(~np.isfinite(log_a))} entries of log_a are not finite; log(sum(exp(...))) "
+        "of numbers near -15,000 is log 0: shift by the largest before exp",
+    )
+    expect_close(Call(log_px, f"{call}[1]"), logs[-1], rtol=1e-9, what="log P(x) of 10,000 symbols")
+    expect_close(Call(log_a, f"{call}[0]"), rows, rtol=1e-9, what="log_a of every step")
+
+
+@exercise("forward_log")
+def test_forward_log_agrees_with_the_scaled_pass(impl):
+    # log_a[t] - log P(x_0 ... x_t) is the log of the scaled pass's alpha[t].
+    pi, A, B = _model(12, K=3, M=3)
+    obs = _sample(pi, A, B, 50, 13)
+    alpha, c = _forward_here(pi, A, B, obs)
+    log_a, log_px = run(impl.forward_log, pi, A, B, obs).value
+    expect_close(
+        Call(np.exp(log_a - np.cumsum(np.log(c))[:, None]), "exp(log_a[t] - sum_{s<=t} log c[s])"),
+        alpha,
+        rtol=1e-8,
+        what="the filtered alpha of the scaled pass",
+    )
+
+
 # -------------------------------------------------------------------------------- backward
 
 

@@ -242,6 +242,36 @@ def test_forward_log_agrees_with_the_scaled_pass(impl):
     )
 
 
+@exercise("forward_log")
+def test_forward_log_shifts_by_the_largest_term(impl):
+    # Symbols of probability 1e-320 (e^-737): a row of log_a spans more than 709, the widest
+    # gap exp() can bridge, and symbol 3 drops the whole row by 737 in one step. Only a shift by
+    # the largest term of the row being summed keeps every exp finite and not all zero.
+    pi = np.array([0.5, 0.5])
+    A = np.array([[0.7, 0.3], [0.4, 0.6]])
+    B = np.array([[0.5, 0.5, 1e-320, 1e-320], [1e-320, 0.5, 0.5, 1e-320]])
+    obs = np.array([0, 3, 0, 2, 3, 1, 3, 0])
+    logs, rows = _log_forward(pi, A, B, obs)
+    call = run_without_warnings(impl.forward_log, pi, A, B, obs)
+    log_a, log_px = expect_parts(call, ("log_a", "log_likelihood"), ((8, 2), None))
+    expect_close(Call(log_a, f"{call}[0]"), rows, rtol=1e-6, what="log_a with probabilities of 1e-320")
+    expect_close(Call(log_px, f"{call}[1]"), logs[-1], rtol=1e-6, what="log P(x)")
+    # Symbol 2 has probability 5e-324 (e^-744.4, the smallest float64) in every state: each
+    # step that sees it drops the whole row by more than 745.
+    A3u, B3t = (
+        np.full((3, 3), 1 / 3),
+        np.array([[0.5, 0.5, 5e-324], [0.25, 0.75, 5e-324], [0.9, 0.1, 5e-324]]),
+    )
+    obs3 = np.array([0, 2, 1, 2, 2, 0])
+    logs3, rows3 = _log_forward(np.full(3, 1 / 3), A3u, B3t, obs3)
+    call3 = run_without_warnings(impl.forward_log, np.full(3, 1 / 3), A3u, B3t, obs3)
+    expect_close(
+        Call(call3.value[0], f"{call3}[0]"), rows3, rtol=1e-6, what="log_a with probabilities of 5e-324"
+    )
+    one = run_without_warnings(impl.forward_log, pi, A, B, np.array([1]))  # a sequence of one symbol
+    expect_close(Call(one.value[1], f"{one}[1]"), np.log(0.5), what="log P(x_0 = 1) = log(pi @ B[:, 1])")
+
+
 # -------------------------------------------------------------------------------- backward
 
 

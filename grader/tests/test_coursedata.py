@@ -133,3 +133,92 @@ def test_nice_ticks_are_round_and_cover_the_range():
     assert nice_ticks(0.0, 999.0)[-1] == 1000.0
     ticks = nice_ticks(5.0, 5.0)  # one value: a unit range around it
     assert ticks[0] <= 4.5 and ticks[-1] >= 5.5
+
+
+TABLES = {
+    "load_iris": ((150, 4), (50, 50, 50)),
+    "load_wine": ((178, 13), (59, 71, 48)),
+    "load_breast_cancer": ((569, 30), (212, 357)),
+}
+
+
+@pytest.mark.parametrize("source", ["auto", "generated"])
+@pytest.mark.parametrize("loader", sorted(TABLES))
+def test_classification_tables_have_the_real_shapes_and_counts(loader, source):
+    import coursedata
+
+    table = getattr(coursedata, loader)(source)
+    shape, counts = TABLES[loader]
+    assert table.X.shape == shape and table.X.dtype == np.float64 and np.isfinite(table.X).all()
+    assert table.y.dtype == np.int64 and tuple(np.bincount(table.y)) == counts
+    assert len(table.feature_names) == shape[1] and len(table.target_names) == len(counts)
+    assert table.task == "classification"
+    # Features on very different scales, so that standardising matters.
+    spread = table.X.std(axis=0)
+    assert spread.max() / spread.min() > 3
+
+
+@pytest.mark.parametrize("loader", sorted(TABLES))
+def test_generated_tables_are_learnable_but_not_trivial_to_memorise(loader):
+    """A nearest-centroid classifier on standardised features beats chance on held-out rows."""
+    import coursedata
+
+    table = getattr(coursedata, loader)("generated")
+    assert table.source == "generated"
+    x_train, y_train, x_test, y_test = coursedata.standardize_split(table.X, table.y, 0.3, seed=0)
+    k = len(table.target_names)
+    centroids = np.stack([x_train[y_train == c].mean(axis=0) for c in range(k)])
+    predicted = ((x_test[:, None, :] - centroids) ** 2).sum(axis=-1).argmin(axis=1)
+    assert (predicted == y_test).mean() > 1.5 / k
+
+
+@pytest.mark.parametrize("source", ["auto", "generated"])
+def test_diabetes_is_a_regression_table_on_the_real_scale(source):
+    from coursedata import load_diabetes
+
+    table = load_diabetes(source)
+    assert table.X.shape == (442, 10) and table.X.dtype == np.float64
+    assert table.y.shape == (442,) and table.y.dtype == np.float64 and table.task == "regression"
+    assert np.allclose(table.X.mean(axis=0), 0, atol=1e-12)
+    assert np.allclose(np.linalg.norm(table.X, axis=0), 1)
+    assert 140 < table.y.mean() < 165 and 60 < table.y.std() < 95
+    # A least-squares line explains some but not all of the target.
+    design = np.column_stack([np.ones(442), table.X])
+    residual = table.y - design @ np.linalg.lstsq(design, table.y, rcond=None)[0]
+    assert 0.3 < 1 - residual.var() / table.y.var() < 0.8
+
+
+def test_real_tables_when_scikit_learn_is_installed():
+    pytest.importorskip("sklearn")
+    from sklearn import datasets
+
+    import coursedata
+
+    for name in ["iris", "wine", "breast_cancer", "diabetes"]:
+        table = getattr(coursedata, f"load_{name}")("scikit-learn")
+        bunch = getattr(datasets, f"load_{name}")()
+        assert table.source == "scikit-learn"
+        assert np.array_equal(table.X, bunch.data) and np.array_equal(table.y, bunch.target)
+        assert table.feature_names == tuple(bunch.feature_names)
+
+
+def test_standardize_split_uses_only_the_training_rows():
+    from coursedata import standardize_split
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(5, 3, size=(40, 3))
+    X[:, 2] = 7.0  # a constant column is left at 0, not divided by 0
+    y = np.arange(40)
+    x_train, y_train, x_test, y_test = standardize_split(X, y, test_fraction=0.25, seed=1)
+    assert len(y_test) == 10 and sorted(np.concatenate([y_train, y_test])) == list(range(40))
+    assert np.allclose(x_train[:, :2].mean(axis=0), 0) and np.allclose(x_train[:, :2].std(axis=0), 1)
+    assert np.all(x_train[:, 2] == 0) and np.all(x_test[:, 2] == 0)
+    # The test rows are transformed with the training statistics: changing them changes nothing else.
+    train_rows = X[y_train]
+    expected = (X[y_test] - train_rows.mean(axis=0)) / np.where(
+        train_rows.std(axis=0) > 0, train_rows.std(axis=0), 1
+    )
+    assert np.allclose(x_test, expected)
+    X2 = X.copy()
+    X2[y_test] *= 100
+    assert np.array_equal(standardize_split(X2, y, 0.25, seed=1)[0], x_train)

@@ -8,13 +8,14 @@ Python ships in `pydoc_data.topics`, and `split_text` cuts it into training and 
 text; `load_iris()`, `load_wine()`, `load_breast_cancer()` and `load_diabetes()` give
 scikit-learn's small tables (or generated stand-ins of the same shape) and
 `standardize_split` splits and standardises them without leaking the test rows.
-Tests and exercises run either way. `line_chart` draws learning curves as
-self-contained SVG files (no plotting library needed).
+Tests and exercises run either way. `line_chart` draws learning curves and
+`scatter_chart` points coloured by class as self-contained SVG files (no plotting library
+needed).
 """
 
 from coursedata.digits import Digits, load_digits, train_test_split
 from coursedata.names import load_names
-from coursedata.svg import line_chart
+from coursedata.svg import line_chart, scatter_chart
 from coursedata.tabular import (
     Table,
     load_breast_cancer,
@@ -36,6 +37,7 @@ __all__ = [
     "load_names",
     "load_pydoc_text",
     "load_wine",
+    "scatter_chart",
     "split_text",
     "standardize_split",
     "train_test_split",

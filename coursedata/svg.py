@@ -1,16 +1,20 @@
-"""Line charts as self-contained SVG files, with nothing beyond the standard library and NumPy.
+"""Line and scatter charts as self-contained SVG files, with nothing beyond the standard library and NumPy.
 
 `line_chart({"epsilon-greedy": regret, "UCB1": regret2}, "regret.svg", title="Regret",
 xlabel="step", ylabel="cumulative regret")` writes one polyline per named series (x is
 0, 1, 2, ... unless a series is given as a pair (xs, ys)), axes with round-number ticks
 and a legend, and returns the path it wrote. Open the file in a browser or in VSCode.
 Non-finite values (NaN, inf) break a line into pieces instead of bending the axes.
+
+`scatter_chart(X2, y, "classes.svg", names=["setosa", ...], centres=C)` draws 2-D points
+as dots coloured by their integer label (a class or a cluster), optional centres as
+crosses in the same colours, and a legend of the labels present.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -54,27 +58,13 @@ def _as_xy(series: object) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(ys.size, dtype=np.float64), ys
 
 
-def line_chart(
-    series: Mapping[str, Sequence[float] | np.ndarray | tuple],
-    path: str | Path,
-    title: str = "",
-    xlabel: str = "",
-    ylabel: str = "",
-) -> str:
-    """Write a line chart of the named series to `path` as an SVG file; return the path (str).
-
-    Each value of `series` is a sequence of y values (plotted at x = 0, 1, 2, ...) or a pair
-    (xs, ys) of equal length. One <path> element per series, in the order given, with its
-    colour in the legend. The axes cover every finite point, with round-number ticks.
-    """
-    if not series:
-        raise ValueError("line_chart needs at least one series")
-    data = {str(name): _as_xy(values) for name, values in series.items()}
-    finite = [(xs[ok], ys[ok]) for xs, ys in data.values() for ok in [np.isfinite(xs) & np.isfinite(ys)]]
-    all_x = np.concatenate([xs for xs, _ in finite])
-    all_y = np.concatenate([ys for _, ys in finite])
-    if all_x.size == 0:
-        all_x, all_y = np.array([0.0, 1.0]), np.array([0.0, 1.0])
+def _frame(
+    all_x: np.ndarray, all_y: np.ndarray, title: str, xlabel: str, ylabel: str
+) -> tuple[
+    list[str], Callable[[np.ndarray | float], np.ndarray], Callable[[np.ndarray | float], np.ndarray], int
+]:
+    """The SVG's opening, title, grid, ticks, frame and axis labels for data covering
+    all_x × all_y; returns (lines so far, px, py, plot width) with px, py mapping data to pixels."""
     xticks = nice_ticks(float(all_x.min()), float(all_x.max()))
     yticks = nice_ticks(float(all_y.min()), float(all_y.max()))
     x0, x1, y0, y1 = xticks[0], xticks[-1], yticks[0], yticks[-1]
@@ -108,6 +98,31 @@ def line_chart(
     if ylabel:
         cy = TOP + plot_h / 2
         out.append(_text(16, cy, ylabel, f'text-anchor="middle" transform="rotate(-90 16 {cy:.1f})"'))
+    return out, px, py, plot_w
+
+
+def line_chart(
+    series: Mapping[str, Sequence[float] | np.ndarray | tuple],
+    path: str | Path,
+    title: str = "",
+    xlabel: str = "",
+    ylabel: str = "",
+) -> str:
+    """Write a line chart of the named series to `path` as an SVG file; return the path (str).
+
+    Each value of `series` is a sequence of y values (plotted at x = 0, 1, 2, ...) or a pair
+    (xs, ys) of equal length. One <path> element per series, in the order given, with its
+    colour in the legend. The axes cover every finite point, with round-number ticks.
+    """
+    if not series:
+        raise ValueError("line_chart needs at least one series")
+    data = {str(name): _as_xy(values) for name, values in series.items()}
+    finite = [(xs[ok], ys[ok]) for xs, ys in data.values() for ok in [np.isfinite(xs) & np.isfinite(ys)]]
+    all_x = np.concatenate([xs for xs, _ in finite])
+    all_y = np.concatenate([ys for _, ys in finite])
+    if all_x.size == 0:
+        all_x, all_y = np.array([0.0, 1.0]), np.array([0.0, 1.0])
+    out, px, py, plot_w = _frame(all_x, all_y, title, xlabel, ylabel)
     # One path per series: "M" starts a piece (at the first point and after a gap), "L" continues it.
     for i, (name, (xs, ys)) in enumerate(data.items()):
         colour = COLOURS[i % len(COLOURS)]
@@ -124,6 +139,64 @@ def line_chart(
         lx = LEFT + plot_w + 12
         out.append(f'<line x1="{lx}" y1="{ly}" x2="{lx + 20}" y2="{ly}" stroke="{colour}" stroke-width="3"/>')
         out.append(f'<text x="{lx + 26}" y="{ly + 4}">{escape(name)}</text>')
+    out.append("</svg>")
+    Path(path).write_text("\n".join(out) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def scatter_chart(
+    points: np.ndarray | Sequence[Sequence[float]],
+    labels: np.ndarray | Sequence[int] | None,
+    path: str | Path,
+    title: str = "",
+    xlabel: str = "",
+    ylabel: str = "",
+    names: Sequence[str] | None = None,
+    centres: np.ndarray | Sequence[Sequence[float]] | None = None,
+) -> str:
+    """Write a scatter chart of 2-D points coloured by label to `path` as an SVG; return the path.
+
+    points: (n, 2), one point per row (x, y). labels: (n,) ints 0 … K−1 (the class or cluster
+    of each point), or None for one colour. names: the legend's name of each label (default
+    "0", "1", …). centres: optional (K, 2) points drawn as crosses in their label's colour
+    (k-means centroids, mixture means). One <circle> per finite point, in the order given;
+    the axes cover every finite point and centre, with round-number ticks.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ValueError(f"points must have shape (n, 2), got {pts.shape}")
+    labs = np.zeros(len(pts), dtype=np.int64) if labels is None else np.asarray(labels).ravel()
+    if labs.shape != (len(pts),):
+        raise ValueError(f"need one label per point: {len(pts)} points, {labs.size} labels")
+    if labs.size and (not np.issubdtype(labs.dtype, np.integer) or labs.min() < 0):
+        raise ValueError("labels must be non-negative integers (0 … K-1)")
+    cen = None if centres is None else np.asarray(centres, dtype=np.float64).reshape(-1, 2)
+    ok = np.asarray(np.isfinite(pts).all(axis=1), dtype=bool)
+    every = pts[ok] if cen is None else np.concatenate([pts[ok], cen[np.isfinite(cen).all(axis=1)]])
+    if every.size == 0:
+        every = np.array([[0.0, 0.0], [1.0, 1.0]])
+    out, px, py, plot_w = _frame(every[:, 0], every[:, 1], title, xlabel, ylabel)
+    xs, ys = px(pts[:, 0]), py(pts[:, 1])
+    for x, y, k, good in zip(xs.tolist(), ys.tolist(), labs.tolist(), ok.tolist()):
+        if good:
+            colour = COLOURS[int(k) % len(COLOURS)]
+            out.append(f'<circle cx="{x:.2f}" cy="{y:.2f}" r="3" fill="{colour}" fill-opacity="0.7"/>')
+    if cen is not None:
+        for k, (x, y) in enumerate(zip(px(cen[:, 0]).tolist(), py(cen[:, 1]).tolist())):
+            if math.isfinite(x) and math.isfinite(y):
+                colour = COLOURS[k % len(COLOURS)]
+                a, b, c, e = x - 7, x + 7, y - 7, y + 7
+                d = f"M{a:.2f},{c:.2f} L{b:.2f},{e:.2f} M{a:.2f},{e:.2f} L{b:.2f},{c:.2f}"
+                out.append(f'<path d="{d}" stroke="black" stroke-width="4"/>')
+                out.append(
+                    f'<path d="{d}" stroke="{colour}" stroke-width="2"><title>centre {k}</title></path>'
+                )
+    shown = sorted(set(labs.tolist())) if labels is not None else []
+    for i, k in enumerate(shown):
+        name = names[k] if names is not None and k < len(names) else str(k)
+        ly, lx = TOP + 10 + 18 * i, LEFT + plot_w + 12
+        out.append(f'<circle cx="{lx + 10}" cy="{ly}" r="5" fill="{COLOURS[k % len(COLOURS)]}"/>')
+        out.append(f'<text x="{lx + 26}" y="{ly + 4}">{escape(str(name))}</text>')
     out.append("</svg>")
     Path(path).write_text("\n".join(out) + "\n", encoding="utf-8")
     return str(path)

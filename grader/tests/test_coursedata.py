@@ -222,3 +222,52 @@ def test_standardize_split_uses_only_the_training_rows():
     X2 = X.copy()
     X2[y_test] *= 100
     assert np.array_equal(standardize_split(X2, y, 0.25, seed=1)[0], x_train)
+
+
+def test_scatter_chart_draws_one_dot_per_finite_point_coloured_by_label(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from coursedata import scatter_chart
+    from coursedata.svg import COLOURS
+
+    ns = "{http://www.w3.org/2000/svg}"
+    points = np.array([[0.0, 0.0], [1.0, 2.0], [np.nan, 1.0], [3.0, -1.0], [2.0, 9.0]])
+    labels = np.array([0, 1, 1, 2, 0])
+    centres = np.array([[1.0, 4.5], [1.0, 2.0], [3.0, -1.0]])
+    path = scatter_chart(
+        points,
+        labels,
+        tmp_path / "s.svg",
+        title="a < b",
+        xlabel="x1",
+        names=["setosa", "b & c", "z"],
+        centres=centres,
+    )
+    assert path == str(tmp_path / "s.svg")
+    root = ET.parse(path).getroot()  # well-formed, names escaped
+    dots = [c for c in root.iter(f"{ns}circle") if c.get("r") == "3"]
+    assert [d.get("fill") for d in dots] == [COLOURS[k] for k in (0, 1, 2, 0)]  # the NaN row is skipped
+    xs = [float(d.get("cx")) for d in dots]
+    ys = [float(d.get("cy")) for d in dots]
+    assert xs[0] < xs[1] < xs[3] < xs[2]  # x grows to the right
+    assert ys[2] > ys[0] > ys[1] > ys[3]  # y grows upwards (pixels downwards)
+    titles = [t.text for t in root.iter(f"{ns}title")]
+    assert titles == ["centre 0", "centre 1", "centre 2"]
+    texts = [t.text for t in root.iter(f"{ns}text")]
+    assert {"a < b", "x1", "setosa", "b & c", "z"} <= set(texts)
+    assert "10" in texts and "-2" in texts  # ticks covering -1 … 9
+
+
+def test_scatter_chart_without_labels_and_refusals(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from coursedata import scatter_chart
+
+    root = ET.parse(scatter_chart([[0.0, 1.0], [2.0, 3.0]], None, tmp_path / "one.svg")).getroot()
+    assert len(list(root.iter("{http://www.w3.org/2000/svg}circle"))) == 2  # no legend
+    with pytest.raises(ValueError, match="shape"):
+        scatter_chart(np.zeros((3, 3)), [0, 1, 2], tmp_path / "bad.svg")
+    with pytest.raises(ValueError, match="one label per point"):
+        scatter_chart(np.zeros((3, 2)), [0, 1], tmp_path / "bad.svg")
+    with pytest.raises(ValueError, match="non-negative integers"):
+        scatter_chart(np.zeros((2, 2)), [0.5, 1.0], tmp_path / "bad.svg")

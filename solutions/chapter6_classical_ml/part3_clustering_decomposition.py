@@ -1,0 +1,298 @@
+# %% [markdown]
+# # Chapter 6, part 3: clustering and decomposition
+#
+# Reading: chapters/chapter6_classical_ml/part3_clustering_decomposition.md
+#
+# Fill in each function, then run the cell below it: `check(fn)` runs that exercise's
+# tests here and prints a verdict. `python -m grader chapter6/part3` grades the file.
+#
+# Unsupervised learning: no labels, only X (n, d), one example per row. k-means and a
+# Gaussian mixture find groups; PCA and non-negative matrix factorisation find a few
+# directions or parts that explain the data.
+#
+# Conventions: float64 throughout; every random choice comes from the
+# `rng: np.random.Generator` passed in, drawn exactly as the docstring says; nothing
+# changes its inputs.
+
+# %%
+from __future__ import annotations
+
+import numpy as np
+from jaxtyping import Float, Int
+
+from coursedata import load_digits, scatter_chart
+from grader.check import check
+
+MAIN = __name__ == "__main__"
+
+
+def sq_distances(X: Float[np.ndarray, "n d"], C: Float[np.ndarray, "k d"]) -> Float[np.ndarray, "n k"]:
+    """||X[i] − C[j]||² for every row i and centre j, clipped at 0 (part 2's
+    pairwise_sq_distances). (Given.)"""
+    sq = (X**2).sum(axis=1)[:, None] + (C**2).sum(axis=1)[None, :] - 2.0 * X @ C.T
+    return np.maximum(sq, 0.0)
+
+
+# %% [markdown]
+# ## k-means
+
+
+# %%
+def kmeans_assign(X: Float[np.ndarray, "n d"], C: Float[np.ndarray, "k d"]) -> Int[np.ndarray, " n"]:
+    """The index of the nearest centre (row of C) for each row of X, by squared Euclidean
+    distance; on a tie the lower index. Returns int64 (n,)."""
+    # BEGIN SOLUTION
+    return np.argmin(sq_distances(X, C), axis=1)
+    # END SOLUTION
+
+
+if MAIN:
+    check(kmeans_assign)
+
+
+# %%
+def kmeans_update(
+    X: Float[np.ndarray, "n d"], labels: Int[np.ndarray, " n"], C: Float[np.ndarray, "k d"]
+) -> Float[np.ndarray, "k d"]:
+    """New centres: row j is the mean of the rows of X with labels == j. A centre with no
+    rows assigned (an empty cluster) keeps its old value C[j]. Returns a new float64
+    (k, d) array; C is not changed."""
+    # BEGIN SOLUTION
+    k = len(C)
+    counts = np.bincount(labels, minlength=k).astype(np.float64)
+    sums = np.zeros_like(C)
+    np.add.at(sums, labels, X)
+    return np.where(counts[:, None] > 0, sums / np.maximum(counts, 1.0)[:, None], C)
+    # END SOLUTION
+
+
+if MAIN:
+    check(kmeans_update)
+
+
+# %%
+def kmeans_plus_plus(
+    X: Float[np.ndarray, "n d"], k: int, rng: np.random.Generator
+) -> Float[np.ndarray, "k d"]:
+    """k-means++ seeding (Arthur & Vassilvitskii, 2007): the first centre is row
+    rng.integers(n) of X; each next one is row rng.choice(n, p=p) with
+    p[i] = D(i)² / Σ_j D(j)², where D(i)² is the squared distance from row i to its
+    nearest centre chosen so far (D² sampling: far rows are likely, chosen rows have
+    probability 0). Exactly these k draws from rng, in this order. Returns a float64
+    (k, d) copy of the chosen rows."""
+    # BEGIN SOLUTION
+    n = len(X)
+    chosen = [int(rng.integers(n))]
+    d2 = sq_distances(X, X[chosen[0]][None, :])[:, 0]
+    for _ in range(1, k):
+        i = int(rng.choice(n, p=d2 / d2.sum()))
+        chosen.append(i)
+        d2 = np.minimum(d2, sq_distances(X, X[i][None, :])[:, 0])
+    return X[chosen].copy()
+    # END SOLUTION
+
+
+if MAIN:
+    check(kmeans_plus_plus)
+
+
+# %%
+def kmeans(
+    X: Float[np.ndarray, "n d"], k: int, rng: np.random.Generator, max_iter: int = 100
+) -> tuple[Float[np.ndarray, "k d"], Int[np.ndarray, " n"], float]:
+    """Lloyd's algorithm: seed with your kmeans_plus_plus(X, k, rng) (the only draws), then
+    repeat: labels = kmeans_assign(X, C); stop if the labels are the same as in the
+    previous pass; else C = kmeans_update(X, labels, C). At most max_iter assignments.
+    Returns (C, labels, inertia) where inertia = Σ_i ||X[i] − C[labels[i]]||² (a float)
+    for the returned C and labels."""
+    # BEGIN SOLUTION
+    C = kmeans_plus_plus(X, k, rng)
+    labels = None
+    for _ in range(max_iter):
+        new_labels = kmeans_assign(X, C)
+        if labels is not None and np.array_equal(new_labels, labels):
+            break
+        labels = new_labels
+        C = kmeans_update(X, labels, C)
+    assert labels is not None
+    labels = kmeans_assign(X, C)
+    inertia = float(((X - C[labels]) ** 2).sum())
+    return C, labels, inertia
+    # END SOLUTION
+
+
+if MAIN:
+    check(kmeans)
+
+
+# %% [markdown]
+# ## A Gaussian mixture by EM
+
+
+# %%
+def gmm_log_responsibilities(
+    X: Float[np.ndarray, "n d"],
+    weights: Float[np.ndarray, " K"],
+    means: Float[np.ndarray, "K d"],
+    covs: Float[np.ndarray, "K d d"],
+) -> tuple[Float[np.ndarray, "n K"], float]:
+    """The E-step in log space. With log N(x | μ, Σ) = −½ (d log 2π + log det Σ +
+    (x − μ)ᵀ Σ⁻¹ (x − μ)) (use a Cholesky factor Σ = L Lᵀ: log det Σ = 2 Σ log diag L,
+    and the quadratic form is ||L⁻¹(x − μ)||²), let a[i, k] = log weights[k] +
+    log N(X[i] | means[k], covs[k]). Returns (log_resp, loglik): log_resp[i, k] =
+    a[i, k] − logsumexp_k a[i, :] (each row's exp sums to 1) and loglik = Σ_i logsumexp_k
+    a[i, :], the data's log-likelihood. Stable when every a[i, k] is below −1000 (a
+    subtracted maximum; no exp of a before it). No Python loop over the n rows."""
+    # BEGIN SOLUTION
+    n, d = X.shape
+    L = np.linalg.cholesky(covs)  # (K, d, d)
+    diff = X[None, :, :] - means[:, None, :]  # (K, n, d)
+    z = np.linalg.solve(L, diff.transpose(0, 2, 1))  # (K, d, n): L⁻¹ (x − μ)
+    maha = (z**2).sum(axis=1).T  # (n, K)
+    logdet = 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)  # (K,)
+    a = np.log(weights)[None, :] - 0.5 * (d * np.log(2 * np.pi) + logdet[None, :] + maha)
+    top = a.max(axis=1, keepdims=True)
+    lse = top[:, 0] + np.log(np.exp(a - top).sum(axis=1))
+    return a - lse[:, None], float(lse.sum())
+    # END SOLUTION
+
+
+if MAIN:
+    check(gmm_log_responsibilities)
+
+
+# %%
+def gmm_m_step(
+    X: Float[np.ndarray, "n d"], resp: Float[np.ndarray, "n K"], reg: float = 1e-6
+) -> tuple[Float[np.ndarray, " K"], Float[np.ndarray, "K d"], Float[np.ndarray, "K d d"]]:
+    """The M-step from responsibilities resp (n, K), rows summing to 1: with
+    N_k = Σ_i resp[i, k], weights[k] = N_k / n, means[k] = Σ_i resp[i, k] X[i] / N_k and
+    covs[k] = Σ_i resp[i, k] (X[i] − means[k])(X[i] − means[k])ᵀ / N_k + reg·I (divide by
+    N_k, not N_k − 1; reg keeps a collapsing component invertible). Returns
+    (weights (K,), means (K, d), covs (K, d, d))."""
+    # BEGIN SOLUTION
+    n, d = X.shape
+    Nk = resp.sum(axis=0)
+    weights = Nk / n
+    means = (resp.T @ X) / Nk[:, None]
+    diff = X[None, :, :] - means[:, None, :]  # (K, n, d)
+    covs = np.einsum("nk,kni,knj->kij", resp, diff, diff) / Nk[:, None, None]
+    return weights, means, covs + reg * np.eye(d)
+    # END SOLUTION
+
+
+if MAIN:
+    check(gmm_m_step)
+
+
+# %%
+def gmm_em(
+    X: Float[np.ndarray, "n d"],
+    K: int,
+    rng: np.random.Generator,
+    max_iter: int = 200,
+    tol: float = 1e-8,
+    reg: float = 1e-6,
+) -> tuple[
+    Float[np.ndarray, " K"], Float[np.ndarray, "K d"], Float[np.ndarray, "K d d"], Float[np.ndarray, " T"]
+]:
+    """Fit a K-component Gaussian mixture by EM. Start: weights 1/K, means = the rows
+    rng.choice(n, size=K, replace=False) of X (the only draw), every cov = the data's
+    covariance np.cov(X, rowvar=False, bias=True) + reg·I. Then repeat at most max_iter
+    times: log_resp, ll = gmm_log_responsibilities(...); record ll; stop if this is not
+    the first pass and ll − previous ll < tol; else weights, means, covs =
+    gmm_m_step(X, exp(log_resp), reg). Returns (weights, means, covs, logliks) with
+    logliks the float64 array of the recorded ll, which never decreases (beyond rounding)."""
+    # BEGIN SOLUTION
+    n, d = X.shape
+    weights = np.full(K, 1.0 / K)
+    means = X[rng.choice(n, size=K, replace=False)].copy()
+    covs = np.tile(np.cov(X, rowvar=False, bias=True) + reg * np.eye(d), (K, 1, 1))
+    logliks: list[float] = []
+    for _ in range(max_iter):
+        log_resp, ll = gmm_log_responsibilities(X, weights, means, covs)
+        logliks.append(ll)
+        if len(logliks) > 1 and ll - logliks[-2] < tol:
+            break
+        weights, means, covs = gmm_m_step(X, np.exp(log_resp), reg)
+    return weights, means, covs, np.array(logliks)
+    # END SOLUTION
+
+
+if MAIN:
+    check(gmm_em)
+
+
+# %% [markdown]
+# ## PCA and non-negative matrix factorisation
+
+
+# %%
+def pca(
+    X: Float[np.ndarray, "n d"], q: int
+) -> tuple[Float[np.ndarray, "q d"], Float[np.ndarray, " q"], Float[np.ndarray, "n q"]]:
+    """Principal component analysis by the SVD of the centred data Xc = X − mean(X, axis=0)
+    = U S Vᵀ (np.linalg.svd(Xc, full_matrices=False)). Returns (components, variances,
+    scores): components (q, d) the first q rows of Vᵀ, each with its sign flipped if
+    needed so that its entry of largest absolute value is positive (the sign convention
+    makes the answer unique); variances (q,) = S[:q]² / (n − 1), the variance of the data
+    along each component; scores (n, q) = Xc @ components.T."""
+    # BEGIN SOLUTION
+    Xc = X - X.mean(axis=0)
+    _, S, Vt = np.linalg.svd(Xc, full_matrices=False)
+    components = Vt[:q]
+    biggest = components[np.arange(q), np.argmax(np.abs(components), axis=1)]
+    components = components * np.sign(biggest)[:, None]
+    return components, S[:q] ** 2 / (len(X) - 1), Xc @ components.T
+    # END SOLUTION
+
+
+if MAIN:
+    check(pca)
+
+
+# %%
+def nmf(
+    V: Float[np.ndarray, "m n"], r: int, rng: np.random.Generator, n_iter: int = 200, eps: float = 1e-10
+) -> tuple[Float[np.ndarray, "m r"], Float[np.ndarray, "r n"]]:
+    """Non-negative matrix factorisation V ≈ W H (V ≥ 0) by Lee & Seung's multiplicative
+    updates for the squared Frobenius error ||V − W H||². Start: W = rng.random((m, r)),
+    then H = rng.random((r, n)) (the only draws, in that order). Each of the n_iter
+    iterations updates H first, then W with the new H:
+        H ← H ⊙ (Wᵀ V) / (Wᵀ W H + eps),    W ← W ⊙ (V Hᵀ) / (W H Hᵀ + eps)
+    (⊙ and / elementwise). W and H stay non-negative and the error never increases.
+    Returns (W (m, r), H (r, n))."""
+    # BEGIN SOLUTION
+    m, n = V.shape
+    W = rng.random((m, r))
+    H = rng.random((r, n))
+    for _ in range(n_iter):
+        H = H * (W.T @ V) / (W.T @ W @ H + eps)
+        W = W * (V @ H.T) / (W @ H @ H.T + eps)
+    return W, H
+    # END SOLUTION
+
+
+if MAIN:
+    check(nmf)
+    digits = load_digits()
+    X, y = digits.images, digits.labels
+    components, variances, scores = pca(X, 2)
+    C, labels, inertia = kmeans(scores, 10, np.random.default_rng(0))
+    print(f"first two components keep {variances.sum() / X.var(axis=0, ddof=1).sum():.1%} of the variance")
+    print(
+        "wrote",
+        scatter_chart(scores, y, "digits_pca.svg", "Digits on two principal components", "PC 1", "PC 2"),
+    )
+    print(
+        "wrote", scatter_chart(scores, labels, "digits_kmeans.svg", "k-means, k = 10, on PC 1-2", centres=C)
+    )
+    weights, means, covs, logliks = gmm_em(scores, 10, np.random.default_rng(0))
+    print(f"EM: {len(logliks)} passes, log-likelihood {logliks[0]:.1f} -> {logliks[-1]:.1f}")
+    resp_labels = np.argmax(gmm_log_responsibilities(scores, weights, means, covs)[0], axis=1)
+    print(
+        "wrote",
+        scatter_chart(scores, resp_labels, "digits_gmm.svg", "Gaussian mixture, K = 10", centres=means),
+    )
+    W, H = nmf(X, 10, np.random.default_rng(0))
+    print(f"NMF, r = 10: relative error {np.linalg.norm(X - W @ H) / np.linalg.norm(X):.3f}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from jaxtyping import Float, Int, Num
 
+from coursedata import load_digits, load_wine, standardize_split, train_test_split
 from grader.check import check
 
 MAIN = __name__ == "__main__"
@@ -72,6 +73,11 @@ def gaussian_nb_log_proba(
 
 if MAIN:
     check(gaussian_nb_log_proba)
+    wine = load_wine()
+    X_train, y_train, X_test, y_test = standardize_split(wine.X, wine.y, 0.3, seed=0)
+    log_proba = gaussian_nb_log_proba(*fit_gaussian_nb(X_train, y_train, 3), X_test)
+    accuracy = (log_proba.argmax(1) == y_test).mean()
+    print(f"wine ({wine.source}), Gaussian naive Bayes: test accuracy {accuracy:.3f}")
 
 
 # %% [markdown]
@@ -108,3 +114,10 @@ def multinomial_nb_log_proba(
 
 if MAIN:
     check(multinomial_nb_log_proba)
+    # The digits' pixels as counts: ink intensities 0 … 16 per pixel, read as word counts.
+    digits = load_digits()
+    x_train, y_train, x_test, y_test = train_test_split(digits)
+    counts_train, counts_test = (np.rint(16 * x.reshape(len(x), -1)) for x in (x_train, x_test))
+    log_proba = multinomial_nb_log_proba(*fit_multinomial_nb(counts_train, y_train, 10), counts_test)
+    accuracy = (log_proba.argmax(1) == y_test).mean()
+    print(f"digits ({digits.source}), multinomial naive Bayes: test accuracy {accuracy:.3f}")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float, Int, Num
 
+from coursedata import load_breast_cancer, load_diabetes, load_iris, scatter_chart, standardize_split
 from grader.check import check
 
 MAIN = __name__ == "__main__"
@@ -265,6 +266,38 @@ def predict_forest(forest: list[Tree], X: Float[np.ndarray, "n d"]) -> Float[np.
 
 if MAIN:
     check(predict_forest)
+    cancer = load_breast_cancer()
+    X_train, y_train, X_test, y_test = standardize_split(cancer.X, cancer.y, 0.3, seed=0)
+    tree = fit_tree(X_train, y_train, 2)
+    forest = fit_forest(X_train, y_train, 2, 50, np.random.default_rng(0))
+    for name, proba in [
+        ("one tree", predict_tree(tree, X_test)),
+        ("forest of 50", predict_forest(forest, X_test)),
+    ]:
+        print(
+            f"breast cancer ({cancer.source}), {name}: test accuracy {(proba.argmax(1) == y_test).mean():.3f}"
+        )
+    # Decision regions on two iris features: a grid of points coloured by the predicted class.
+    iris = load_iris()
+    petals = iris.X[:, 2:]
+    grid = np.stack(np.meshgrid(np.linspace(0.5, 7.5, 60), np.linspace(0, 2.8, 40)), -1).reshape(-1, 2)
+    models = {
+        "tree": lambda points: predict_tree(fit_tree(petals, iris.y, 3, max_depth=3), points),
+        "forest": lambda points: predict_forest(
+            fit_forest(petals, iris.y, 3, 30, np.random.default_rng(0)), points
+        ),
+    }
+    for name, predict in models.items():
+        path = scatter_chart(
+            np.concatenate([grid, petals]),
+            np.concatenate([predict(grid).argmax(1), iris.y]),
+            f"iris_{name}_regions.svg",
+            f"{'Depth-3 tree' if name == 'tree' else 'Forest of 30 trees'} on iris petals: predicted regions",
+            "petal length (cm)",
+            "petal width (cm)",
+            names=list(iris.target_names),
+        )
+        print("wrote", path)
 
 
 # %% [markdown]
@@ -363,3 +396,9 @@ def predict_gradient_boosting(
 
 if MAIN:
     check(predict_gradient_boosting)
+    diabetes = load_diabetes()
+    X_train, y_train, X_test, y_test = standardize_split(diabetes.X, diabetes.y, 0.3, seed=0)
+    f0, trees = fit_gradient_boosting(X_train, y_train, 100, 0.05, 2)
+    for stages in (0, 10, 50, 100):
+        rmse = np.sqrt(np.mean((predict_gradient_boosting(f0, trees[:stages], 0.05, X_test) - y_test) ** 2))
+        print(f"diabetes ({diabetes.source}), {stages:3d} stages: test RMSE {rmse:.1f}")

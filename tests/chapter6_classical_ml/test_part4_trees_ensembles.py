@@ -397,7 +397,7 @@ def test_fit_tree_matches_scikit_learn(impl):
                 what="scikit-learn's tree, node for node (−1 at leaves)",
             )
             expect_close(
-                Call(impl.predict_tree(tree, Xt), "predict_tree(tree, Xt)"),
+                Call(tree.value[_leaf_rows(tree, Xt)], f"the leaf values {call} gives 300 new rows"),
                 ref.predict_proba(Xt),
                 what="scikit-learn's predict_proba",
             )
@@ -534,7 +534,8 @@ def test_forest_beats_one_tree(impl):
     X = g.normal(size=(400, 8))
     y = (X[:, :4].sum(1) + 0.5 * g.normal(size=400) > 0).astype(np.int64)
     forest = run(impl.fit_forest, X[:300], y[:300], 2, 25, rng(14)).value
-    acc = float((impl.predict_forest(forest, X[300:]).argmax(1) == y[300:]).mean())
+    proba = np.mean([tree.value[_leaf_rows(tree, X[300:])] for tree in forest], axis=0)
+    acc = float((proba.argmax(1) == y[300:]).mean())
     expect(
         acc >= 0.78,
         f"fit_forest(X, y, 2, 25 trees, rng(14)): test accuracy {acc:.2f}; a random forest reaches 0.81 "
@@ -674,13 +675,22 @@ def test_predict_forest_of_fitted_trees(impl):
 
 @exercise("predict_tree")
 def test_predict_tree_regression_values(impl):
-    g = rng(20)
-    X = g.normal(size=(70, 3))
-    r = X[:, 0] - X[:, 2] ** 2
-    tree = impl.fit_regression_tree(X, r, 3)
-    Xt = g.normal(size=(30, 3))
-    call = run(impl.predict_tree, tree, Xt)
-    expect_close(call, tree.value[_leaf_rows(tree, Xt)], what="(n, 1): the mean target of each row's leaf")
+    # root: x2 <= 0 ? node 1 : leaf 4; node 1: x0 <= -1 ? leaf 2 : leaf 3
+    tree = impl.Tree(
+        np.array([2, 0, -1, -1, -1]),
+        np.array([0.0, -1.0, np.nan, np.nan, np.nan]),
+        np.array([1, 2, -1, -1, -1]),
+        np.array([4, 3, -1, -1, -1]),
+        np.array([[0.1], [-0.4], [-2.5], [0.75], [3.0]]),
+    )
+    Xt = rng(20).normal(size=(30, 3))
+    want = np.where(Xt[:, 2] <= 0, np.where(Xt[:, 0] <= -1, -2.5, 0.75), 3.0)[:, None]
+    expect_close(
+        run(impl.predict_tree, tree, Xt),
+        want,
+        what="a regression tree: (n, 1), the value of each row's leaf",
+        mistakes={"return the value of the root for every row": np.full((30, 1), 0.1)},
+    )
 
 
 @exercise("predict_gradient_boosting")

@@ -207,6 +207,16 @@ def test_best_split_ties_and_no_candidate(impl):
         what="features 0 and 1 split the rows alike; the lower feature wins",
         mistakes={"break ties towards the last feature": (1, 6.5)},
     )
+    # Both features separate the classes perfectly, feature 0 after its third sorted row and
+    # feature 1 after its second: the tie goes to feature 0 wherever its cut is.
+    X2 = np.array([[4.0, 1.0], [5.0, 2.0], [1.0, 3.0], [2.0, 4.0], [3.0, 5.0]])
+    call = run(impl.best_split, X2, np.array([0, 0, 1, 1, 1]), 2)
+    expect_equal(
+        Call(tuple(call.value[:2]), f"{call}[:2]"),
+        (0, 3.5),
+        what="two perfect splits tie (score 0); the lower feature wins",
+        mistakes={"take the first cut position over all features, then the feature": (1, 2.5)},
+    )
     y = np.array([0, 1, 0, 1])
     call = run(impl.best_split, X, y, 2)
     expect_close(
@@ -528,18 +538,19 @@ def test_fit_forest_default_features_and_rng(impl):
 
 @exercise("fit_forest")
 def test_forest_beats_one_tree(impl):
-    # Forests grown from rng(0) … rng(29) on these rows: test accuracy 0.81 (seed 1) to 0.90; one
-    # full tree 0.67.
+    # Forests of 20 depth-3 trees grown from rng(0) … rng(29) on these rows: test accuracy
+    # 0.78 (seed 3) to 0.89; one depth-3 tree 0.74, one full tree 0.67. (Depth 3 keeps the
+    # test cheap: about 290 nodes.)
     g = rng(13)
     X = g.normal(size=(400, 8))
     y = (X[:, :4].sum(1) + 0.5 * g.normal(size=400) > 0).astype(np.int64)
-    forest = run(impl.fit_forest, X[:300], y[:300], 2, 25, rng(14)).value
+    forest = run(impl.fit_forest, X[:300], y[:300], 2, 20, rng(14), max_depth=3).value
     proba = np.mean([tree.value[_leaf_rows(tree, X[300:])] for tree in forest], axis=0)
     acc = float((proba.argmax(1) == y[300:]).mean())
     expect(
-        acc >= 0.78,
-        f"fit_forest(X, y, 2, 25 trees, rng(14)): test accuracy {acc:.2f}; a random forest reaches 0.81 "
-        "or more on each of 30 seeds (one full tree: 0.67)",
+        acc >= 0.76,
+        f"fit_forest(X, y, 2, 20 trees, rng(14), max_depth=3): test accuracy {acc:.2f}; such a forest "
+        "reaches 0.78 or more on each of 30 seeds (one depth-3 tree: 0.74)",
     )
 
 

@@ -240,7 +240,7 @@ def fit_forest(
     None means round(√d). Returns the list of trees."""
     # BEGIN SOLUTION
     n, d = X.shape
-    max_features = max(1, round(np.sqrt(d))) if max_features is None else max_features
+    max_features = round(np.sqrt(d)) if max_features is None else max_features  # ≥ 1 for d ≥ 1
     forest = []
     for _ in range(n_trees):
         rows = rng.integers(0, n, size=n)  # bootstrap: n rows drawn with replacement

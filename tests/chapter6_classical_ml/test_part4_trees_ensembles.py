@@ -238,6 +238,27 @@ def test_best_split_ties_and_no_candidate(impl):
         value[0] == -1,
         f"{call} returned {value}; 4 rows cannot leave 3 on each side: expected (-1, nan, inf)",
     )
+    for leaf in (1, 2):
+        call = run(impl.best_split, X[:1], y[:1], 2, "gini", leaf)
+        value = _split_parts(impl, call)
+        expect(value[0] == -1, f"{call} returned {value}; one row has no split: expected (-1, nan, inf)")
+
+
+@exercise("best_split")
+def test_best_split_min_samples_leaf_is_inclusive(impl):
+    X = np.arange(5.0)[:, None]
+    for y, leaf, want in (
+        (np.array([0, 0, 1, 1]), 2, 1.5),  # 4 rows, 2 on each side: allowed
+        (np.array([0, 0, 0, 1, 1]), 2, 2.5),  # the right child keeps exactly 2
+        (np.array([0, 0, 1, 1, 1]), 2, 1.5),  # the left child keeps exactly 2
+    ):
+        call = run(impl.best_split, X[: len(y)], y, 2, "gini", leaf)
+        value = _split_parts(impl, call)
+        expect_close(
+            Call(float(value[1]), f"{call}[1] on y = {' '.join(map(str, y))}"),
+            want,
+            what=f"a perfect split that leaves min_samples_leaf = {leaf} rows on one side is allowed",
+        )
 
 
 @exercise("best_split")
@@ -322,6 +343,10 @@ def test_fit_tree_grows_until_pure(impl):
     expect(
         np.array_equal(np.sort(np.r_[0, tree.left[inner], tree.right[inner]]), np.arange(len(tree.feature))),
         f"{call}: every node but the root must be the child of exactly one inner node",
+    )
+    expect(
+        np.all(tree.left[~inner] == -1) and np.all(tree.right[~inner] == -1),
+        f"{call}: left and right must be −1 at every leaf (feature −1)",
     )
     counts = np.array([np.bincount(y[leaves == i], minlength=3) for i in range(len(tree.feature))])
     used = counts.sum(1) > 0

@@ -534,15 +534,21 @@ def test_fit_forest_replays_bootstrap_then_tree(impl):
         h = rng(3)
         return [impl.fit_tree(X, y, 3, 3, 1, "gini", 2, h) for _ in range(4)]
 
+    def splits(trees):
+        return np.concatenate(
+            [np.c_[t.feature, np.nan_to_num(t.threshold, nan=-99.0)].ravel() for t in trees]
+        )
+
     expect(
-        _same_forest(forest, want),
-        f"{call}: the trees differ from the replay: for each tree, rows = rng.integers(0, n, size=n), "
-        "then fit_tree(X[rows], y[rows], ..., max_features, rng) on the same rng"
-        + (
-            " (This is what you get if you fit every tree on all the rows.)"
-            if _same_forest(forest, no_bootstrap())
-            else ""
-        ),
+        all(hasattr(t, "feature") and hasattr(t, "threshold") for t in forest),
+        f"{call}: expected a list of Trees",
+    )
+    expect_close(
+        Call(splits(forest), f"{call}: every tree's (feature, threshold) pairs, tree after tree"),
+        splits(want),
+        what="for each tree, rows = rng.integers(0, n, size=n), then fit_tree(X[rows], y[rows], ..., "
+        "max_features, rng) on the same rng",
+        mistakes={"fit every tree on all the rows (no bootstrap sample)": lambda: splits(no_bootstrap())},
     )
 
 

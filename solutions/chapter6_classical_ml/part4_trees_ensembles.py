@@ -170,7 +170,8 @@ def fit_tree(
         value.append(counts / len(rows))
         if depth == max_depth or np.count_nonzero(counts) == 1:
             return node
-        candidates = None if max_features is None else rng.choice(d, size=max_features, replace=False)
+        # (pyright: rng is given whenever max_features is, as the docstring says)
+        candidates = None if max_features is None else rng.choice(d, size=max_features, replace=False)  # pyright: ignore[reportOptionalMemberAccess]
         j, t, _ = best_split(X[rows], y[rows], n_classes, criterion, min_samples_leaf, candidates)
         if j < 0:
             return node

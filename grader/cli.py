@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import traceback
+from typing import Callable
 
 from grader import runner
 from grader.env import Env, ExitCode
@@ -254,6 +256,22 @@ def _mutants_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
+    "grade": _grade_parser,
+    "watch": _watch_parser,
+    "site": _site_parser,
+    "progress": _progress_parser,
+    "hint": _hint_parser,
+    "generate": _generate_parser,
+    "notebooks": _notebooks_parser,
+    "verify": _verify_parser,
+    "release": _release_parser,
+    "mutants": _mutants_parser,
+    "gradescope-bundle": _bundle_parser,
+    "batch": _batch_parser,
+}
+
+
 def _terminate_like_ctrl_c() -> None:
     """SIGTERM and SIGHUP end the grader the way Ctrl-C does: workers stopped, temporary
     folders removed, nothing recorded (a kill -9 is handled by the workers' guardians)."""
@@ -277,53 +295,9 @@ def main(argv: list[str] | None = None, env: Env | None = None) -> int:
     rest = argv[1:] if command != "grade" else argv
     debug = "--debug" in rest
     try:
-        if command == "watch":
-            from grader.commands import watch
-
-            return int(watch.run(_watch_parser().parse_args(rest), env))
-        if command == "site":
-            from grader.commands import site
-
-            return int(site.run(_site_parser().parse_args(rest), env))
-        if command == "progress":
-            from grader.commands import progress
-
-            return int(progress.run(_progress_parser().parse_args(rest), env))
-        if command == "hint":
-            from grader.commands import hint
-
-            return int(hint.run(_hint_parser().parse_args(rest), env))
-        if command == "generate":
-            from grader.commands import generate
-
-            return int(generate.run(_generate_parser().parse_args(rest), env))
-        if command == "notebooks":
-            from grader.commands import notebooks
-
-            return int(notebooks.run(_notebooks_parser().parse_args(rest), env))
-        if command == "verify":
-            from grader.commands import verify
-
-            return int(verify.run(_verify_parser().parse_args(rest), env))
-        if command == "release":
-            from grader.commands import release
-
-            return int(release.run(_release_parser().parse_args(rest), env))
-        if command == "mutants":
-            from grader.commands import mutants
-
-            return int(mutants.run(_mutants_parser().parse_args(rest), env))
-        if command == "gradescope-bundle":
-            from grader.commands import gradescope_bundle
-
-            return int(gradescope_bundle.run(_bundle_parser().parse_args(rest), env))
-        if command == "batch":
-            from grader.commands import batch
-
-            return int(batch.run(_batch_parser().parse_args(rest), env))
-        from grader.commands import grade
-
-        return int(grade.run(_grade_parser().parse_args(rest), env))
+        # One module per command in grader/commands/ (gradescope-bundle: gradescope_bundle).
+        module = importlib.import_module(f"grader.commands.{command.replace('-', '_')}")
+        return int(module.run(PARSERS[command]().parse_args(rest), env))
     except UsageError as exc:
         env.err(f"grader: {exc} (python -m grader --help for usage)")
         return int(ExitCode.USAGE)

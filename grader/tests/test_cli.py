@@ -199,3 +199,13 @@ def test_a_bad_option_value_is_a_one_line_error_and_records_nothing(cli, option,
 def test_batch_jobs_must_be_positive(cli, tmp_path):
     code, _, err = cli("batch", str(tmp_path), "--jobs", "0")
     assert code == 2 and "--jobs" in err
+
+
+def test_every_command_has_its_parser_and_module():
+    import importlib
+
+    from grader.cli import COMMANDS, PARSERS
+
+    assert set(PARSERS) == set(COMMANDS) | {"grade"}
+    for command in PARSERS:
+        assert hasattr(importlib.import_module(f"grader.commands.{command.replace('-', '_')}"), "run")

@@ -89,6 +89,12 @@ def impl_root(root: Path, impl: str, environ: dict[str, str] | None = None) -> P
     return Path(impl).expanduser().resolve()
 
 
+def source_files(folder: Path) -> list[Path]:
+    """The part files under `folder` (solutions/ or exercises/ laid out), in course order."""
+    files = [p for p in folder.glob("chapter*/part*.py") if Part.of_source_file(p)]
+    return sorted(files, key=lambda p: (number(p.parent.name), number(p.stem)))
+
+
 def chapters(root: Path) -> list[str]:
     tests = root / "tests"
     if not tests.is_dir():

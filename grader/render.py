@@ -153,7 +153,7 @@ def report_json(report: Report, root: Path, impl: Path, recorded: bool) -> dict[
     }
 
 
-def _status_of(latest: dict, exercise: Exercise) -> Status:
+def status_of(latest: dict, exercise: Exercise) -> Status:
     entry = latest.get(exercise.id)
     return Status(entry.status) if entry else Status.TODO
 
@@ -165,13 +165,11 @@ def next_exercise(chapters: list[ChapterInfo], latest: dict, recent: Iterable[st
     order = [e for c in chapters for e in c.exercises]
     recent = set(recent)
     start = next((i for i, e in enumerate(order) if e.id in recent), 0)
-    return next(
-        (e for e in order[start:] + order[:start] if _status_of(latest, e) is not Status.PASSED), None
-    )
+    return next((e for e in order[start:] + order[:start] if status_of(latest, e) is not Status.PASSED), None)
 
 
 def _count_line(label: str, exercises: list[Exercise], latest: dict, terminal: bool, colour: bool) -> str:
-    passed = sum(_status_of(latest, e) is Status.PASSED for e in exercises)
+    passed = sum(status_of(latest, e) is Status.PASSED for e in exercises)
     shown = f"{paint(bar(passed, len(exercises), 20), '32', colour)} " if terminal else ""
     return f"{label}  {shown}{passed:>3}/{len(exercises):<3}".rstrip()
 
@@ -200,7 +198,7 @@ def progress_text(
                 lines.append(_count_line(label, part.exercises, latest, terminal, colour))
     lines.append("")
     every = [e for c in chapters for e in c.exercises]
-    passed_all = sum(_status_of(latest, e) is Status.PASSED for e in every)
+    passed_all = sum(status_of(latest, e) is Status.PASSED for e in every)
     lines.append(totals_line(passed_all, len(every), terminal, colour))
     if upcoming is None:
         lines.append("Every exercise passes. Well done!")
@@ -218,7 +216,7 @@ def progress_json(
 ) -> dict[str, Any]:
     out = []
     for chapter in chapters:
-        statuses = [_status_of(latest, e).value for e in chapter.exercises]
+        statuses = [status_of(latest, e).value for e in chapter.exercises]
         out.append(
             {
                 "id": chapter.name,

@@ -237,9 +237,9 @@ def _index_entries(site: Site, rel: Path, text: str, title: str) -> None:
         site.search.append({"title": brief.name, "where": f"exercise · {title}", "url": f"{page}#{anchor}"})
 
 
-def _chapters_page(root: Path) -> str:
+def _chapters_page(course: list[catalog.ChapterInfo]) -> str:
     rows = []
-    for chapter in catalog.course(root):
+    for chapter in course:
         link = f"chapters/{chapter.name}/index.html"
         rows.append(
             f'<li><a href="{link}">{html.escape(chapter.title)}</a> — {len(chapter.exercises)} exercises<ul>'
@@ -251,11 +251,11 @@ def _chapters_page(root: Path) -> str:
     return "<h1>Chapters</h1>\n<ul>\n" + "\n".join(rows) + "\n</ul>"
 
 
-def _progress_page(root: Path, store: Store, out: Path) -> str:
+def _progress_page(root: Path, course: list[catalog.ChapterInfo], store: Store, out: Path) -> str:
     from grader.commands import progress as progress_command
 
     recorded = store.history()
-    progress = history.chapters_progress(root, catalog.course(root), recorded)
+    progress = history.chapters_progress(root, course, recorded)
     picture = progress_command.draw(progress, out / "progress.svg")
     parts = ["<h1>Your progress</h1>"]
     if picture is None:
@@ -273,7 +273,7 @@ def _progress_page(root: Path, store: Store, out: Path) -> str:
             "<tr><th>exercise</th><th>status</th><th>first passed</th><th>attempts</th><th>hints</th></tr>"
         ]
         for e in chapter.exercises:
-            first = e.first_passed.astimezone().strftime("%Y-%m-%d %H:%M") if e.first_passed else "—"
+            first = progress_command.when(e.first_passed)
             rows.append(
                 f"<tr><td>{html.escape(e.exercise.name)}</td>"
                 f'<td class="{e.status.value}">{e.status.value}</td>'
@@ -304,9 +304,10 @@ def build(root: Path, out: Path, store: Store) -> Site:
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(root / rel, target)
-    (out / "chapters.html").write_text(_frame("Chapters", _chapters_page(root), Path("chapters.html")))
+    course = catalog.course(root)  # read once: it parses every test file
+    (out / "chapters.html").write_text(_frame("Chapters", _chapters_page(course), Path("chapters.html")))
     (out / "progress.html").write_text(
-        _frame("Your progress", _progress_page(root, store, out), Path("progress.html"))
+        _frame("Your progress", _progress_page(root, course, store, out), Path("progress.html"))
     )
     (out / "style.css").write_text(STYLE + HtmlFormatter().get_style_defs(".highlight"))
     index = json.dumps(site.search, ensure_ascii=False)

@@ -24,7 +24,7 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _when(at: datetime | None) -> str:
+def when(at: datetime | None) -> str:
     return at.astimezone().strftime("%Y-%m-%d %H:%M") if at else "—"
 
 
@@ -36,7 +36,7 @@ def _rows(chapter: ChapterProgress) -> list[str]:
     lines = [f"    {'exercise':<{width}}  {'first passed':<16}  attempts  hints  time"]
     for e in active:
         lines.append(
-            f"    {e.exercise.name:<{width}}  {_when(e.first_passed):<16}  {e.attempts:>8}  "
+            f"    {e.exercise.name:<{width}}  {when(e.first_passed):<16}  {e.attempts:>8}  "
             f"{e.hints:>5}  {_hours(e.seconds)}"
         )
     return lines

@@ -9,18 +9,18 @@ from pathlib import Path
 from grader.env import Env, ExitCode
 from grader.store import Store, StoreError, default_path
 
+# Folders of the course a site must not be written into (build/ or a folder outside is fine).
+COURSE_FOLDERS = ("chapters", "exercises", "notebooks", "solutions", "tests", "grader", "coursedata", "docs")
+
 
 def run(args: argparse.Namespace, env: Env) -> ExitCode:
     root = env.root
     assert root is not None
     from grader import website
 
-    out = Path(args.out).resolve()
-    if (
-        out == root.resolve()
-        or root.resolve() in out.parents
-        and out.parts[len(root.parts)] in ("chapters", "exercises", "solutions", "tests", "grader", "docs")
-    ):
+    out, course = Path(args.out).resolve(), root.resolve()
+    inside = out.relative_to(course).parts if out.is_relative_to(course) else None
+    if inside is not None and (not inside or inside[0] in COURSE_FOLDERS):
         env.err(f"grader: {out} is inside the course's own folders; choose another folder")
         return ExitCode.USAGE
     try:

@@ -104,7 +104,7 @@ class Watch:
         if named is not None:
             return named
         latest = self.latest()
-        return next((e for e in part.exercises if _status(latest, e) is not Status.PASSED), None)
+        return next((e for e in part.exercises if render.status_of(latest, e) is not Status.PASSED), None)
 
     def grade_part(self, chapter: ChapterInfo, part: PartInfo, why: str = "saved") -> None:
         path = part.part.source(self.impl)
@@ -169,11 +169,6 @@ class Watch:
             for path in sorted(p.resolve() for p in changed):
                 if path in parts and path.is_file():
                     self.grade_part(*parts[path])
-
-
-def _status(latest: dict, exercise: Exercise) -> Status:
-    entry = latest.get(exercise.id)
-    return Status(entry.status) if entry else Status.TODO
 
 
 def _part_lines(report: Report, part: PartInfo, current: Exercise | None, env: Env) -> list[str]:

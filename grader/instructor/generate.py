@@ -14,7 +14,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.layout import Part, number
+from grader.layout import source_files
 
 BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
@@ -109,10 +109,9 @@ class Generated:
 
 def plan(solutions: Path, exercises: Path) -> list[Generated]:
     """Every exercise file the generator would write, in course order."""
-    files = [p for p in solutions.glob("chapter*/part*.py") if Part.of_source_file(p)]
-    files.sort(key=lambda p: (number(p.parent.name), number(p.stem)))
     return [
-        Generated(exercises / p.relative_to(solutions), stub_source(p.read_text(), str(p))) for p in files
+        Generated(exercises / p.relative_to(solutions), stub_source(p.read_text(), str(p)))
+        for p in source_files(solutions)
     ]
 
 

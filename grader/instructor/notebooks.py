@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.layout import Part, number
+from grader.layout import Part, source_files
 
 SETUP = """# Set-up: run this cell first. It makes the course importable here: where the course is
 # not installed (Colab, or a Jupyter outside the course's environment), it clones your copy
@@ -73,10 +73,8 @@ def course_git(notebooks: Path) -> str:
 
 
 def plan(exercises: Path, notebooks: Path, course_git: str = "") -> list[Notebook]:
-    files = [p for p in exercises.glob("chapter*/part*.py") if Part.of_source_file(p)]
-    files.sort(key=lambda p: (number(p.parent.name), number(p.stem)))
     out = []
-    for path in files:
+    for path in source_files(exercises):
         part = Part.of_source_file(path)
         assert part is not None
         target = notebooks / part.chapter / f"{part.name}.ipynb"

@@ -99,20 +99,32 @@ def test_fit_power_law_recovers_noisy_parameters(impl):
         )
 
 
+@exercise("fit_power_law")
+def test_fit_power_law_skips_c_equal_to_the_smallest_loss(impl):
+    N = np.logspace(5, 9, 9)
+    L = 200.0 * N**-0.25 + 1.25
+    c_grid = np.array([1.0, 1.25, L.min(), 2.0])  # log(L − c) needs c < min(L): L.min() is skipped
+    expect_close(
+        _triple(run(impl.fit_power_law, N, L, c_grid)),
+        np.array([200.0, 0.25, 1.25]),
+        what="c in c_grid with c < min(L) only",
+    )
+
+
 # ------------------------------------------------------------------------ log_log_series
 
 
 def _series(impl):
-    N = np.array([1e6, 1e7, 1e8, 1e9])
-    L = np.array([3.9, 2.9, 2.1, 1.7])
-    a, alpha, c = 400.0, 0.34, 1.8  # L < c at 1e9: left out of "reducible, measured"
+    N = np.array([1e6, 1e7, 1e8, 1e9, 1e10])
+    L = np.array([3.9, 2.9, 2.1, 1.7, 1.8])
+    a, alpha, c = 400.0, 0.34, 1.8  # L ≤ c at 1e9 and 1e10: left out of "reducible, measured"
     call = run(impl.log_log_series, N, L, a, alpha, c)
     names = ["measured", "fit", "reducible, fit", "reducible, measured"]
     expect(
         isinstance(call.value, dict) and list(call.value) == names,
         f"{call}: expected a dict with the keys {names} in that order",
     )
-    x = np.array([6.0, 7.0, 8.0, 9.0])
+    x = np.array([6.0, 7.0, 8.0, 9.0, 10.0])
     want = {
         "measured": (x, np.log10(L)),
         "fit": (x, np.log10(a / N**alpha + c)),
@@ -153,8 +165,8 @@ def test_log_log_series_reducible_measured_keeps_only_L_above_c(impl):
     pair = call.value["reducible, measured"]
     expect(
         isinstance(pair, tuple) and len(pair) == 2 and len(pair[0]) == 3,
-        f"{call}['reducible, measured']: L = 1.7 at N = 1e9 is below c = 1.8, so log10(L − c) does not "
-        "exist there; expected the 3 points where L > c",
+        f"{call}['reducible, measured']: L = 1.7 at N = 1e9 is below c = 1.8 and L = 1.8 at N = 1e10 "
+        "equals it, so log10(L − c) does not exist there; expected the 3 points where L > c",
     )
     _check_series(call, want, "reducible, measured")
 
@@ -237,6 +249,21 @@ def test_fit_joint_law_recovers_noisy_parameters(impl):
         )
 
 
+@exercise("fit_joint_law")
+def test_fit_joint_law_keeps_the_first_of_tied_exponents(impl):
+    N = np.ones(12)  # N^-alpha = 1 for every alpha: all alphas fit equally well
+    D = np.logspace(8, 11, 12)
+    L = 2.0 + 300.0 * D**-0.3
+    got = _as_vector(
+        run(impl.fit_joint_law, N, D, L, np.array([0.3, 0.35, 0.4]), np.array([0.25, 0.3]))
+    ).value
+    expect(
+        got[3] == 0.3 and got[4] == 0.3,
+        f"fit_joint_law with N = 1 everywhere (every alpha ties): returned alpha = {got[3]:g}, beta = "
+        f"{got[4]:g}; expected the first alpha of the grid, 0.3, and beta = 0.3",
+    )
+
+
 # ----------------------------------------------------------------------- compute_optimal
 
 
@@ -317,7 +344,7 @@ def test_compute_optimal_search(impl):
     for C in (1e20, 5e22):
         best = _search(C, CH, grid)
         D = C / (6 * best)
-        wrong = _search(C / 6, CH, grid)
+        wrong = _search(6 * C, CH, grid)  # D = 6C / (6N) = C / N
         expect_close(
             _triple(run(impl.compute_optimal_search, C, grid, **CH)),
             np.array([best, D, _joint(np.array([best]), np.array([D]), CH)[0]]),

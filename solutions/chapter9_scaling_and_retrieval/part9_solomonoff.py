@@ -63,7 +63,7 @@ def program_outputs(patterns: list[str], n: int) -> Int[np.ndarray, "P n"]:
     (bit t of pattern p is p[t mod len(p)]). Returns (P, n) int64."""
     # BEGIN SOLUTION
     t = np.arange(n)
-    return np.stack([bits(p)[t % len(p)] for p in patterns])
+    return np.stack([np.array(list(p), dtype=np.int64)[t % len(p)] for p in patterns])
     # END SOLUTION
 
 

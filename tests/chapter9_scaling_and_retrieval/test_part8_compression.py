@@ -36,6 +36,19 @@ def _language_texts(n_per_language=3, n_words=250, seed=0):
     return texts
 
 
+def _near_repeats(seed=2):
+    """24 kB: one 400-byte block over 4 letters, 60 times, 3 letters changed in each copy
+    (zlib's levels 6, 8 and 9 give 737, 696 and 694 bytes)."""
+    g = rng(seed)
+    block = g.integers(97, 101, size=400).astype(np.uint8)
+    copies = []
+    for _ in range(60):
+        copy = block.copy()
+        copy[g.integers(0, 400, size=3)] = g.integers(97, 101, size=3)
+        copies.append(copy.tobytes())
+    return b"".join(copies)
+
+
 def _ncd(x, y, size=lambda d: len(zlib.compress(d, 9))):
     cx, cy, cxy = size(x), size(y), size(x + y)
     return (cxy - min(cx, cy)) / max(cx, cy)
@@ -46,7 +59,7 @@ def _ncd(x, y, size=lambda d: len(zlib.compress(d, 9))):
 
 @exercise("compressed_size")
 def test_compressed_size_with_zlib_level_9(impl):
-    data = b" ".join(_language_texts(3, 200))  # 13 kB on which the levels differ
+    data = _near_repeats()  # levels 8 and 9 differ on it
     call = run(impl.compressed_size, data, "zlib")
     expect(
         isinstance(call.value, (int, np.integer)),
@@ -60,6 +73,7 @@ def test_compressed_size_with_zlib_level_9(impl):
         mistakes={
             "use zlib's default level (6) instead of 9": level6,
             "use level 1": level1,
+            "use level 8": len(zlib.compress(data, 8)),
             "return the length of the data itself": len(data),
         },
     )
@@ -67,13 +81,14 @@ def test_compressed_size_with_zlib_level_9(impl):
 
 @exercise("compressed_size")
 def test_compressed_size_with_lzma(impl):
-    data = ENGLISH * 5
+    data = b" ".join(_language_texts(3, 200))  # presets 5 and 6 differ on it (2548 and 2540 bytes)
     expect_equal(
         run(impl.compressed_size, data, "lzma"),
         len(lzma.compress(data, preset=6)),
         what="len(lzma.compress(data, preset=6))",
         mistakes={
             "compress with zlib whatever the method": len(zlib.compress(data, 9)),
+            "use preset 5": len(lzma.compress(data, preset=5)),
             "use lzma's raw format without the .xz header": len(
                 lzma.compress(data, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "preset": 6}])
             ),

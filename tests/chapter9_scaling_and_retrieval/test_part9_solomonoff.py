@@ -179,6 +179,14 @@ def test_posterior_with_long_codes_does_not_underflow(impl):
         rtol=1e-9,
         what="2^(−2002) : 2^(−2004) is still 4 : 1 (normalise in the exponent)",
     )
+    spread = np.array([2, 2, 4, 4, 4, 2000])  # '11' made 1,996 bits longer than '1': 2^1996 overflows
+    expect_close(
+        run(impl.posterior, spread, SMALL_OUT, np.array([1])),
+        np.array([0, 4, 0, 0, 1, 0]) / 5,
+        rtol=1e-9,
+        atol=1e-300,
+        what="code lengths 2, 4 and 2000 among the consistent programs: subtract the smallest one",
+    )
     try:
         impl.posterior(SMALL_LENGTHS, SMALL_OUT, np.array([1, 1, 0]))
     except ValueError:

@@ -123,7 +123,8 @@ def fit_joint_law(
 ) -> dict[str, float]:
     """Fit L ≈ E + A / N^α + B / D^β: for each pair (α, β) of the two grids, the law is
     linear in (E, A, B), so solve that ordinary least-squares problem (columns 1, N^−α,
-    D^−β; np.linalg.lstsq) and measure its residual sum of squares Σ_i (L_i − fit_i)²
+    D^−β) with np.linalg.lstsq, which also copes with a rank-deficient design (a test has
+    N = 1 everywhere, where the normal equations are singular), and measure its residual sum of squares Σ_i (L_i − fit_i)²
     (in L itself, not in log space). Keep the pair with the smallest residual (on an exact
     tie the first, α varying slowest).
 

@@ -162,3 +162,35 @@ if MAIN:
             "layer outputs of one micro-batch",
         ),
     )
+
+
+# %% [markdown]
+# ## One forward, one backward
+
+
+# %%
+def one_f_one_b_schedule(K: int, M: int) -> Int[np.ndarray, "T K"]:
+    """Simulate the "one forward, one backward" schedule (PipeDream-flush, used by
+    Megatron-LM) under the same rules as gpipe_schedule: one task per stage per tick, each
+    task when its stage reaches it in its work list and what it needs was done at an
+    earlier tick (forward of m on k needs forward of m on k − 1; backward of m on k needs
+    backward of m on k + 1, or on the last stage its own forward), stages visited 0 … K−1.
+
+    Only the work lists differ. Stage k first runs w = min(M, K − k) forwards (F0 … F_{w−1},
+    the warm-up), then alternates one backward and one forward, B0 F_w B1 F_{w+1} … until
+    the forwards run out, then the remaining backwards; backwards in the order 0, 1, …, M−1.
+    It also takes T = 2(M + K − 1) ticks.
+
+    Returns ops (T, K) int64, encoded as in gpipe_schedule."""
+    raise NotImplementedError("one_f_one_b_schedule")
+
+
+if MAIN:
+    check(one_f_one_b_schedule)
+    print(render(one_f_one_b_schedule(4, 6)))
+    for name, schedule in (("GPipe", gpipe_schedule), ("1F1B", one_f_one_b_schedule)):
+        ops_k = schedule(4, 8)
+        print(
+            f"{name:>5}, K = 4, M = 8: bubble {bubble_fraction(ops_k):.3f}, peak per stage without "
+            f"re-materialisation {activation_memory(ops_k, 6, False).max(axis=0)}"
+        )

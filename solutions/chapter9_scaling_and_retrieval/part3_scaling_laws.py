@@ -142,9 +142,9 @@ def fit_joint_law(
     """Fit L ≈ E + A / N^α + B / D^β: for each pair (α, β) of the two grids, the law is
     linear in (E, A, B), so solve that ordinary least-squares problem (columns 1, N^−α,
     D^−β) with np.linalg.lstsq, which also copes with a rank-deficient design (a test has
-    N = 1 everywhere, where the normal equations are singular), and measure its residual sum of squares Σ_i (L_i − fit_i)²
-    (in L itself, not in log space). Keep the pair with the smallest residual (on an exact
-    tie the first, α varying slowest).
+    N = 1 everywhere, where the normal equations are singular), and measure its residual
+    sum of squares Σ_i (L_i − fit_i)² (in L itself, not in log space). Keep the pair with
+    the smallest residual (on an exact tie the first, α varying slowest).
 
     Returns {"E", "A", "B", "alpha", "beta"} as floats. The tests compare with rtol 1e-6."""
     # BEGIN SOLUTION

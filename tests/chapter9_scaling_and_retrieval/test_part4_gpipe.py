@@ -266,3 +266,90 @@ def test_activation_memory_peaks(impl):
                 np.full(K, peak, dtype=np.int64),
                 what="each stage's peak: M · layers without, M + layers with re-materialisation",
             )
+
+
+# ------------------------------------------------------------------ one_f_one_b_schedule
+
+
+def _earliest_ticks(K, M, warm_up_of=lambda K, M, k: min(M, K - k)):
+    """1F1B by earliest start times: each task at the first tick after both the previous task
+    of its stage and the task it needs; repeated until nothing moves."""
+    lists = []
+    for k in range(K):
+        w = warm_up_of(K, M, k)
+        forwards, backwards = [("F", m) for m in range(M)], [("B", m) for m in range(M)]
+        order = forwards[:w]
+        for m in range(M):
+            order += [backwards[m]] + ([forwards[w + m]] if w + m < M else [])
+        lists.append(order)
+    tick = {(kind, m, k): 0 for k in range(K) for kind, m in lists[k]}
+    moved = True
+    while moved:
+        moved = False
+        for k in range(K):
+            for i, (kind, m) in enumerate(lists[k]):
+                after = [tick[(*lists[k][i - 1], k)]] if i else []
+                if kind == "F" and k > 0:
+                    after.append(tick[("F", m, k - 1)])
+                if kind == "B":
+                    after.append(tick[("F", m, k)] if k == K - 1 else tick[("B", m, k + 1)])
+                start = max(after, default=-1) + 1
+                if start != tick[(kind, m, k)]:
+                    tick[(kind, m, k)], moved = start, True
+    ops = np.zeros((max(tick.values()) + 1, K), dtype=np.int64)
+    for (kind, m, k), t in tick.items():
+        ops[t, k] = m + 1 if kind == "F" else -(m + 1)
+    return ops
+
+
+@exercise("one_f_one_b_schedule")
+def test_one_f_one_b_schedule_table(impl):
+    for K, M in [(4, 6), (3, 2), (1, 3), (2, 5)]:
+        want = _earliest_ticks(K, M)
+        mistakes = {"run GPipe's order (all forwards, then all backwards)": _table(K, M)}
+        wrong_warm_up = _earliest_ticks(K, M, lambda K, M, k: min(M, K))
+        if wrong_warm_up.shape == want.shape:
+            mistakes["warm up with min(M, K) forwards on every stage"] = wrong_warm_up
+        expect_equal(
+            run(impl.one_f_one_b_schedule, K, M),
+            want,
+            what=f"K = {K}, M = {M}: warm-up of min(M, K − k) forwards, then B, F, B, F, …",
+            mistakes=mistakes,
+        )
+
+
+@exercise("one_f_one_b_schedule")
+def test_one_f_one_b_schedule_keeps_the_rules_and_gpipes_bubble(impl):
+    for K in range(1, 6):
+        for M in range(1, 8):
+            ops = run(impl.one_f_one_b_schedule, K, M).value
+            expect(
+                isinstance(ops, np.ndarray) and ops.dtype.kind == "i",
+                f"one_f_one_b_schedule({K}, {M}) returned {type(ops).__name__}; expected an int64 array",
+            )
+            broken = _rule_breaks(ops, K, M)
+            expect(not broken, f"one_f_one_b_schedule(K={K}, M={M}): {broken}")
+            idle = np.count_nonzero(ops == 0) / ops.size
+            expect(
+                abs(idle - (K - 1) / (M + K - 1)) < 1e-12,
+                f"one_f_one_b_schedule(K={K}, M={M}) is idle {idle:.4f} of the time; expected GPipe's "
+                f"bubble (K − 1)/(M + K − 1) = {(K - 1) / (M + K - 1):.4f}",
+            )
+
+
+@exercise("one_f_one_b_schedule")
+def test_one_f_one_b_schedule_holds_fewer_activations(impl):
+    for K, M in [(4, 8), (3, 2)]:
+        ops = np.asarray(run(impl.one_f_one_b_schedule, K, M).value)
+        expect(
+            ops.ndim == 2 and ops.shape[1] == K, f"one_f_one_b_schedule({K}, {M}): expected shape (T, {K})"
+        )
+        peak = _memory(ops, 1, False).max(axis=0)
+        expect_equal(
+            Call(
+                peak, f"micro-batches in flight at the peak of each stage of one_f_one_b_schedule({K}, {M})"
+            ),
+            np.minimum(M, K - np.arange(K)).astype(np.int64),
+            what="stage k holds at most min(M, K − k) micro-batches (GPipe holds M)",
+            mistakes={"run GPipe's order (all forwards, then all backwards)": np.full(K, M, dtype=np.int64)},
+        )

@@ -155,3 +155,29 @@ if MAIN:
         labels_demo = single_linkage(D_demo, 4)
         print(f"{method}: clusters", dict(zip(names, labels_demo.tolist())))
     print(np.round(D_demo, 2))
+
+
+# %% [markdown]
+# ## Classifying by compression
+
+
+# %%
+def classify_by_compression(
+    queries: list[bytes], train: list[bytes], train_labels: Int[np.ndarray, " n"], method: str = "zlib"
+) -> Int[np.ndarray, " q"]:
+    """The nearest-neighbour classifier of NCD: query i gets the label of the training text
+    j with the smallest NCD(queries[i], train[j]) (query first in the concatenation; the
+    first such j on an exact tie). Compress each text alone once. Returns (q,) int64."""
+    raise NotImplementedError("classify_by_compression")
+
+
+if MAIN:
+    check(classify_by_compression)
+    g = np.random.default_rng(2)
+    vocabularies = [made_up_language(lang) for lang in (1, 2, 3)]
+    train_texts = [sentence_text(vocabularies[lang], 300, g) for lang in range(3) for _ in range(2)]
+    train_y = np.repeat(np.arange(3), 2)
+    query_y = g.integers(0, 3, size=30)
+    query_texts = [sentence_text(vocabularies[lang], 40, g) for lang in query_y]  # short: 40 words
+    guessed = classify_by_compression(query_texts, train_texts, train_y)
+    print(f"language of 30 texts of 40 words, by compression: {np.mean(guessed == query_y):.0%} right")

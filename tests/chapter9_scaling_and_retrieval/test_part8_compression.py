@@ -268,3 +268,91 @@ def test_single_linkage_breaks_ties_in_row_major_order(impl):
     expect_equal(
         Call(np.asarray(call.value).dtype.kind, f"{call}.dtype.kind"), "i", what="the labels are integers"
     )
+
+
+# ---------------------------------------------------------------- classify_by_compression
+
+
+def _nearest(queries, train, labels, size=lambda d: len(zlib.compress(d, 9)), pick=np.argmin, swap=False):
+    D = np.array([[_ncd(y, x, size) if swap else _ncd(x, y, size) for y in train] for x in queries])
+    return labels[pick(D, axis=1)].astype(np.int64)
+
+
+@exercise("classify_by_compression")
+def test_classify_by_compression_is_the_nearest_training_text(impl):
+    texts = _language_texts(4, 60, seed=3)  # languages 0, 1, 2: texts 0-3, 4-7, 8-11
+    train = [t for i, t in enumerate(texts) if i % 4 < 2]
+    labels = np.repeat(np.arange(3), 2)
+    queries = [t[: 40 + 13 * i] for i, t in enumerate(texts) if i % 4 >= 2] + [ENGLISH, texts[5][::-1]]
+    want = _nearest(queries, train, labels)
+    expect_equal(
+        run(impl.classify_by_compression, queries, train, labels),
+        want,
+        what="the label of the training text of smallest NCD(query, text)",
+        mistakes={
+            "take the farthest training text (argmax)": _nearest(queries, train, labels, pick=np.argmax),
+            "concatenate the training text first (NCD(text, query))": _nearest(
+                queries, train, labels, swap=True
+            ),
+        },
+    )
+
+
+@exercise("classify_by_compression")
+def test_classify_by_compression_puts_the_query_first(impl):
+    texts = _language_texts(2, 60, seed=0)
+    g = rng(0)
+    train, labels = texts[:6:2], np.arange(3)
+    queries = []
+    for _ in range(8):  # two languages mixed: C(query + text) and C(text + query) disagree on some
+        a, b = g.choice(6, 2, replace=False)
+        queries.append(texts[a][: int(g.integers(20, 120))] + texts[b][: int(g.integers(20, 120))])
+    expect_equal(
+        run(impl.classify_by_compression, queries, train, labels),
+        _nearest(queries, train, labels),
+        what="queries that mix two languages; NCD(query, text) compresses query + text",
+        mistakes={
+            "concatenate the training text first (NCD(text, query))": _nearest(
+                queries, train, labels, swap=True
+            )
+        },
+    )
+
+
+@exercise("classify_by_compression")
+def test_classify_by_compression_names_the_language(impl):
+    texts = _language_texts(5, 80, seed=4)
+    train = [texts[i] for i in (0, 5, 10)]
+    labels = np.array([7, 3, 5])  # labels need not be 0 … k − 1
+    queries = [texts[i][:120] for i in (1, 2, 6, 7, 11, 12, 3, 8, 13)]
+    expect_equal(
+        run(impl.classify_by_compression, queries, train, labels),
+        np.array([7, 7, 3, 3, 5, 5, 7, 3, 5]),
+        what="short texts of three made-up languages, one training text each",
+        mistakes={
+            "return the index of the nearest training text instead of its label": np.array(
+                [0, 0, 1, 1, 2, 2, 0, 1, 2]
+            )
+        },
+    )
+
+
+@exercise("classify_by_compression")
+def test_classify_by_compression_ties_and_method(impl):
+    texts = _language_texts(1, 100, seed=5)
+    train = [texts[0], texts[0], texts[1]]  # the first two tie exactly
+    labels = np.array([4, 9, 2])
+    call = run(impl.classify_by_compression, [texts[0][:200]], train, labels)
+    expect_equal(
+        call,
+        np.array([4]),
+        what="two training texts tie: the first one's label",
+        mistakes={"take the last of tied texts": np.array([9])},
+    )
+    size = lambda d: len(lzma.compress(d))  # noqa: E731
+    queries = [texts[1][:150], texts[2][:150], ENGLISH]
+    expect_equal(
+        run(impl.classify_by_compression, queries, texts, np.array([0, 1, 2]), "lzma"),
+        _nearest(queries, texts, np.array([0, 1, 2]), size=size),
+        what="with C = lzma",
+    )

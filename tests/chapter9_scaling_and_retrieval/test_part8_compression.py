@@ -209,14 +209,14 @@ def test_ncd_matrix_groups_texts_of_one_language(impl):
 # ------------------------------------------------------------------------ single_linkage
 
 
-def _slow_single_linkage(D, k, symmetrise=True):
-    S = (D + D.T) / 2 if symmetrise else D
+def _slow_single_linkage(D, k, symmetrise=True, linkage=min):
+    S = D if not symmetrise else np.minimum(D, D.T) if symmetrise == "min" else (D + D.T) / 2
     groups = [[i] for i in range(len(D))]
     while len(groups) > k:
         best = None
         for a in range(len(groups)):
             for b in range(a + 1, len(groups)):
-                d = min(S[min(i, j), max(i, j)] for i in groups[a] for j in groups[b])
+                d = linkage([S[min(i, j), max(i, j)] for i in groups[a] for j in groups[b]])
                 if best is None or d < best[0]:
                     best = (d, a, b)
         _, a, b = best
@@ -243,14 +243,23 @@ def test_single_linkage_finds_the_languages(impl):
 @exercise("single_linkage")
 def test_single_linkage_is_the_slow_algorithm(impl):
     g = rng(2)
+    cases = []
     for k in (1, 2, 3, 5):
         points = g.normal(size=(10, 2))
         D = np.sqrt(((points[:, None] - points[None]) ** 2).sum(-1)) + np.triu(1.5 * g.random((10, 10)), 1)
+        cases.append((k, D))
+    for k, D in reversed(cases):  # k = 5 first: there each mistake below gives its own labels
         expect_equal(
             run(impl.single_linkage, D, k),
             _slow_single_linkage(D, k),
             what=f"k = {k}, an asymmetric D (symmetrise it first)",
-            mistakes={"use D as it is, reading only its upper triangle": _slow_single_linkage(D, k, False)},
+            mistakes={
+                "use D as it is, reading only its upper triangle": _slow_single_linkage(D, k, False),
+                "symmetrise with min(D, Dᵀ) instead of (D + Dᵀ) / 2": _slow_single_linkage(D, k, "min"),
+                "merge by the mean distance between members (average linkage), not the smallest": (
+                    _slow_single_linkage(D, k, linkage=np.mean)
+                ),
+            },
         )
 
 

@@ -187,6 +187,15 @@ def test_posterior_with_long_codes_does_not_underflow(impl):
         atol=1e-300,
         what="code lengths 2, 4 and 2000 among the consistent programs: subtract the smallest one",
     )
+    long_consistent = np.array([2, 2000, 4, 4, 2000, 2002])  # '0' (2 bits) disagrees with a first 1
+    expect_close(
+        run(impl.posterior, long_consistent, SMALL_OUT, np.array([1])),
+        np.array([0, 4, 0, 0, 4, 1]) / 9,
+        rtol=1e-9,
+        what="the consistent programs have 2000, 2000 and 2002 bits, the inconsistent '0' only 2: "
+        "subtract the smallest code length among the consistent programs, not among all "
+        "(2^(2 − 2000) underflows to 0 and leaves 0 / 0)",
+    )
     try:
         impl.posterior(SMALL_LENGTHS, SMALL_OUT, np.array([1, 1, 0]))
     except ValueError:

@@ -131,6 +131,7 @@ def test_ncd_formula(impl):
                 "divide by min(C(x), C(y)) instead of the max": (cxy - min(cx, cy)) / min(cx, cy),
                 "forget to subtract min(C(x), C(y))": cxy / max(cx, cy),
                 "subtract the max and divide by the min": (cxy - max(cx, cy)) / min(cx, cy),
+                "compress y + x instead of x + y": (len(zlib.compress(y + x, 9)) - min(cx, cy)) / max(cx, cy),
             },
         )
 

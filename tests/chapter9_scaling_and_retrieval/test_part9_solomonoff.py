@@ -129,6 +129,7 @@ def test_program_outputs_period(impl):
 @exercise("posterior")
 def test_posterior_small(impl):
     want = np.array([0, 4, 0, 0, 1, 1]) / 6  # '1' (2 bits), '10' and '11' (4 bits) print a 1 first
+    uniform = np.array([0, 1, 0, 0, 1, 1]) / 3
     expect_close(
         run(impl.posterior, SMALL_LENGTHS, SMALL_OUT, np.array([1])),
         want,
@@ -139,6 +140,7 @@ def test_posterior_small(impl):
             "forget to divide by the sum of the weights": np.array([0, 4, 0, 0, 1, 1]) / 4,
             "weight by the code length instead of 2^(−code length)": np.array([0, 2, 0, 0, 4, 4]) / 10,
             "keep the programs that disagree with the data": np.array([1, 1, 1 / 4, 1 / 4, 1 / 4, 1 / 4]) / 3,
+            "weigh every consistent program alike (forget the prior 2^(−code length))": uniform,
         },
     )
     expect_close(

@@ -188,14 +188,18 @@ def _as_vector(call):
     return Call(np.array([float(value[k]) for k in keys]), f"{call}: (E, A, B, alpha, beta)")
 
 
-def _joint_grid(N, D, L, alphas, betas):
+def _joint_grid(N, D, L, alphas, betas, space="linear"):
     results = []
     for i, alpha in enumerate(alphas):
         for j, beta in enumerate(betas):
             X = np.column_stack([np.ones(len(N)), 1 / N**alpha, 1 / D**beta])
             q, r = np.linalg.qr(X)
             coef = np.linalg.solve(r, q.T @ L)
-            results.append((((X @ coef - L) ** 2).sum(), i, j, *coef, alpha, beta))
+            if space == "log":
+                rss = ((np.log(np.abs(X @ coef)) - np.log(L)) ** 2).sum()
+            else:
+                rss = ((X @ coef - L) ** 2).sum()
+            results.append((rss, i, j, *coef, alpha, beta))
     best = min(results, key=lambda row: (row[0], row[1], row[2]))
     return np.array(best[3:])
 
@@ -215,21 +219,26 @@ def test_fit_joint_law_recovers_noise_free_parameters(impl):
 
 @exercise("fit_joint_law")
 def test_fit_joint_law_is_the_grid_search(impl):
-    g = rng(6)
-    N, D = 10 ** g.uniform(7, 10, size=40), 10 ** g.uniform(8, 11, size=40)
-    L = _joint(N, D, CH) + 0.01 * g.normal(size=40)
     alphas, betas = np.linspace(0.25, 0.45, 9), np.linspace(0.2, 0.4, 11)
-    swapped = _joint_grid(D, N, L, betas, alphas)
-    expect_close(
-        _as_vector(run(impl.fit_joint_law, N, D, L, alphas, betas)),
-        _joint_grid(N, D, L, alphas, betas),
-        what="the (alpha, beta) of smallest squared residual and its least-squares (E, A, B)",
-        mistakes={
-            "pair alpha with D and beta with N": np.array(
-                [swapped[0], swapped[2], swapped[1], swapped[4], swapped[3]]
-            )
-        },
-    )
+    for seed, noise in ((6, 0.01), (10, 0.03)):  # on the second, log-space residuals pick another pair
+        g = rng(seed)
+        N, D = 10 ** g.uniform(7, 10, size=40), 10 ** g.uniform(8, 11, size=40)
+        L = _joint(N, D, CH) + noise * g.normal(size=40)
+        swapped = _joint_grid(D, N, L, betas, alphas)
+        expect_close(
+            _as_vector(run(impl.fit_joint_law, N, D, L, alphas, betas)),
+            _joint_grid(N, D, L, alphas, betas),
+            what=f"noise {noise}: the (alpha, beta) of smallest squared residual in L and its least-squares "
+            "(E, A, B)",
+            mistakes={
+                "pair alpha with D and beta with N": np.array(
+                    [swapped[0], swapped[2], swapped[1], swapped[4], swapped[3]]
+                ),
+                "measure the residual of log L instead of L": _joint_grid(
+                    N, D, L, alphas, betas, space="log"
+                ),
+            },
+        )
 
 
 @exercise("fit_joint_law")

@@ -317,6 +317,26 @@ def test_exact_gradient_leaves_params_alone(impl):
         expect(np.array_equal(before[k], p[k]), f"exact_gradient changed params[{k!r}] in place")
 
 
+@exercise("exact_gradient")
+def test_exact_gradient_with_large_weights(impl):
+    # Free energies in the hundreds: p(v') = exp(-F(v') - log Z) must be computed stably.
+    p = _params(4, 3, 44, scale=300.0)
+    v = _binary(5, 4, 45)
+    states = _states(4)
+    neg_f = -_free_energy(p, states)
+    prob = np.exp(neg_f - neg_f.max())
+    prob /= prob.sum()
+    ph_data = _sig(np.clip(v @ p["W"] + p["b_h"], -700, 700))
+    ph_model = _sig(np.clip(states @ p["W"] + p["b_h"], -700, 700))
+    want = {
+        "W": -(v.T @ ph_data / len(v) - states.T @ (prob[:, None] * ph_model)),
+        "b_v": -(v.mean(axis=0) - prob @ states),
+        "b_h": -(ph_data.mean(axis=0) - prob @ ph_model),
+    }
+    got = run_without_warnings(impl.exact_gradient, p, v)
+    _expect_grads(got, got.value, want, rtol=1e-6, atol=1e-9)
+
+
 # ---------------------------------------------------------------------------------------------
 # cd_gradient
 

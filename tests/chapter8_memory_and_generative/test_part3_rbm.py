@@ -476,24 +476,33 @@ def test_train_rbm_reshuffles_every_epoch(impl):
 
 
 # The budget: 32 hidden units, 4 epochs of batches of 20, CD-1, learning rate 0.3, on the
-# 1,348 training digits binarised at 0.5. Over 30 seeds s (init_rbm with rng(s), training
-# rng(s + 100)) the reference's mean squared reconstruction error on the 449 held-out digits
-# was 0.077-0.083 (worst seed 29); the mean image (W = 0, b_v the logits of the pixel means)
-# gets 0.129.
-RECONSTRUCTION = 0.10
+# 1,348 training digits binarised at 0.5. The baseline is the mean image (W = 0, b_v the
+# logits of the training pixels' means), and the test asks for at most 75% of its held-out
+# error. Over 30 seeds s (init_rbm with rng(s), training rng(s + 100)) the reference's mean
+# squared reconstruction error on the 449 held-out digits was 0.077-0.083 (worst seed 29)
+# against the mean image's 0.129 (threshold 0.097) on scikit-learn's digits, and
+# 0.114-0.119 (worst seed 4) against 0.190 (threshold 0.143) on the generated stand-in.
+FRACTION = 0.75
+
+
+def _reconstruction(p, v):
+    p_v = _sig(_sig(v @ p["W"] + p["b_h"]) @ p["W"].T + p["b_v"])
+    return float(((p_v - v) ** 2).mean())
 
 
 @exercise("train_rbm", timeout=30)
 def test_train_rbm_learns_the_digits(impl):
     x_train, _, x_test, _ = train_test_split(load_digits())
     train, test = (x_train > 0.5).astype(np.float64), (x_test > 0.5).astype(np.float64)
+    mean = train.mean(axis=0).clip(1e-3, 1 - 1e-3)
+    baseline = _reconstruction(
+        {"W": np.zeros((64, 1)), "b_v": np.log(mean / (1 - mean)), "b_h": np.zeros(1)}, test
+    )
     p = impl.init_rbm(64, 32, rng(0))
     got = run(impl.train_rbm, p, train, 4, 20, 1, 0.3, rng(100))
-    trained, _ = got.value
-    p_v = _sig(_sig(test @ trained["W"] + trained["b_h"]) @ trained["W"].T + trained["b_v"])
-    error = float(((p_v - test) ** 2).mean())
+    error = _reconstruction(got.value[0], test)
     expect(
-        error < RECONSTRUCTION,
-        f"{got}: held-out reconstruction error {error:.4f}, expected below {RECONSTRUCTION} "
-        "(the mean image gets 0.129)",
+        error < FRACTION * baseline,
+        f"{got}: held-out reconstruction error {error:.4f}, expected below {FRACTION * baseline:.4f} "
+        f"(75% of the mean image's {baseline:.4f})",
     )

@@ -61,7 +61,8 @@ def _penalty(p, x_hat, lam):
 
 
 def _of(call, value):
-    return Call(np.asarray(value), str(call))
+    """One piece of a call's result, as it came back (a list where an array is due fails)."""
+    return Call(value, str(call))
 
 
 def _grads_of(f, p):
@@ -389,17 +390,19 @@ def test_gradient_penalty_is_the_mean_of_the_rows_penalties(impl):
 # gradient_penalty_backward
 
 
-def _frozen_tanh_dW1(p, x_hat, lam):
-    """The WRONG dW1 of a double backward that treats 1 - h^2 as constants."""
+def _frozen_tanh(p, x_hat, lam, name):
+    """The WRONG d<name> of a double backward that treats s1 = 1 - h1^2 and s2 = 1 - h2^2 as
+    constants: only the paths through the weights that multiply them are left."""
     h1 = np.tanh(x_hat @ p["W1"] + p["b1"])
     h2 = np.tanh(h1 @ p["W2"] + p["b2"])
     s1, s2 = 1 - h1**2, 1 - h2**2
 
-    def pen(W1):
-        g = ((s2 * p["W3"][:, 0]) @ p["W2"].T * s1) @ W1.T
+    def pen(value):
+        q = {**p, name: value}
+        g = ((s2 * q["W3"][:, 0]) @ q["W2"].T * s1) @ q["W1"].T
         return lam * float(((np.sqrt((g**2).sum(axis=1)) - 1) ** 2).mean())
 
-    return numeric_grad(pen, p["W1"])
+    return numeric_grad(pen, p[name])
 
 
 @exercise("gradient_penalty_backward")
@@ -410,14 +413,24 @@ def test_gradient_penalty_backward_matches_central_differences(impl, lam, d_in, 
     _, cache = impl.gradient_penalty(p, x_hat, lam)
     got = run(impl.gradient_penalty_backward, cache)
     want = _grads_of(lambda q: _penalty(q, x_hat, lam), p)
-    _expect_grads(
-        got,
-        got.value,
-        want,
-        mistakes={
-            "W1": {"treat the tanh derivatives 1 - h^2 as constants": lambda: _frozen_tanh_dW1(p, x_hat, lam)}
-        },
+    mistakes = {
+        name: {
+            "sum over the batch instead of taking the mean (no 1/N in dP/dg)": want[name] * n,
+            **({"forget lam": want[name] / lam} if lam != 1 else {}),
+        }
+        for name in KEYS
+    }
+    mistakes["W1"]["treat the tanh derivatives 1 - h^2 as constants"] = lambda: _frozen_tanh(
+        p, x_hat, lam, "W1"
     )
+    mistakes["W2"]["leave out the path through s2 = 1 - h2^2 (h2 depends on W2 too)"] = lambda: _frozen_tanh(
+        p, x_hat, lam, "W2"
+    )
+    for name, size in [("b1", hidden), ("b2", hidden + 1)]:
+        mistakes[name][f"treat the tanh derivatives 1 - h^2 as constants ({name} then gets nothing)"] = (
+            np.zeros(size)
+        )
+    _expect_grads(got, got.value, want, mistakes=mistakes)
 
 
 @exercise("gradient_penalty_backward")
@@ -488,6 +501,15 @@ def test_critic_loss_value(impl):
             ),
             "compute the penalty at the fake points instead of the interpolates": _critic_loss(
                 critic, generator, real, z, 2.0, 61, penalty_at=fake
+            ),
+            "swap real and fake in the interpolation (eps multiplies the fake points)": lambda: _critic_loss(
+                critic,
+                generator,
+                real,
+                z,
+                2.0,
+                61,
+                penalty_at=(e := rng(61).random((len(real), 1))) * fake + (1 - e) * real,
             ),
         },
     )
@@ -570,10 +592,11 @@ def test_generator_loss_leaves_both_networks_alone(impl):
 # train_wgan_gp
 
 
-def _ring(n, g):
-    k = g.integers(0, 8, size=n)
+def _ring(n, rng):
+    # The parameters are named like sample_ring's, so sample_real(batch_size, rng=rng) works too.
+    k = rng.integers(0, 8, size=n)
     angle = 2 * np.pi * k / 8
-    return 2 * np.stack([np.cos(angle), np.sin(angle)], axis=1) + 0.05 * g.normal(size=(n, 2))
+    return 2 * np.stack([np.cos(angle), np.sin(angle)], axis=1) + 0.05 * rng.normal(size=(n, 2))
 
 
 def _loop(impl, critic, generator, steps, batch, n_critic, lam, lr, seed, generator_step=True):
@@ -597,9 +620,9 @@ def _loop(impl, critic, generator, steps, batch, n_critic, lam, lr, seed, genera
 
 
 @exercise("train_wgan_gp")
-@pytest.mark.parametrize("steps, n_critic", [(3, 2), (2, 3)])
-def test_train_wgan_gp_matches_the_written_out_loop(impl, steps, n_critic):
-    critic, generator, _, _ = _gan_case(80, k=2)
+@pytest.mark.parametrize("steps, n_critic, k", [(3, 2, 2), (2, 3, 3)])
+def test_train_wgan_gp_matches_the_written_out_loop(impl, steps, n_critic, k):
+    critic, generator, _, _ = _gan_case(80, k=k)
     before_c, before_g = _copy(critic), _copy(generator)
     got = run(impl.train_wgan_gp, critic, generator, _ring, steps, 6, n_critic, 0.5, 1e-2, rng(81))
     c, gen, losses = expect_parts(got, ["critic", "generator", "losses"])
@@ -610,7 +633,7 @@ def test_train_wgan_gp_matches_the_written_out_loop(impl, steps, n_critic):
         isinstance(losses, list) and len(losses) == steps * n_critic,
         f"{got}: expected a list of {steps * n_critic} losses (one per critic step), got {losses!r:.80}",
     )
-    expect_close(_of(got, losses), want_losses, what="the critic's losses")
+    expect_close(_of(got, np.asarray(losses)), want_losses, what="the critic's losses")
     for name in KEYS:
         expect_close(_of(got, c[name]), want_c[name], what=f"the trained critic's {name}")
     frozen = _loop(impl, critic, generator, steps, 6, n_critic, 0.5, 1e-2, 81, generator_step=False)[1]

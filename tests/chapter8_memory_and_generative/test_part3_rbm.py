@@ -75,7 +75,8 @@ def _sig(x):
 
 
 def _of(call, value):
-    return Call(np.asarray(value), str(call))
+    """One piece of a call's result, as it came back (a list where an array is due fails)."""
+    return Call(value, str(call))
 
 
 def _binary(n, d, seed):
@@ -369,7 +370,27 @@ def test_cd_gradient_from_the_documented_draws(impl, k):
     got = run(impl.cd_gradient, p, v0, k, rng(52))
     grads, v_k = expect_parts(got, ["grads", "v_k"], [None, (6, 5)])
     want, want_v = _cd(p, v0, k, 52)
-    expect_close(_of(got, v_k), want_v, what="v_k (the chain's last visible sample)")
+
+    def binomial_chain():
+        g, v = rng(52), v0
+        for _ in range(k):
+            h = g.binomial(1, _sig(v @ p["W"] + p["b_h"])).astype(float)
+            v = g.binomial(1, _sig(h @ p["W"].T + p["b_v"])).astype(float)
+        return v
+
+    expect_close(
+        _of(got, v_k),
+        want_v,
+        what="v_k (the chain's last visible sample)",
+        mistakes={
+            "run k - 1 Gibbs steps instead of k": lambda: _cd(p, v0, k - 1, 52)[1],
+            "run k + 1 Gibbs steps instead of k": lambda: _cd(p, v0, k + 1, 52)[1],
+            "return the probabilities p(v|h) of the last step instead of a sample": lambda: _cd(
+                p, v0, k, 52, mean_field_v=True
+            )[1],
+            "sample with rng.binomial instead of the documented rng.random(shape) < p": binomial_chain,
+        },
+    )
     _expect_grads(
         got,
         grads,
@@ -447,7 +468,11 @@ def test_train_rbm_matches_the_written_out_loop(impl, batch):
     for k in KEYS:
         expect(np.array_equal(before[k], p[k]), f"{got} changed params[{k!r}] in place")
     want, want_errors = _train(impl, p, data, 2, batch, 1, 0.1, 62)
-    expect_close(_of(got, errors), want_errors, what="the reconstruction error after each epoch")
+    expect(
+        isinstance(errors, list) and len(errors) == 2,
+        f"{got}: expected a list of 2 reconstruction errors (one per epoch), got {errors!r:.80}",
+    )
+    expect_close(_of(got, np.asarray(errors)), want_errors, what="the reconstruction error after each epoch")
     for k in KEYS:
         expect_close(
             _of(got, trained[k]),

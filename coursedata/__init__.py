@@ -9,13 +9,13 @@ text; `load_iris()`, `load_wine()`, `load_breast_cancer()` and `load_diabetes()`
 scikit-learn's small tables (or generated stand-ins of the same shape) and
 `standardize_split` splits and standardises them without leaking the test rows.
 Tests and exercises run either way. `line_chart` draws learning curves and
-`scatter_chart` points coloured by class as self-contained SVG files (no plotting library
-needed).
+`scatter_chart` points coloured by class, and `image_grid` grey-scale images side by side,
+as self-contained SVG files (no plotting library needed).
 """
 
 from coursedata.digits import Digits, load_digits, train_test_split
 from coursedata.names import load_names
-from coursedata.svg import line_chart, scatter_chart
+from coursedata.svg import image_grid, line_chart, scatter_chart
 from coursedata.tabular import (
     Table,
     load_breast_cancer,
@@ -29,6 +29,7 @@ from coursedata.text import load_pydoc_text, split_text
 __all__ = [
     "Digits",
     "Table",
+    "image_grid",
     "line_chart",
     "load_breast_cancer",
     "load_diabetes",

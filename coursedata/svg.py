@@ -1,4 +1,5 @@
-"""Line and scatter charts as self-contained SVG files, with nothing beyond the standard library and NumPy.
+"""Line charts, scatter charts and image grids as self-contained SVG files, with nothing
+beyond the standard library and NumPy.
 
 `line_chart({"epsilon-greedy": regret, "UCB1": regret2}, "regret.svg", title="Regret",
 xlabel="step", ylabel="cumulative regret")` writes one polyline per named series (x is
@@ -10,11 +11,17 @@ Non-finite values (NaN, inf) break a line into pieces instead of bending the axe
 as dots coloured by their integer label (a class or a cluster), optional centres as
 crosses in the same colours, optional ellipses (mean, covariance) at two standard
 deviations, and a legend of the labels present.
+
+`image_grid(X, "samples.svg", shape=(8, 8))` draws grey-scale images (values in [0, 1]) side
+by side in a grid, as one embedded PNG (written with zlib, no imaging library).
 """
 
 from __future__ import annotations
 
+import base64
 import math
+import struct
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -221,6 +228,86 @@ def scatter_chart(
         ly, lx = TOP + 10 + 18 * i, LEFT + plot_w + 12
         out.append(f'<circle cx="{lx + 10}" cy="{ly}" r="5" fill="{COLOURS[k % len(COLOURS)]}"/>')
         out.append(f'<text x="{lx + 26}" y="{ly + 4}">{escape(str(name))}</text>')
+    out.append("</svg>")
+    Path(path).write_text("\n".join(out) + "\n", encoding="utf-8")
+    return str(path)
+
+
+GRID_GAP = 1  # grey pixels between neighbouring images in image_grid
+
+
+def _png_grey(pixels: np.ndarray) -> bytes:
+    """An 8-bit grey-scale PNG of a (height, width) array of uint8, from the standard library only."""
+    height, width = pixels.shape
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8 bits, grey, no interlace
+    rows = b"".join(b"\x00" + row.tobytes() for row in pixels)  # filter type 0 (none) on each row
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows, 9))
+        + chunk(b"IEND", b"")
+    )
+
+
+def image_grid(
+    images: np.ndarray | Sequence[np.ndarray],
+    path: str | Path,
+    columns: int | None = None,
+    title: str = "",
+    shape: tuple[int, int] | None = None,
+) -> str:
+    """Write grey-scale images side by side in a grid to `path` as an SVG file; return the path.
+
+    images: (n, h, w), or (n, h·w) with `shape=(h, w)` (the digits' rows of 64 with
+    shape=(8, 8)); values in [0, 1], 0 black and 1 white (values outside are clipped, NaN
+    drawn as 0). columns: images per row (default: about √n). The grid is one embedded PNG
+    (8-bit grey, the images separated by a one-pixel grey line) drawn as one <image>,
+    enlarged with square pixels; the file needs nothing else to open in a browser.
+    """
+    arr = np.asarray(images, dtype=np.float64)
+    if shape is not None:
+        h, w = (int(s) for s in shape)
+        if arr.ndim != 2 or arr.shape[1] != h * w:
+            raise ValueError(f"with shape=({h}, {w}) images must have shape (n, {h * w}), got {arr.shape}")
+        arr = arr.reshape(-1, h, w)
+    if arr.ndim != 3 or arr.shape[0] == 0:
+        raise ValueError(
+            f"images must have shape (n, h, w) with n ≥ 1 (or (n, h·w) with shape=), got {arr.shape}"
+        )
+    n, h, w = arr.shape
+    cols = max(1, math.ceil(math.sqrt(n))) if columns is None else int(columns)
+    if cols < 1:
+        raise ValueError(f"columns must be at least 1, got {columns}")
+    cols = min(cols, n)
+    rows = math.ceil(n / cols)
+    grey = np.rint(np.clip(np.nan_to_num(arr, nan=0.0), 0.0, 1.0) * 255).astype(np.uint8)
+    canvas = np.full((rows * (h + GRID_GAP) + GRID_GAP, cols * (w + GRID_GAP) + GRID_GAP), 128, np.uint8)
+    for k in range(n):
+        r, c = divmod(k, cols)
+        top, left = GRID_GAP + r * (h + GRID_GAP), GRID_GAP + c * (w + GRID_GAP)
+        canvas[top : top + h, left : left + w] = grey[k]
+    # Enlarge so that the grid is about 480 pixels wide (at least 2 screen pixels per image pixel).
+    scale = max(2, 480 // canvas.shape[1])
+    width, height = canvas.shape[1] * scale, canvas.shape[0] * scale
+    top = 30 if title else 0
+    data = base64.b64encode(_png_grey(canvas)).decode("ascii")
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + top}" '
+        f'viewBox="0 0 {width} {height + top}" font-family="sans-serif" font-size="12">',
+        f'<rect width="{width}" height="{height + top}" fill="white"/>',
+    ]
+    if title:
+        out.append(_text(width / 2, 20, title, 'text-anchor="middle" font-size="15"'))
+    out.append(
+        f'<image x="0" y="{top}" width="{width}" height="{height}" image-rendering="pixelated" '
+        f'style="image-rendering: pixelated" preserveAspectRatio="none" '
+        f'href="data:image/png;base64,{data}"><title>{n} images of {h}×{w}</title></image>'
+    )
     out.append("</svg>")
     Path(path).write_text("\n".join(out) + "\n", encoding="utf-8")
     return str(path)

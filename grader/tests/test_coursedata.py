@@ -219,6 +219,77 @@ def test_scatter_chart_without_labels_and_refusals(tmp_path):
         scatter_chart(np.zeros((2, 2)), [0.5, 1.0], tmp_path / "bad.svg")
 
 
+def _decode_png_grey(data: bytes) -> np.ndarray:
+    """The pixels of an 8-bit grey PNG with filter 0 on each row (what image_grid writes)."""
+    import struct
+    import zlib
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks = 8, {}
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        assert struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])[0] == zlib.crc32(kind + body)
+        chunks[kind] = chunks.get(kind, b"") + body
+        pos += 12 + length
+    width, height, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    assert (depth, colour) == (8, 0) and b"IEND" in chunks
+    raw = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), dtype=np.uint8).reshape(height, width + 1)
+    assert (raw[:, 0] == 0).all()
+    return raw[:, 1:]
+
+
+def test_image_grid_embeds_the_images_as_grey_pixels_in_a_grid(tmp_path):
+    import base64
+    import xml.etree.ElementTree as ET
+
+    from coursedata import image_grid
+    from coursedata.svg import GRID_GAP
+
+    ns = "{http://www.w3.org/2000/svg}"
+    rng = np.random.default_rng(0)
+    images = rng.random((5, 3, 4))
+    images[0, 0, 0], images[0, 0, 1], images[0, 0, 2] = -1.0, 2.0, np.nan  # clipped, NaN as black
+    path = image_grid(images, tmp_path / "g.svg", columns=2, title="a < b")
+    assert path == str(tmp_path / "g.svg")
+    root = ET.parse(path).getroot()
+    assert root.tag == f"{ns}svg"
+    assert "a < b" in [t.text for t in root.iter(f"{ns}text")]
+    (image,) = root.iter(f"{ns}image")
+    href = image.get("href")
+    assert href.startswith("data:image/png;base64,")
+    pixels = _decode_png_grey(base64.b64decode(href.split(",", 1)[1]))
+    g = GRID_GAP
+    assert pixels.shape == (3 * (3 + g) + g, 2 * (4 + g) + g)  # 5 images in 2 columns: 3 rows
+    expected = np.rint(np.clip(np.nan_to_num(images), 0, 1) * 255)
+    for k in range(5):
+        r, c = divmod(k, 2)
+        top, left = g + r * (3 + g), g + c * (4 + g)
+        assert np.array_equal(pixels[top : top + 3, left : left + 4], expected[k])
+    assert pixels[0, 0, ...] == 128  # the separating lines are grey
+    # Flat rows with shape=(h, w) give the same picture; the default is about √n columns.
+    flat = image_grid(images.reshape(5, 12), tmp_path / "f.svg", columns=2, title="a < b", shape=(3, 4))
+    assert (tmp_path / "f.svg").read_text() == (tmp_path / "g.svg").read_text()
+    root = ET.parse(image_grid(images, tmp_path / "d.svg")).getroot()
+    (image,) = root.iter(f"{ns}image")
+    pixels = _decode_png_grey(base64.b64decode(image.get("href").split(",", 1)[1]))
+    assert pixels.shape == (2 * (3 + g) + g, 3 * (4 + g) + g)
+    assert flat == str(tmp_path / "f.svg")
+
+
+def test_image_grid_refuses_what_it_cannot_draw(tmp_path):
+    from coursedata import image_grid
+
+    with pytest.raises(ValueError, match="shape"):
+        image_grid(np.zeros((3, 64)), tmp_path / "bad.svg")
+    with pytest.raises(ValueError, match="shape"):
+        image_grid(np.zeros((3, 10)), tmp_path / "bad.svg", shape=(3, 4))
+    with pytest.raises(ValueError, match="columns"):
+        image_grid(np.zeros((3, 2, 2)), tmp_path / "bad.svg", columns=0)
+    with pytest.raises(ValueError):
+        image_grid(np.zeros((0, 2, 2)), tmp_path / "bad.svg")
+
+
 TABLES = {
     "load_iris": ((150, 4), (50, 50, 50)),
     "load_wine": ((178, 13), (59, 71, 48)),

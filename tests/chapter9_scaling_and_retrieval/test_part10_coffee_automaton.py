@@ -176,7 +176,7 @@ def test_quantise_thresholds(impl):
         what="bucket b for b/3 ≤ value < (b + 1)/3, and 1.0 in bucket 2",
         mistakes={
             "round to the nearest bucket instead of flooring": np.array(
-                [[0, 0, 1, 2, 2, 2, 3, 3]], dtype=np.uint8
+                [[0, 0, 1, 2, 2, 2, 2, 2]], dtype=np.uint8
             ),
             "leave 1.0 in a bucket of its own (levels)": np.array([[0, 0, 1, 1, 1, 2, 2, 3]], dtype=np.uint8),
         },

@@ -64,9 +64,10 @@ def sweep(grid: UInt8[np.ndarray, "H W"], rng: np.random.Generator) -> UInt8[np.
     H, W = g.shape
     m = (W - offset) // 2
     swap = rng.random((H, m)) < 0.5
-    left = offset + 2 * np.arange(m)
-    a, b = g[:, left], g[:, left + 1]
-    g[:, left], g[:, left + 1] = np.where(swap, b, a), np.where(swap, a, b)
+    left = slice(offset, offset + 2 * m, 2)  # columns offset, offset + 2, …: the pairs' left cells
+    right = slice(offset + 1, offset + 2 * m, 2)
+    a, b = g[:, left], g[:, right]  # views; both np.where results exist before either assignment
+    g[:, left], g[:, right] = np.where(swap, b, a), np.where(swap, a, b)
     return np.ascontiguousarray(g.T) if vertical else g
     # END SOLUTION
 

@@ -293,6 +293,15 @@ def test_run_coffee_starts_from_the_initial_cup(impl):
     expect_equal(
         Call(np.asarray(c), "run_coffee(16, times=[0], ...)[1]"), np.array([want[1]], dtype=np.int64)
     )
+    e, c = run(impl.run_coffee, 16, np.array([1, 2]), rng(15), k=4).value
+    want_e, want_c = _run(16, [1, 2], 15, 4)
+    expect_equal(
+        Call(np.asarray(e), "run_coffee(16, times=[1, 2], ...)[0]"),
+        want_e,
+        what="one sweep, then one more",
+        mistakes={"start the count of sweeps done at 1": lambda: _run(16, [0, 1], 15, 4)[0]},
+    )
+    expect_equal(Call(np.asarray(c), "run_coffee(16, times=[1, 2], ...)[1]"), want_c)
 
 
 @exercise("run_coffee")
@@ -306,7 +315,7 @@ def test_complexity_rises_then_falls_while_entropy_rises(impl):
     )
     peak = int(np.argmax(c))
     expect(
-        0 < peak < len(c) - 1 and c[-1] < 0.6 * c[peak],
+        0 < peak < len(c) - 1 and c[-1] < 0.7 * c[peak],
         f"run_coffee(32, {times.tolist()}, k=7): complexity {c.tolist()}; expected it to rise and then fall "
-        "below 0.6 of its peak",
+        "below 0.7 of its peak (on 30 seeds it ends at 0.63 of its peak at most)",
     )

@@ -2,7 +2,7 @@
 
 Parts 5 and 10 (ch9c): DPR's in-batch-negatives loss and its gradient at a batch of 1,024
 pairs of 256-dimensional float64 embeddings (part 5's in_batch_loss + in_batch_loss_backward)
-against PyTorch's cross_entropy on Q Pᵀ with autograd; and 1,000 sweeps of the coffee
+against PyTorch's cross_entropy on Q Pᵀ with autograd; and 250 sweeps of the coffee
 automaton (part 10's sweep) on a 256 × 256 cup, with nothing to compare against."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from bench.run import Case, torch_or_none
 DPR = "chapter9_scaling_and_retrieval/part5_dpr"
 COFFEE = "chapter9_scaling_and_retrieval/part10_coffee_automaton"
 B, D = 1024, 256
+SWEEPS = 250
 
 
 def _dpr_inputs():
@@ -51,12 +52,12 @@ def _cup():
 def _coffee(module, inputs):
     (grid,) = inputs
     g = np.random.default_rng(0)
-    for _ in range(1000):
+    for _ in range(SWEEPS):
         grid = module.sweep(grid, g)
     return grid
 
 
 CASES = [
     Case("DPR in-batch loss + gradient, B=1024, d=256, float64", DPR, _dpr_inputs, _dpr, _torch_dpr),
-    Case("coffee automaton, 1000 sweeps of 256x256", COFFEE, _cup, _coffee),
+    Case("coffee automaton, 250 sweeps of 256x256", COFFEE, _cup, _coffee),
 ]

@@ -56,8 +56,9 @@ def sweep(grid: UInt8[np.ndarray, "H W"], rng: np.random.Generator) -> UInt8[np.
     m = (W − offset) // 2; then swap = rng.random((H, m)) < 0.5 says which pairs swap. For
     vertical = 1 do the same on the transposed grid (rows and columns exchanged: pairs
     (offset + 2i, c) and (offset + 2i + 1, c), swap drawn with shape (W, m), m = (H −
-    offset) // 2). Swapping two equal particles changes nothing, so this moves only
-    cream next to coffee. Returns a new uint8 grid; the number of cream particles is kept."""
+    offset) // 2, and swap[c, i] for pair i of column c). Swapping two equal particles
+    changes nothing, so this moves only cream next to coffee. Returns a new uint8 grid;
+    the number of cream particles is kept."""
     # BEGIN SOLUTION
     vertical, offset = rng.integers(2), rng.integers(2)
     g = (grid.T if vertical else grid).copy()

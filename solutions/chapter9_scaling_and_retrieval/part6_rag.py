@@ -33,11 +33,11 @@ MAIN = __name__ == "__main__"
 
 def logsumexp(x: Float[np.ndarray, "..."], axis: int) -> Float[np.ndarray, "..."]:
     """log Σ exp(x) along `axis` (removed), stable: the maximum is taken out first, and an
-    all −inf slice gives −inf. (Given.)"""
+    all −inf slice gives −inf. Always an array: a 1-D x gives a 0-d one. (Given.)"""
     m = np.max(x, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0.0)
     with np.errstate(divide="ignore"):
-        return np.squeeze(m, axis) + np.log(np.sum(np.exp(x - m), axis=axis))
+        return np.asarray(np.squeeze(m, axis) + np.log(np.sum(np.exp(x - m), axis=axis)))
 
 
 def log_softmax(x: Float[np.ndarray, "..."], axis: int = -1) -> Float[np.ndarray, "..."]:

@@ -13,8 +13,10 @@ import numpy as np
 from grader.testkit import Call, exercise, expect, expect_close, expect_equal, rng, run
 
 
-def _sweep(grid, g, *, transpose_axes=False, no_offset=False):
+def _sweep(grid, g, *, transpose_axes=False, no_offset=False, offset_first=False):
     vertical, offset = int(g.integers(2)), int(g.integers(2))
+    if offset_first:
+        vertical, offset = offset, vertical
     if no_offset:
         offset = 0
     if transpose_axes:
@@ -84,6 +86,7 @@ def test_sweep_replays_pair_by_pair(impl):
                 "ignore the offset (always pair columns 0-1, 2-3, …)": lambda s=step: _sweeps(
                     grid, 1, s + 1, no_offset=True
                 ),
+                "draw offset before vertical": lambda s=step: _sweeps(grid, 1, s + 1, offset_first=True),
             },
         )
 

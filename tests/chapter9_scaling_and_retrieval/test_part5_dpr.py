@@ -277,12 +277,12 @@ def test_dpr_loss_and_grads_leave_absent_words_alone(impl):
 # -------------------------------------------------------------------------------- train_dpr
 
 
-def _replay(Xq, Xp, seed, dim, steps, batch, lr, replace=False):
+def _replay(Xq, Xp, seed, dim, steps, batch, lr, replace=False, permute=False):
     g = rng(seed)
     V = Xq.shape[1]
     Wq, Wp = g.normal(0, 0.1, (V, dim)), g.normal(0, 0.1, (V, dim))
     for _ in range(steps):
-        idx = g.choice(len(Xq), batch, replace=replace)
+        idx = g.permutation(len(Xq))[:batch] if permute else g.choice(len(Xq), batch, replace=replace)
         Q, P = Xq[idx] @ Wq, Xp[idx] @ Wp
         G = (_softmax_rows(Q @ P.T) - np.eye(batch)) / batch
         Wq, Wp = Wq - lr * Xq[idx].T @ (G @ P), Wp - lr * Xp[idx].T @ (G.T @ Q)
@@ -300,6 +300,7 @@ def test_train_dpr_replays_seeded_gradient_descent(impl):
     Wq, Wp = _replay(Xq, Xp, 7, 4, 5, 8, 0.5)
     ascent = _replay(Xq, Xp, 7, 4, 5, 8, -0.5)
     replaced = _replay(Xq, Xp, 7, 4, 5, 8, 0.5, replace=True)
+    permuted = _replay(Xq, Xp, 7, 4, 5, 8, 0.5, permute=True)
     for i, (name, want) in enumerate((("Wq", Wq), ("Wp", Wp))):
         expect_close(
             Call(call.value[name], f"{call}[{name!r}]"),
@@ -307,6 +308,8 @@ def test_train_dpr_replays_seeded_gradient_descent(impl):
             mistakes={
                 "add the gradient instead of subtracting it": ascent[i],
                 "draw the batch with replacement": replaced[i],
+                "draw the batch as rng.permutation(n)[:batch] instead of rng.choice(n, batch, "
+                "replace=False) (another stream of random numbers)": permuted[i],
             },
             what="Wq then Wp from rng.normal(0, 0.1, (V, dim)); each step "
             "rng.choice(n, batch, replace=False), then W ← W − lr · dW",

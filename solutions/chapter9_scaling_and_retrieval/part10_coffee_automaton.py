@@ -85,8 +85,10 @@ if MAIN:
 def coarse_grain(grid: UInt8[np.ndarray, "H W"], k: int) -> Float[np.ndarray, "h w"]:
     """The mean of every k × k window of the grid (every position where the window fits):
     out[r, c] = mean of grid[r : r + k, c : c + k], shape (H − k + 1, W − k + 1), float64.
-    Loops are allowed; the sums of a 2-D cumulative sum (an integral image) do it in a
-    few lines."""
+    Divide each window's count of cream by k² once: quantise's thresholds fall on such
+    values (27 of 81 cells is exactly the float 1/3), and a mean of row means, which
+    rounds twice, moves some of those windows to the bucket below (tested). Loops are
+    allowed; the sums of a 2-D cumulative sum (an integral image) do it in a few lines."""
     # BEGIN SOLUTION
     s = np.pad(grid.astype(np.float64).cumsum(axis=0).cumsum(axis=1), ((1, 0), (1, 0)))
     window = s[k:, k:] - s[:-k, k:] - s[k:, :-k] + s[:-k, :-k]

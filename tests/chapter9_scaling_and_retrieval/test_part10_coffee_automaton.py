@@ -154,6 +154,32 @@ def test_coarse_grain_averages_every_window(impl):
 
 
 @exercise("coarse_grain")
+def test_coarse_grain_is_exact_on_the_thresholds(impl):
+    # With k = 9 a window of 27 (or 54) cream cells is exactly 1/3 (2/3): quantise's thresholds.
+    grid = (rng(19).random((20, 20)) < 1 / 3).astype(np.uint8)
+    H = 20 - 9 + 1
+    counts = np.array([[int(grid[r : r + 9, c : c + 9].sum()) for c in range(H)] for r in range(H)])
+    row_means = np.array([[grid[r : r + 9, c].mean() for c in range(20)] for r in range(H)])
+    twice = np.array([[row_means[r, c : c + 9].mean() for c in range(H)] for r in range(H)])
+    call = run(impl.coarse_grain, grid, 9)
+    expect_close(call, counts / 81)
+    expect_equal(
+        Call(
+            _quantise(np.asarray(call.value), 3),
+            "quantise(coarse_grain(grid, 9), 3), written out in the test",
+        ),
+        _quantise(counts / 81, 3),
+        what="a window with 27 (54) of its 81 cells cream must give exactly the float 1/3 (2/3): "
+        "divide each window's count by k² once",
+        mistakes={
+            "average the row means (dividing by k twice) instead of dividing each count by k²": _quantise(
+                twice, 3
+            )
+        },
+    )
+
+
+@exercise("coarse_grain")
 def test_coarse_grain_of_a_fresh_cup(impl):
     grid = _cup(8)
     got = run(impl.coarse_grain, grid, 4)

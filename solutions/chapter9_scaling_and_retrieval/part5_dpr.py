@@ -106,8 +106,10 @@ if MAIN:
 def recall_at_k(Q: Float[np.ndarray, "n d"], P: Float[np.ndarray, "n d"], k: int) -> float:
     """Recall@k of n questions against the n passages: question i's passage P[i] is
     retrieved when fewer than k passages score strictly higher than it (score Q[i]·P[j]),
-    so ties count in its favour. Returns the fraction of the n questions whose passage is
-    retrieved, a float in [0, 1]."""
+    so ties count in its favour. Take the positive's score from the diagonal of the same
+    S = Q Pᵀ: a dot product computed another way, e.g. (Q * P).sum(1), can differ in the
+    last bit and rank the passage above itself. Returns the fraction of the n questions
+    whose passage is retrieved, a float in [0, 1]."""
     # BEGIN SOLUTION
     S = Q @ P.T
     higher = (S > np.diag(S)[:, None]).sum(axis=1)  # passages ranked above the positive

@@ -185,7 +185,7 @@ def test_content_attention_forward_matches_loops(impl, N, n, H):
 
 @exercise("content_attention_forward")
 def test_content_attention_forward_is_stable(impl):
-    m, q = _memory(11, 2, 4, 3, scale=300.0)
+    m, q = _memory(11, 2, 4, 3, scale=2000.0)
     got = run(impl.content_attention_forward, m, q)
     r, _ = _parts(got, ("r", "cache"))
     expect_close(_of(got, r), _attend(m, q), what="r for scores in the thousands")

@@ -199,8 +199,11 @@ def pointer_loss(
         loss = -(1 / (N * steps)) * sum over b, i of log p[b, i, order[b, i]]
 
     the mean over every step of every sequence, in nats (order[b, i] is always allowed).
-    Stable for scores of any size. Returns (loss as a Python float, du = dL/du), du
-    (N, steps, n) with du = 0 at every forbidden position.
+    Stable for scores of any size: the tests use scores in the hundreds, where a target's
+    probability underflows to 0, so compute log p as a log-softmax (u minus the row's
+    largest allowed score minus the log of the sum of exps), never as the log of p.
+    Returns (loss as a Python float, du = dL/du), du (N, steps, n) with du = 0 at every
+    forbidden position.
     """
     raise NotImplementedError("pointer_loss")
 

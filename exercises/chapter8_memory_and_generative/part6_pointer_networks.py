@@ -21,6 +21,8 @@
 #   v (A,); a backward returns gradients with the same keys;
 # - every forward returns (out, cache) and its backward takes (dout, cache);
 # - float64 throughout; no function changes its inputs.
+# - the tests compare results to 1e-6 relative (1e-9 absolute) and gradients to central
+#   differences at 1e-5 relative (1e-8 absolute); positions, orderings and masks exactly.
 
 # %%
 import math

@@ -56,7 +56,7 @@ def _scores_loops(e, d, W1, W2, v, tanh=np.tanh):
     return u
 
 
-def _loss_loops(u, mask, order, mean=True):
+def _loss_loops(u, mask, order, mean=True, divide=None):
     N, steps, n = u.shape
     total = 0.0
     for b in range(N):
@@ -65,6 +65,8 @@ def _loss_loops(u, mask, order, mean=True):
             top = max(u[b, i, j] for j in allowed)
             log_z = top + math.log(sum(math.exp(u[b, i, j] - top) for j in allowed))
             total += log_z - u[b, i, order[b, i]]
+    if divide is not None:
+        return total / divide
     return total / (N * steps) if mean else total
 
 
@@ -120,6 +122,8 @@ def _greedy(p, x, masked=True, decoder="previous"):
             taken.add(j)
             if decoder == "previous":
                 d = e[b, j]
+            elif decoder == "position":
+                d = e[b, i]
     return out
 
 
@@ -156,7 +160,7 @@ def test_make_sort_batch_dtypes_and_order(impl):
     expect(
         isinstance(order, np.ndarray) and order.dtype == np.int64 and order.shape == (50, 7),
         f"{got}: order should be an int64 array of shape (50, 7), got "
-        f"{getattr(order, 'dtype', '?')} {getattr(order, 'shape', '?')}",
+        f"{getattr(order, 'dtype', type(order).__name__)} {getattr(order, 'shape', '')}",
     )
     picked = np.take_along_axis(x, order, axis=1)
     expect(bool(np.all(np.diff(picked, axis=1) > 0)), f"{got}: x[b, order[b]] is not sorted ascending")
@@ -387,7 +391,12 @@ def test_pointer_loss_matches_loops(impl, N, steps, n):
             "take the softmax over every position, ignoring the mask": lambda: _loss_loops(
                 u, np.ones_like(mask), order
             ),
-            "sum over the steps instead of averaging": lambda: _loss_loops(u, mask, order, mean=False),
+            "sum over the batch and the steps instead of averaging": lambda: _loss_loops(
+                u, mask, order, mean=False
+            ),
+            "average over the batch only (divide by N, not N * steps)": lambda: _loss_loops(
+                u, mask, order, divide=N
+            ),
         },
     )
 
@@ -574,6 +583,27 @@ def test_pointer_decode_matches_greedy_loops(impl, N, n):
         _greedy(p, x),
         mistakes={
             "let a step point at an element already chosen (no mask)": lambda: _greedy(p, x, masked=False),
+            "keep the decoder's state at `start` instead of reading the element pointed at": lambda: _greedy(
+                p, x, decoder="start"
+            ),
+        },
+    )
+
+
+@exercise("pointer_decode")
+def test_pointer_decode_reads_the_element_it_pointed_at(impl):
+    # W_in scaled up: the encodings differ enough that reading the wrong one changes choices.
+    p = _params(5, 4, 98, scale=3.0)
+    p["W_in"] = 3.0 * p["W_in"]
+    x = rng(99).random((6, 6))
+    got = run(impl.pointer_decode, p, x)
+    expect_equal(
+        got,
+        _greedy(p, x),
+        mistakes={
+            "feed the next step the input at position i, e[:, i], instead of the element pointed at": (
+                lambda: _greedy(p, x, decoder="position")
+            ),
             "keep the decoder's state at `start` instead of reading the element pointed at": lambda: _greedy(
                 p, x, decoder="start"
             ),

@@ -220,13 +220,25 @@ def test_content_attention_backward_matches_central_differences(impl, N, n, H):
         a /= a.sum(axis=1, keepdims=True)
         return a[..., None] * dr[:, None, :]
 
+    def diagonal_softmax():  # ds_i = a_i (1 - a_i) da_i: the softmax's Jacobian without its off-diagonal
+        s = np.einsum("nih,nh->ni", m, q)
+        a = np.exp(s - s.max(axis=1, keepdims=True))
+        a /= a.sum(axis=1, keepdims=True)
+        ds = a * (1 - a) * np.einsum("nh,nih->ni", dr, m)
+        return a[..., None] * dr[:, None, :] + ds[..., None] * q[:, None, :]
+
     expect_close(
         _of(got, dm),
         want_dm,
         rtol=1e-5,
         atol=1e-8,
         what="dm",
-        mistakes={"leave out the path through the scores (m is also in the softmax)": values_only},
+        mistakes={
+            "leave out the path through the scores (m is also in the softmax)": values_only,
+            "take the softmax's backward as a * (1 - a) * da (only the diagonal of its Jacobian)": (
+                diagonal_softmax
+            ),
+        },
     )
     want_dq = numeric_grad(lambda value: float(np.sum(dr * _attend(m, value))), q)
     expect_close(_of(got, dq), want_dq, rtol=1e-5, atol=1e-8, what="dq")
@@ -326,7 +338,21 @@ def test_process_backward_matches_central_differences(impl, steps, N, n, H):
             changed[k] = value
             return float(np.sum(dq_star * _process(*changed, steps)))
 
-        expect_close(_of(got, grads[k]), numeric_grad(f, args[k]), rtol=1e-5, atol=1e-8, what=name)
+        mistakes = None
+        if name == "dW_q" and steps > 1:
+            # Walked backwards, the last step is t = 1, whose q*_0 = 0: an overwritten dW_q ends at 0.
+            mistakes = {
+                "overwrite dW_q at every step instead of adding the steps up (the last one walked, "
+                "t = 1, reads q*_0 = 0)": np.zeros_like(args[1])
+            }
+        expect_close(
+            _of(got, grads[k]),
+            numeric_grad(f, args[k]),
+            rtol=1e-5,
+            atol=1e-8,
+            what=name,
+            mistakes=mistakes,
+        )
 
 
 @exercise("process_backward")
@@ -379,7 +405,17 @@ def test_set_pointer_forward_matches_loops(impl, N, n, steps):
         _of(got, loss),
         _loss(p, x, target, steps),
         what="the loss",
-        mistakes={"sum over the batch instead of averaging": lambda: _loss(p, x, target, steps, mean=False)},
+        mistakes={
+            "sum over the batch instead of averaging": lambda: _loss(p, x, target, steps, mean=False),
+            **(
+                {
+                    "ignore `steps` (always one process step)": lambda: _loss(p, x, target, 1),
+                    "skip the process block (d = 0)": lambda: _loss(p, x, target, 0),
+                }
+                if steps > 1
+                else {}
+            ),
+        },
     )
 
 
@@ -435,13 +471,13 @@ def test_set_pointer_backward_matches_central_differences(impl, N, n, steps):
         f"{sorted(grads) if isinstance(grads, dict) else type(grads).__name__}",
     )
     for name in want:
-        mistakes = None
+        mistakes = {
+            "forget to divide du by N (the loss is a mean over the batch)": lambda name=name: N * want[name]
+        }
         if name in ("W_r", "b_r"):
-            mistakes = {
-                "leave out the gradient that reaches m through the process block": lambda name=name: (
-                    _numeric_net(p, x, target, steps, frozen=True)[name]
-                )
-            }
+            mistakes["leave out the gradient that reaches m through the process block"] = lambda name=name: (
+                _numeric_net(p, x, target, steps, frozen=True)[name]
+            )
         expect_close(
             _of(got, grads[name]), want[name], rtol=1e-5, atol=1e-8, what=f"d{name}", mistakes=mistakes
         )

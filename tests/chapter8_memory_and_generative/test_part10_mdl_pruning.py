@@ -181,15 +181,15 @@ def test_quantize_rounds_to_the_nearest_level(impl):
 
 @exercise("quantize")
 def test_quantize_by_hand(impl):
-    w = np.array([0.9, -0.3, 0.0, 0.45])
-    # 2 bits: step 0.9, w / step = 1, −⅓, 0, ½ → 1, 0, 0, 0 (halves round to even).
-    expect_close(run(impl.quantize, w, 2), np.array([0.9, 0.0, 0.0, 0.0]), what="2 bits, step 0.9")
-    # 3 bits: step 0.3, w / step = 3, −1, 0, 1.5 → 3, −1, 0, 2.
+    w = np.array([0.9, -0.2, 0.0, 0.5])  # no entry lies on a half-way point between levels
+    # 2 bits: step 0.9, w / step = 1, −0.22, 0, 0.56 → 1, 0, 0, 1.
+    expect_close(run(impl.quantize, w, 2), np.array([0.9, 0.0, 0.0, 0.9]), what="2 bits, step 0.9")
+    # 3 bits: step 0.3, w / step = 3, −0.67, 0, 1.67 → 3, −1, 0, 2.
     expect_close(
         run(impl.quantize, w, 3),
         np.array([0.9, -0.3, 0.0, 0.6]),
-        what="3 bits, step 0.3 (1.5 rounds to 2)",
-        mistakes={"truncate toward zero instead of rounding": np.array([0.9, -0.3, 0.0, 0.3])},
+        what="3 bits, step 0.3",
+        mistakes={"truncate toward zero instead of rounding": np.array([0.9, 0.0, 0.0, 0.3])},
     )
 
 

@@ -320,7 +320,11 @@ def test_bernoulli_nll_by_hand(impl):
         want,
         rtol=1e-10,
         what="by hand: p = ½ costs log 2, p = ¾ costs −log ¾ for x = 1 and −log ¼ for x = 0",
-        mistakes={"sum over the batch axis instead of the pixel axis": lambda: np.array([0.0])},
+        mistakes={
+            "sum over the batch axis instead of the pixel axis": lambda: (
+                np.logaddexp(0.0, logits) - x * logits
+            ).sum(axis=0)
+        },
     )
 
 
@@ -575,14 +579,14 @@ def test_train_vae_beats_the_mean_pixel_baseline_on_held_out_digits(impl):
     baseline = float(np.mean(-(x_test * np.log(m) + (1 - x_test) * np.log(1 - m)).sum(axis=1)))
     p = _params(70, d=64, h=32, latent=2)
     p = {k: (v if k[0] == "W" else 0 * v) for k, v in p.items()}
-    trained, losses = impl.train_vae(x_train, p, 20, 32, 1e-2, rng(71))
+    trained, losses = impl.train_vae(x_train, p, 10, 64, 2e-2, rng(71))
     g = rng(72)
     elbo = np.mean([_loss(x_test, trained, g.standard_normal((len(x_test), 2))) for _ in range(10)])
     expect(
-        elbo < baseline - 2.0,
-        f"train_vae(binarised digits, 20 epochs, batch 32, lr 0.01): held-out −ELBO {elbo:.2f} nats per "
-        f"image; it must be at least 2 nats below the mean-pixel baseline {baseline:.2f} (the reference "
-        "reaches about 21.2)",
+        elbo < baseline - 1.5,
+        f"train_vae(binarised digits, 10 epochs, batch 64, lr 0.02): held-out −ELBO {elbo:.2f} nats per "
+        f"image; it must be at least 1.5 nats below the mean-pixel baseline {baseline:.2f} (the reference "
+        "reaches about 22.1)",
     )
 
 

@@ -497,6 +497,88 @@ def test_vae_backward_kl_only_when_the_decoder_ignores_z(impl):
     )
 
 
+# --- importance_log_likelihood ----------------------------------------------------------------
+
+
+def _log_weights(x, p, eps, variant=""):
+    """log w[i, n] = log p(x_n | z_i) + log N(z_i; 0, I) − log N(z_i; μ_n, σ_n²), one sample i at a
+    time, with the Gaussian densities written out (2π terms included)."""
+    h = np.tanh(x @ p["W_enc"] + p["b_enc"])
+    mu, logvar = h @ p["W_mu"] + p["b_mu"], h @ p["W_lv"] + p["b_lv"]
+    sigma = np.exp(logvar / 2)
+    rows = []
+    for e in eps:
+        z = mu + sigma * e
+        logits = np.tanh(z @ p["W_dec"] + p["b_dec"]) @ p["W_out"] + p["b_out"]
+        log_px_z = -(np.logaddexp(0.0, logits) - x * logits).sum(axis=1)
+        log_prior = (-0.5 * z**2 - 0.5 * np.log(2 * np.pi)).sum(axis=1)
+        log_q = (-0.5 * ((z - mu) / sigma) ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)).sum(axis=1)
+        rows.append(log_px_z if variant == "likelihood only" else log_px_z + log_prior - log_q)
+    return np.array(rows)  # (k, batch)
+
+
+def _log_mean_exp(a):
+    return np.logaddexp.reduce(a, axis=0) - np.log(len(a))
+
+
+@exercise("importance_log_likelihood")
+def test_importance_log_likelihood_is_the_log_mean_of_the_weights(impl):
+    x, p, k = _images(91), _params(92), 6
+    eps = rng(93).standard_normal((k, N, L))
+    log_w = _log_weights(x, p, eps)
+    expect_close(
+        run(impl.importance_log_likelihood, x, p, k, rng(93)),
+        _log_mean_exp(log_w),
+        rtol=1e-8,
+        what="log (1/k) Σ_i w_i, ε = rng.standard_normal((k, batch, latent))",
+        mistakes={
+            "average the log-weights instead of the weights (that is the ELBO's estimate)": log_w.mean(
+                axis=0
+            ),
+            "sum the weights instead of averaging them (log k too high)": _log_mean_exp(log_w) + np.log(k),
+            "leave out log p(z) − log q(z | x) (only the likelihood is weighted)": lambda: _log_mean_exp(
+                _log_weights(x, p, eps, "likelihood only")
+            ),
+        },
+    )
+
+
+@exercise("importance_log_likelihood")
+def test_importance_log_likelihood_is_stable_for_a_poor_model(impl):
+    x, p = _images(94, n=4), _params(95)
+    p = {**p, "W_out": 5000.0 * p["W_out"]}  # confident, often wrong pixels: log-weights below −1000
+    eps = rng(96).standard_normal((3, 4, L))
+    want = _log_mean_exp(_log_weights(x, p, eps))
+    expect(want.max() < -800, "the test's model should have log-weights far below −745, where exp underflows")
+    expect_close(
+        run_without_warnings(impl.importance_log_likelihood, x, p, 3, rng(96)),
+        want,
+        rtol=1e-8,
+        what="log-weights below −1000: subtract the largest before exp (log-mean-exp)",
+    )
+
+
+@exercise("importance_log_likelihood")
+def test_importance_log_likelihood_with_one_sample_and_the_generator(impl):
+    # k = 1: the estimate is log w itself, the single-sample ELBO with the KL sampled too.
+    x, p = _images(97), _params(98)
+    eps = rng(99).standard_normal((1, N, L))
+    expect_close(
+        run(impl.importance_log_likelihood, x, p, 1, rng(99)),
+        _log_weights(x, p, eps)[0],
+        rtol=1e-8,
+        what="k = 1: log w = log p(x | z) + log p(z) − log q(z | x)",
+    )
+    left = rng(99)
+    left.standard_normal((4, N, L))
+    after = rng(99)
+    impl.importance_log_likelihood(x, p, 4, after)
+    expect(
+        after.random() == left.random(),
+        "importance_log_likelihood: draw ε with one call rng.standard_normal((k, batch, latent))",
+    )
+
+
 # --- train_vae ----------------------------------------------------------------------------------
 
 

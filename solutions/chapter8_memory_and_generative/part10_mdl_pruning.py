@@ -250,6 +250,33 @@ if MAIN:
 
 
 # %% [markdown]
+# ## Hinton and van Camp's code: noisy weights
+
+
+# %%
+def gaussian_weight_bits(
+    mu: Float[np.ndarray, "..."], logvar: Float[np.ndarray, "..."], prior_var: float
+) -> float:
+    """The bits to send weights as Hinton and van Camp do: each weight is a Gaussian
+    N(μ, s²) (logvar = log s²) coded against the prior N(0, prior_var), which by the
+    bits-back argument costs KL(N(μ, s²) ‖ N(0, prior_var)) nats per weight:
+
+        ½ [ (s² + μ²) / prior_var − 1 − log(s² / prior_var) ]
+
+    summed over all entries and converted to bits (divide by ln 2). Returns a Python float
+    (1e-10 relative)."""
+    # BEGIN SOLUTION
+    s2 = np.exp(logvar)
+    nats = 0.5 * np.sum((s2 + mu**2) / prior_var - 1.0 - logvar + np.log(prior_var))
+    return float(nats / np.log(2.0))
+    # END SOLUTION
+
+
+if MAIN:
+    check(gaussian_weight_bits)
+
+
+# %% [markdown]
 # ## The trade-off on the digits
 #
 # A 64-16-10 MLP trained on all 1,797 digits; their labels are what the sender transmits.

@@ -500,3 +500,74 @@ def test_pruning_trades_weight_bits_for_label_bits_on_the_digits(impl):
         f"with 95% pruned, {raw:.0f} for the labels sent raw; 70% pruned must be at least 10% below "
         "all three (the reference: about 5,360, 3,950, 6,270 and 5,970)",
     )
+
+
+# --- gaussian_weight_bits -----------------------------------------------------------------------
+
+
+def _kl_bits_by_integration(mu, logvar, prior_var):
+    """Σ ∫ q log₂(q / p) over a grid of 40,001 points spanning μ ± 14 s (the trapezoid rule)."""
+    total = 0.0
+    for m, lv in zip(np.ravel(mu), np.ravel(logvar)):
+        s = np.exp(lv / 2)
+        z = np.linspace(m - 14 * s, m + 14 * s, 40001)
+        log_q = -0.5 * ((z - m) / s) ** 2 - np.log(s) - 0.5 * np.log(2 * np.pi)
+        log_p = -0.5 * z**2 / prior_var - 0.5 * np.log(2 * np.pi * prior_var)
+        f = np.exp(log_q) * (log_q - log_p)
+        total += np.sum((f[1:] + f[:-1]) / 2) * (z[1] - z[0])
+    return total / np.log(2)
+
+
+def _kl_bits(mu, logvar, prior_var):
+    return 0.5 * np.sum((np.exp(logvar) + mu**2) / prior_var - 1 - logvar + np.log(prior_var)) / np.log(2)
+
+
+@exercise("gaussian_weight_bits")
+def test_gaussian_weight_bits_matches_numerical_integration(impl):
+    g = rng(71)
+    mu, logvar = 0.5 * g.normal(size=(2, 3)), g.uniform(-3.0, -0.5, size=(2, 3))
+    want = _kl_bits_by_integration(mu, logvar, 0.3)
+    call = run(impl.gaussian_weight_bits, mu, logvar, 0.3)
+    expect(isinstance(call.value, float), f"{call}: return a Python float, got {type(call.value).__name__}")
+    expect_close(
+        call,
+        want,
+        rtol=1e-6,
+        what="Σ KL(N(μ, s²) ‖ N(0, 0.3)) in bits (numerical integration)",
+        mistakes={
+            "give the answer in nats instead of bits": want * np.log(2),
+            "use the standard normal N(0, 1) as the prior, ignoring prior_var": _kl_bits(mu, logvar, 1.0),
+            "flip the sign": -want,
+        },
+    )
+
+
+@exercise("gaussian_weight_bits")
+def test_gaussian_weight_bits_by_hand(impl):
+    expect_close(
+        run(impl.gaussian_weight_bits, np.zeros(4), np.full(4, np.log(0.5)), 0.5),
+        0.0,
+        atol=1e-12,
+        what="weights distributed exactly as the prior cost nothing",
+    )
+    # One weight, μ = 1, s² = prior_var = 1: ½ μ² = ½ nat = 1 / (2 ln 2) bits.
+    expect_close(
+        run(impl.gaussian_weight_bits, np.array([1.0]), np.array([0.0]), 1.0),
+        0.5 / np.log(2),
+        rtol=1e-10,
+        what="μ = 1, s² = 1 against N(0, 1): ½ nat",
+        mistakes={"give the answer in nats instead of bits": 0.5},
+    )
+
+
+@exercise("gaussian_weight_bits")
+def test_gaussian_weight_bits_sharp_weights_cost_more(impl):
+    # A weight known to precision s costs about log₂(σ_prior / s) bits: halving s adds one bit.
+    mu = np.array([0.0])
+    wide = impl.gaussian_weight_bits(mu, np.array([np.log(0.01**2)]), 1.0)
+    sharp = impl.gaussian_weight_bits(mu, np.array([np.log(0.005**2)]), 1.0)
+    expect(
+        abs((sharp - wide) - 1.0) < 1e-4,
+        f"gaussian_weight_bits: halving s (0.01 → 0.005) should add one bit (log₂ 2); got {sharp - wide:.5f} "
+        "(is logvar log s², and the answer in bits?)",
+    )

@@ -295,7 +295,7 @@ def importance_log_likelihood(
     eps = rng.standard_normal((k, *mu.shape))
     z = mu + np.exp(0.5 * logvar) * eps  # (k, batch, latent)
     logits = np.tanh(z @ p["W_dec"] + p["b_dec"]) @ p["W_out"] + p["b_out"]  # (k, batch, pixels)
-    log_px_z = -bernoulli_nll(logits.reshape(-1, x.shape[1]), np.tile(x, (k, 1))).reshape(k, -1)
+    log_px_z = -np.stack([bernoulli_nll(sample, x) for sample in logits])  # (k, batch)
     # log N(z; 0, I) − log N(z; μ, σ²): the 2π terms cancel; (z − μ) / σ = ε.
     log_prior_over_q = np.sum(-0.5 * z**2 + 0.5 * eps**2 + 0.5 * logvar, axis=2)
     log_w = log_px_z + log_prior_over_q  # (k, batch)

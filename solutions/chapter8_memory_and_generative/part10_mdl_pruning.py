@@ -162,7 +162,7 @@ def label_bits(logits: Float[np.ndarray, "n classes"], labels: Int[np.ndarray, "
     """L(D | w): the bits to send the labels with an arithmetic coder that uses the model's
     softmax probabilities, Σ_n −log₂ softmax(logits_n)[labels_n] (a sum, in bits, not a
     mean in nats). Stable for logits of any size (finite and correct to 1e-10 relative at
-    ±1000). Returns a Python float."""
+    ±1000, and for rows that lie thousands apart). Returns a Python float."""
     # BEGIN SOLUTION
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -208,7 +208,9 @@ def description_length(
     """The two parts (L(w), L(D | w)) of the description length of (x, labels) with the
     pruned, quantised network: each weight array W_l becomes quantize(W_l · mask_l, bits),
     each bias quantize(b_l, bits); L(w) = weight_bits(masks, bias sizes, bits), L(D | w) =
-    label_bits of that network's logits (mlp_logits). Returns two Python floats."""
+    label_bits of that network's logits (mlp_logits). Mask first, then quantise: the step
+    comes from the kept weights (masks may be any boolean arrays, not only magnitude
+    masks). Returns two Python floats."""
     # BEGIN SOLUTION
     coded = [(quantize(W * m, bits), quantize(b, bits)) for (W, b), m in zip(layers, masks)]
     data = label_bits(mlp_logits(coded, x), labels)

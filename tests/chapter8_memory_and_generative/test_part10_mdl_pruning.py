@@ -148,6 +148,22 @@ def test_magnitude_masks_by_hand_ties_and_counts(impl):
     )
 
 
+@exercise("magnitude_masks")
+def test_magnitude_masks_many_ties_follow_position(impl):
+    # Weights on a grid of halves: dozens of equal |w|, so the k-th smallest sits inside a long
+    # run of ties. np.argsort's default (quicksort) and np.argpartition choose among ties in no
+    # stated order; the docstring asks for the earlier position first.
+    g = rng(3)
+    weights = [np.round(2 * g.normal(size=(8, 10))) / 2, np.round(2 * g.normal(size=(10, 4))) / 2]
+    for scope, fraction in (("layer", 0.5), ("global", 0.4)):
+        _expect_masks(
+            run(impl.magnitude_masks, weights, fraction, scope),
+            _masks_by_counting(weights, fraction, scope),
+            f"scope {scope!r}, fraction {fraction}, many equal |w|: among equal |w| the earlier position "
+            "(row by row, layers in order) is pruned first; np.argsort(..., kind='stable') does that",
+        )
+
+
 # --- quantize -----------------------------------------------------------------------------------
 
 
@@ -256,12 +272,14 @@ def test_label_bits_by_hand(impl):
 
 @exercise("label_bits")
 def test_label_bits_is_stable_for_huge_logits(impl):
-    logits = np.array([[1000.0, 0.0, -1000.0], [1000.0, -1000.0, 0.0]])
+    # The third row lies 2000 below the others: shift each row by its own largest logit.
+    logits = np.array([[1000.0, 0.0, -1000.0], [1000.0, -1000.0, 0.0], [-1000.0, -1000.0, -2000.0]])
     expect_close(
-        run_without_warnings(impl.label_bits, logits, np.array([0, 2])),
-        1000.0 / math.log(2),
+        run_without_warnings(impl.label_bits, logits, np.array([0, 2, 1])),
+        1000.0 / math.log(2) + 1.0,
         rtol=1e-10,
-        what="logits ±1000: 0 bits for a certain right label, 1000 / ln 2 for a label 1000 nats less likely",
+        what="logits ±1000: 0 bits for a certain right label, 1000 / ln 2 for a label 1000 nats less "
+        "likely, 1 bit for one of two equal logits in a row far below the others",
     )
 
 
@@ -363,6 +381,8 @@ def _logits(layers, x):
 def _description_length(layers, masks, bits, x, y, variant=""):
     if variant == "no quantisation":
         coded = [(W * m, b) for (W, b), m in zip(layers, masks)]
+    elif variant == "mask after":
+        coded = [(_quantize(W, bits) * m, _quantize(b, bits)) for (W, b), m in zip(layers, masks)]
     elif variant == "no mask":
         coded = [(_quantize(W, bits), _quantize(b, bits)) for W, b in layers]
     else:
@@ -379,6 +399,8 @@ def _case(seed, n=8):
 def test_description_length_codes_the_pruned_quantised_network(impl):
     layers, (x, y) = _net(41), _case(42)
     masks = _random_masks(43, shapes=((6, 5), (5, 3)), keep=0.6)
+    for (W, _), m in zip(layers, masks):
+        m.flat[np.argmax(np.abs(W))] = False  # the largest |w| pruned: the step is max|W · mask| / 3
     call = run(impl.description_length, layers, masks, 3, x, y)
     got = expect_parts(call, ("weight_bits", "data_bits"))
     want = _description_length(layers, masks, 3, x, y)
@@ -395,6 +417,9 @@ def test_description_length_codes_the_pruned_quantised_network(impl):
             "forget to apply the masks before quantising": _description_length(
                 layers, masks, 3, x, y, "no mask"
             )[1],
+            "quantise W and then mask it (the step must come from the kept weights, max|W · mask|)": (
+                _description_length(layers, masks, 3, x, y, "mask after")[1]
+            ),
             "use the natural log (nats)": want[1] * np.log(2),
         },
     )

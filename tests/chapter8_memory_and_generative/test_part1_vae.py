@@ -592,13 +592,17 @@ def _adam(p, grads, state, lr):
 
 def _train(x, p, epochs, batch_size, lr, seed, variant=""):
     """train_vae written out, with numerical gradients replaced by the hand-written ones.
-    `variant`: "drop last" skips the short last batch; "shuffle once" reuses one order."""
+    `variant`: "drop last" skips the short last batch; "shuffle once" reuses one order;
+    "shuffle in place" shuffles one index array again every epoch (the shuffles compound)."""
     g = rng(seed)
     state = {"t": 0, "m": {k: 0 * v for k, v in p.items()}, "v": {k: 0 * v for k, v in p.items()}}
     losses = []
     order = None
     for _ in range(epochs):
-        if order is None or variant != "shuffle once":
+        if variant == "shuffle in place":
+            order = np.arange(len(x)) if order is None else order
+            g.shuffle(order)
+        elif order is None or variant != "shuffle once":
             order = g.permutation(len(x))
         for start in range(0, len(x), batch_size):
             batch = x[order[start : start + batch_size]]
@@ -625,6 +629,10 @@ def test_train_vae_matches_a_loop_written_out(impl):
             "drop the last, shorter batch": lambda: np.array(_train(x, p, 2, 4, 0.01, 63, "drop last")[1]),
             "shuffle once and reuse the order every epoch": lambda: np.array(
                 _train(x, p, 2, 4, 0.01, 63, "shuffle once")[1]
+            ),
+            "shuffle one index array in place every epoch (the shuffles compound; draw a fresh "
+            "rng.permutation(n) each epoch)": lambda: np.array(
+                _train(x, p, 2, 4, 0.01, 63, "shuffle in place")[1]
             ),
         },
     )

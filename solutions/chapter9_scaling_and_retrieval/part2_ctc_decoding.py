@@ -111,9 +111,10 @@ def prefix_beam_search(
                     add(prefix + (c,), False, log_b + y[c])  # c blank c is two
                 else:
                     add(prefix + (c,), False, total + y[c])
-        ranked = sorted(grown.items(), key=lambda item: (-np.logaddexp(*item[1]), item[0]))
-        beam = {prefix: (log_b, log_nb) for prefix, (log_b, log_nb) in ranked[:beam_width]}
-    return [(prefix, float(np.logaddexp(*scores))) for prefix, scores in beam.items()]
+        totals = {prefix: float(np.logaddexp(log_b, log_nb)) for prefix, (log_b, log_nb) in grown.items()}
+        ranked = sorted(totals, key=lambda prefix: (-totals[prefix], prefix))
+        beam = {prefix: (grown[prefix][0], grown[prefix][1]) for prefix in ranked[:beam_width]}
+    return [(prefix, float(np.logaddexp(log_b, log_nb))) for prefix, (log_b, log_nb) in beam.items()]
     # END SOLUTION
 
 

@@ -197,6 +197,15 @@ def test_prefix_beam_search_prunes_and_breaks_ties_by_prefix(impl):
     lp = np.log(np.array([[0.2, 0.4, 0.4]]))
     call = run(impl.prefix_beam_search, lp, 1)
     _expect_beam(call, [((1,), np.log(0.4))], "one frame, (1,) and (2,) tie at 0.4: beam 1 keeps (1,)")
+    # One path per prefix and sums exact in floating point: after two frames (2,) and (1,)
+    # tie at −2.5, behind (2, 1) at −2; (2,) was found first, but (1,) is the smaller prefix.
+    lp = np.array([[-np.inf, -1.0, -0.5], [-np.inf, -1.5, -2.0]])
+    call = run(impl.prefix_beam_search, lp, 2)
+    _expect_beam(
+        call,
+        [((2, 1), -2.0), ((1,), -2.5)],
+        "blank impossible, beam 2: (2,) and (1,) tie at −2.5 and the smaller prefix (1,) is kept",
+    )
     for seed, width in ((4, 2), (5, 3)):
         lp = _log_softmax(rng(seed).normal(size=(6, 4)) * 2)
         call = run(impl.prefix_beam_search, lp, width)

@@ -182,7 +182,7 @@ def ctc_beta(
     # The move s → s + 2 is allowed where skip[n, s + 2]: 0 or −inf, read two to the right.
     skip_ahead = np.full((N, S), -np.inf, dtype=dtype)
     skip_ahead[:, :-2] = np.where(skip[:, 2:], 0.0, -np.inf)
-    beta = np.full((T, N, S), -np.inf, dtype=dtype)
+    beta = np.empty((T, N, S), dtype=dtype)  # every frame is written below
     # after[n, s'] = emit[t + 1, n, s'] + log_beta[t + 1, n, s'], with two columns of −inf on
     # the right: the s + 1 and s + 2 of the last positions, "no path".
     after = np.full((N, S + 2), -np.inf, dtype=dtype)
@@ -227,12 +227,14 @@ def ctc_loss(
     # BEGIN SOLUTION
     ext = extend_labels(labels, label_lengths, blank)
     alpha = ctc_alpha(log_softmax(logits), ext, skip_allowed(ext, blank))
-    n = np.arange(len(logits))
-    at_end = alpha[n, input_lengths - 1]  # (N, S): every position at each example's last frame
-    last = 2 * label_lengths  # S_n − 1
-    # the blank after the last label, or the last label itself (−inf for an empty label)
-    before = np.where(last >= 1, at_end[n, np.maximum(last - 1, 0)], -np.inf)
-    return -np.logaddexp(at_end[n, last], before)
+    at_end = alpha[np.arange(len(logits)), input_lengths - 1]  # (N, S): each example's last frame
+    # A path ends on the blank after the last label (S_n − 1 = 2 L_n) or on the last label
+    # itself (S_n − 2; an empty label has no such position, and no column matches it).
+    last = 2 * label_lengths[:, None]
+    positions = np.arange(ext.shape[1])
+    ends = (positions == last) | (positions == last - 1)
+    with np.errstate(divide="ignore"):  # a label no path can emit: p = 0 and the loss is +inf
+        return -np.logaddexp.reduce(np.where(ends, at_end, -np.inf), axis=1)
     # END SOLUTION
 
 
@@ -265,11 +267,8 @@ def ctc_loss_and_grad(
     skip = skip_allowed(ext, blank)
     alpha = ctc_alpha(log_probs, ext, skip)
     beta = ctc_beta(log_probs, ext, skip, input_lengths, 2 * label_lengths + 1)
-    n = np.arange(N)
-    at_end = alpha[n, input_lengths - 1]
-    last = 2 * label_lengths
-    before = np.where(last >= 1, at_end[n, np.maximum(last - 1, 0)], -np.inf)
-    losses = -np.logaddexp(at_end[n, last], before)
+    # Every path is somewhere at frame 0: p(labels | x) = Σ_s alpha[0, s] beta[0, s].
+    losses = -np.logaddexp.reduce(alpha[:, 0] + beta[:, 0], axis=1)
     # gamma is a probability (at most 1): leaving log space here cannot overflow, and the
     # positions no path visits (beta = −inf, frames past T_n too) give exactly 0.
     gamma = np.exp(alpha + beta + losses[:, None, None])

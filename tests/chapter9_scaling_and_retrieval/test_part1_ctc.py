@@ -318,7 +318,17 @@ def test_logsumexp3_matches_log_of_the_sum(impl):
     g = rng(1)
     a, b, c = g.normal(size=(3, 4, 5)) * 3
     call = run_without_warnings(impl.logsumexp3, a, b, c)
-    expect_close(call, np.log(np.exp(a) + np.exp(b) + np.exp(c)), rtol=1e-12)
+    m = np.maximum(np.maximum(a, b), c)
+    shifted = np.log(np.exp(a - m) + np.exp(b - m) + np.exp(c - m))
+    expect_close(
+        call,
+        np.log(np.exp(a) + np.exp(b) + np.exp(c)),
+        rtol=1e-12,
+        mistakes={
+            "forget to add m back after the shift": shifted,
+            "subtract m instead of adding it": shifted - m,
+        },
+    )
 
 
 @exercise("logsumexp3")

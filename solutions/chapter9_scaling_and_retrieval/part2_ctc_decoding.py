@@ -203,7 +203,8 @@ def train_ctc_model(
         losses, dlogits = ctc_loss_and_grad(logits, labels, input_lengths, label_lengths)
         history.append(float(losses.mean()))
         dlogits = dlogits / N  # the mean, not the sum; padded frames are already 0
-        grads = {"W": X.reshape(-1, D).T @ dlogits.reshape(-1, C), "b": dlogits.sum(axis=(0, 1))}
+        # every frame of every sequence is one row: (N·T, D)ᵀ @ (N·T, C)
+        grads = {"W": X.reshape(N * T, D).T @ dlogits.reshape(N * T, C), "b": dlogits.sum(axis=(0, 1))}
         for k in params:
             m[k] = 0.9 * m[k] + 0.1 * grads[k]
             v[k] = 0.999 * v[k] + 0.001 * grads[k] ** 2

@@ -3,8 +3,8 @@ space, and its gradient with respect to the logits.
 
 Expected values come from this file: on tiny inputs (3 symbols, up to 6 frames) by
 enumerating every one of the C^T symbol paths and collapsing each (merge repeats, then drop
-blanks); on long inputs (500 frames) from a recursion written here one example and one
-frame at a time; the gradient from central differences of the loss; and, where PyTorch is
+blanks); on long inputs (500 frames) from a recursion written here one example at a time;
+the gradient from central differences of the loss; and, where PyTorch is
 installed, from torch.nn.functional.ctc_loss and autograd.
 """
 

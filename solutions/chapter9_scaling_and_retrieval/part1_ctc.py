@@ -271,12 +271,15 @@ def ctc_loss_and_grad(
     losses = -np.logaddexp.reduce(alpha[:, 0] + beta[:, 0], axis=1)
     # gamma is a probability (at most 1): leaving log space here cannot overflow, and the
     # positions no path visits (beta = −inf, frames past T_n too) give exactly 0.
-    gamma = np.exp(alpha + beta + losses[:, None, None])
+    # (In place: each (N, T, S) temporary costs page faults as well as arithmetic.)
+    gamma = alpha + beta
+    gamma += losses[:, None, None]
+    np.exp(gamma, out=gamma)
     # Σ over the positions s that hold symbol k: a batched product with one-hot rows of ext.
     one_hot = (ext[:, :, None] == np.arange(C)).astype(logits.dtype)  # (N, S, C)
-    occupancy = gamma @ one_hot  # (N, T, C)
-    real = (np.arange(T) < input_lengths[:, None])[:, :, None]  # frames that are not padding
-    grad = np.where(real, np.exp(log_probs) - occupancy, 0.0).astype(logits.dtype)
+    grad = np.exp(log_probs)
+    grad -= gamma @ one_hot  # (N, T, C): the expected count of each symbol at each frame
+    grad[np.arange(T) >= input_lengths[:, None]] = 0.0  # padded frames do not count
     return losses, grad
     # END SOLUTION
 

@@ -155,7 +155,7 @@ def _loop_beta(lp, ext, skip, T_n, S_n, variant=""):
         for s in range(S):
             terms = []
             for step in (0, 1, 2):
-                if s + step < S and (step < 2 or skip[s + step]):
+                if s + step < S and (step < 2 or skip[s + step] or variant == "always skip"):
                     terms.append(lp[t + 1, ext[s + step]] + beta[t + 1, s + step])
             beta[t, s] = np.logaddexp.reduce(terms)
     if variant == "include frame t's own symbol":
@@ -181,6 +181,7 @@ def _alpha_mistakes(lp, ext, skip, S_n):
 def _beta_mistakes(lp, ext, skip, T_n, S_n):
     phrases = {
         "include frame t's own symbol in beta[t]": "include frame t's own symbol",
+        "take the s + 2 term whatever skip[s + 2] says": "always skip",
         "end only on the blank after the last label": "end on the last blank only",
         "end every example at frame T − 1, ignoring input_lengths": "end every example at frame T − 1",
     }
@@ -641,6 +642,9 @@ def test_ctc_grad_matches_central_differences(impl):
             "leave out the softmax term p_t[k]": lambda: want - np.where(padded, 0.0, softmax),
             "leave the padded frames' gradient at p_t instead of 0": lambda: np.where(padded, softmax, want),
             "return the gradient of the mean loss instead of the sum": want / 4,
+            "forget to divide alpha·beta by p(labels | x) in gamma": lambda: np.where(
+                padded, 0.0, softmax - np.exp(-want_losses)[:, None, None] * (softmax - want)
+            ),
             "flip the sign": -want,
         },
     )

@@ -148,7 +148,12 @@ def train_ctc_model(
     Start from W = 0.01 · rng.normal(size=(D, C)) and b = 0. Each of `steps` steps takes
     the whole batch, the mean loss over the N sequences and its gradient (dW = Σ over the
     real frames of x_t^T dlogits_t, db = Σ dlogits_t, both divided by N), and one Adam
-    update (beta1 0.9, beta2 0.999, eps 1e-8, bias-corrected) with step size lr.
+    update of each parameter θ with its gradient g, at step k = 1, 2, …:
+
+        m = 0.9·m + 0.1·g,  v = 0.999·v + 0.001·g²  (both starting at 0),
+        θ = θ − lr · m̂ / (√v̂ + 1e-8),  m̂ = m / (1 − 0.9^k),  v̂ = v / (1 − 0.999^k)
+
+    (eps added to √v̂, the bias-corrected root: the tests' first step is θ − lr·g/(|g| + 1e-8)).
     Returns ({"W", "b"}, the mean loss before each step)."""
     raise NotImplementedError("train_ctc_model")
 

@@ -483,7 +483,9 @@ def _loss_from_alpha(lp, labels, input_lengths, label_lengths, end="both", frame
         alpha = _alpha_by_frames(lp[n], ext[0], skip[0])
         t = (input_lengths[n] if frame is None else frame) - 1
         S_n = 2 * label_lengths[n] + 1
-        terms = [alpha[t, S_n - 1]] + ([alpha[t, S_n - 2]] if S_n > 1 and end == "both" else [])
+        terms = [alpha[t, S_n - 1]] + ([alpha[t, S_n - 2]] if S_n > 1 and end != "blank" else [])
+        if S_n == 1 and end == "wrap":  # index S_n − 2 = −1: NumPy reads the last column
+            terms.append(alpha[t, -1])
         out.append(-np.logaddexp.reduce(terms))
     return np.array(out)
 
@@ -590,6 +592,9 @@ def test_ctc_loss_on_a_padded_batch(impl):
             ),
             "use the padded labels as if every label had length L": lambda: _loss_from_alpha(
                 lp, labels, input_lengths, np.full(5, 4)
+            ),
+            "read position S_n − 2 = −1 for the empty label (NumPy's last column)": lambda: _loss_from_alpha(
+                lp, labels, input_lengths, label_lengths, end="wrap"
             ),
         },
     )

@@ -333,9 +333,9 @@ if MAIN:
             train_objects,
             train_questions,
             train_answers,
-            3000,
+            4000,
             64,
-            1e-3,
+            3e-3,
             np.random.default_rng(2),
         )
         seconds = time.perf_counter() - start
@@ -346,7 +346,7 @@ if MAIN:
         baseline = mlp_baseline(
             (train_objects, train_questions, train_answers),
             (test_objects, test_questions),
-            3000,
+            4000,
             np.random.default_rng(3),
         )
         print("MLP on the concatenated objects:", accuracy_by_type(baseline, test_answers, test_questions))

@@ -215,7 +215,7 @@ def rn_forward(
     a3 = s @ p["f1_W"] + p["f1_b"]
     z = np.maximum(a3, 0)
     logits = z @ p["f2_W"] + p["f2_b"]
-    return logits, (objects.shape[-1], p, pairs, a1, h1, a2, g, s, a3, z)
+    return logits, (objects, p, pairs, a1, h1, a2, g, s, a3, z)
     # END SOLUTION
 
 
@@ -233,7 +233,7 @@ def rn_backward(
     Returns (dobjects, dquestions, grads), grads with the keys of params. Use your
     all_pairs_backward for the last step."""
     # BEGIN SOLUTION
-    f, p, pairs, a1, h1, a2, g, s, a3, z = cache
+    objects, p, pairs, a1, h1, a2, g, s, a3, z = cache
     grads = {"f2_W": z.T @ dlogits, "f2_b": dlogits.sum(axis=0)}
     da3 = (dlogits @ p["f2_W"].T) * (a3 > 0)
     grads["f1_W"], grads["f1_b"] = s.T @ da3, da3.sum(axis=0)
@@ -246,7 +246,7 @@ def rn_backward(
     da1 = (da2 @ p["g2_W"].T) * (a1 > 0)
     grads["g1_W"], grads["g1_b"] = pairs.T @ da1, da1.sum(axis=0)
     dpairs = (da1 @ p["g1_W"].T).reshape(n, k, k, -1)
-    dobjects, dquestions = all_pairs_backward(dpairs, f)
+    dobjects, dquestions = all_pairs_backward(dpairs, objects.shape[-1])
     return dobjects, dquestions, {key: grads[key] for key in KEYS}
     # END SOLUTION
 
@@ -400,9 +400,9 @@ if MAIN:
             train_objects,
             train_questions,
             train_answers,
-            3000,
+            4000,
             64,
-            1e-3,
+            3e-3,
             np.random.default_rng(2),
         )
         seconds = time.perf_counter() - start
@@ -413,7 +413,7 @@ if MAIN:
         baseline = mlp_baseline(
             (train_objects, train_questions, train_answers),
             (test_objects, test_questions),
-            3000,
+            4000,
             np.random.default_rng(3),
         )
         print("MLP on the concatenated objects:", accuracy_by_type(baseline, test_answers, test_questions))

@@ -135,18 +135,19 @@ def test_readout_sums_and_averages_each_graphs_nodes(impl):
 @exercise("readout")
 def test_readout_does_not_depend_on_the_order_of_the_nodes(impl):
     h = rng(4).normal(size=(9, D))
-    graph = np.array([2, 0, 0, 1, 2, 2, 0, 1, 2])
-    want = _readout(h, graph, 4)  # graph 3 has no nodes: zeros
-    expect_close(run(impl.readout, h, graph, 4), want, what="the sum readout (graph 3 has no nodes)")
+    graph = np.array([2, 0, 0, 1, 2, 2, 0, 4, 2])  # graphs 1 and 4 have one node each, graph 3 none
+    want = _readout(h, graph, 5)
+    expect_close(run(impl.readout, h, graph, 5), want, what="the sum readout (graph 3 has no nodes)")
     for seed in (5, 6):
         order = rng(seed).permutation(9)
-        call = run(impl.readout, h[order], graph[order], 4, mean=True)
+        call = run(impl.readout, h[order], graph[order], 5, mean=True)
         expect_close(
             Call(call.value, f"{call} with the nodes in the order {order.tolist()}"),
-            _readout(h, graph, 4, mean=True),
-            what="the mean readout of the same graphs with their nodes stored in another order",
+            _readout(h, graph, 5, mean=True),
+            what="the mean readout of the same graphs with their nodes stored in another order "
+            "(graphs 1 and 4 have one node, graph 3 none)",
             mistakes={
-                "take the last node of each graph": lambda order=order: _last(h[order], graph[order], 4)
+                "take the last node of each graph": lambda order=order: _last(h[order], graph[order], 5)
             },
         )
 
@@ -315,10 +316,11 @@ def test_mp_step_backward_keeps_float32(impl):
 # --- mpnn_forward / mpnn_backward ---------------------------------------------------------------
 
 
-def _mpnn(x, edges, graph, n_graphs, p, steps, readout="sum"):
+def _mpnn(x, edges, graph, n_graphs, p, steps, readout="sum", first=None):
+    """first: parameters for the first step only (the others use p)."""
     h = np.maximum(x @ p["W_in"] + p["b_in"], 0)
-    for _ in range(steps):
-        h = _step(h, edges, p)
+    for t in range(steps):
+        h = _step(h, edges, first if t == 0 and first is not None else p)
     pooled = _readout(h, graph, n_graphs, mean=readout == "mean")
     return pooled @ p["W_out"] + p["b_out"]
 
@@ -406,7 +408,19 @@ def _check_backward(impl, seed, steps, dtype=np.float64, rtol=1e-6, atol=1e-8):
             rtol=rtol,
             atol=atol,
             what=f"grads[{key!r}] against central differences ({steps} steps)",
+            mistakes=_one_step(x, p, steps, dout, key) if key in STEP_KEYS else None,
         )
+
+
+def _one_step(x, p, steps, dout, key):
+    """The gradient through the first step's use of a shared weight alone: what a backward
+    that assigns each step's gradient instead of adding them returns."""
+
+    def loss(a):
+        return np.sum(_mpnn(x, EDGES, GRAPH, 2, p, steps, first={**p, key: a}) * dout)
+
+    phrase = "keep one step's gradient for the shared weights (= where the steps' gradients must add up)"
+    return {phrase: lambda: numeric_grad(loss, p[key])}
 
 
 @exercise("mpnn_backward")

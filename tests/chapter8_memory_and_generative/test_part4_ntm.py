@@ -164,6 +164,31 @@ def test_content_weights_finds_the_row_pointing_like_the_key(impl):
 
 
 @exercise("content_weights")
+def test_content_weights_eps_keeps_zero_and_faint_rows_finite(impl):
+    # A zero row scores 0 (0 / EPS), not nan; a row of norm 1e-8 along the key has
+    # ||M_i|| ||k|| = 1e-8 ||k||, comparable with EPS, so K_i = ||k|| / (||k|| + 1): EPS is
+    # part of the definition, added to the product of the norms.
+    g = rng(6)
+    M, k, beta = g.normal(size=(B, N, W)), g.normal(size=(B, W)), np.array([2.0, 3.0, 1.0])
+    M[:, 0] = 0.0
+    M[:, 1] = 1e-8 * k / np.linalg.norm(k, axis=1, keepdims=True)
+    call = run_without_warnings(impl.content_weights, M, k, beta)
+    w, _ = expect_parts(call, ("w", "cache"), [(B, N), None])
+
+    def no_eps():
+        with np.errstate(invalid="ignore"):
+            norms = np.linalg.norm(M, axis=2) * np.linalg.norm(k, axis=1)[:, None]
+            return _content(M, k, beta, norms_constant=norms)
+
+    expect_close(
+        Call(w, str(call)),
+        _content(M, k, beta),
+        what="w with a zero row 0 and a row 1 of norm 1e-8",
+        mistakes={"leave EPS out of the denominator": no_eps},
+    )
+
+
+@exercise("content_weights")
 def test_content_weights_rows_sum_to_one_and_beta_zero_is_uniform(impl):
     M, k, beta = _content_case(4)
     beta[1] = 0.0
@@ -500,20 +525,21 @@ def test_write_memory_backward_keeps_float32(impl):
     _expect_grads(call, WRITE_GRADS, got, wants, rtol=1e-3, atol=1e-5)
 
 
-# Training budget: 3 bits, sequences of 3, a memory of 8 rows of 6, a controller of 16 tanh
-# units; 150 Adam steps at 1e-2 on batches of 16 (the given train_copy, about a second).
-# Over 30 seeds (init rng(s), training rng(s + 1)) the reference got 0-21 % of the bits of
-# 500 new sequences wrong (median 0.4 %, worst seed 19). A model without memory sees only
-# blank inputs while it must answer, and cannot beat chance (50 %).
+# Training budget: 3 bits, sequences of 2, a memory of 8 rows of 6, a controller of 16 tanh
+# units; 100 Adam steps at 1e-2 on batches of 32 (the given train_copy; about a second under
+# the grader, which type-checks each of the 12 calls of your functions per time step). Over
+# 30 seeds (init rng(s), training rng(s + 1)) the reference got 2-18 % of the bits of 500 new
+# sequences wrong (median 8 %, worst seed 20). A model without memory sees only blank inputs
+# while it must answer, and cannot beat chance (50 %).
 BIT_ERROR = 0.30
 
 
 @exercise("write_memory_backward", timeout=60)
 def test_the_ntm_learns_to_copy(impl):
     params = impl.init_ntm(4, 3, 16, 6, rng(0))
-    got = run(impl.train_copy, params, 150, 16, 3, 3, 8, 1e-2, rng(1))
+    got = run(impl.train_copy, params, 100, 32, 2, 3, 8, 1e-2, rng(1))
     trained, losses = got.value
-    x, targets, mask = impl.make_copy_batch(500, 3, 3, rng(2))
+    x, targets, mask = impl.make_copy_batch(500, 2, 3, rng(2))
     logits, _ = impl.ntm_forward(trained, x, 8)
     error = float(np.mean((logits[:, mask] > 0) != (targets[:, mask] > 0.5)))
     expect(

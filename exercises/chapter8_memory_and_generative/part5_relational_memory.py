@@ -133,7 +133,8 @@ def rmc_step_backward(
 ) -> tuple[Float[np.ndarray, "batch slots dim"], Float[np.ndarray, "batch dim"], Params]:
     """The gradients of (M_new, cache) = rmc_step(memory, x, params, n_heads): (dmemory, dx,
     grads) with a gradient for every parameter of init_rmc. Use your
-    attend_over_memory_backward."""
+    attend_over_memory_backward. relu'(0) is taken as 0 (as in PyTorch): a pre-activation
+    of exactly 0 passes no gradient."""
     raise NotImplementedError("rmc_step_backward")
 
 

@@ -314,6 +314,23 @@ def test_rmc_step_backward_shut_input_gate_passes_the_gradient_through(impl):
         )
 
 
+@exercise("rmc_step_backward")
+def test_rmc_step_backward_relu_passes_nothing_at_zero(impl):
+    # W_1 = 0 and b_1 = 0 put every pre-activation of the MLP at exactly 0, where relu'(0)
+    # is 0 (the docstring): then W_1 and b_1 get no gradient, and the MLP's output is b_2.
+    M, x, p = _case(35)
+    p["W_1"], p["b_1"] = np.zeros((D, HIDDEN)), np.zeros(HIDDEN)
+    dnew = rng(36).normal(size=(B, R, D))
+    _, cache = impl.rmc_step(M, x, p, HEADS)
+    call = run(impl.rmc_step_backward, dnew, cache)
+    _, _, grads = expect_parts(call, ("dmemory", "dx", "grads"), [(B, R, D), (B, D), None])
+    for k in ("W_1", "b_1"):
+        expect(k in grads, f"{call}: grads has no {k}")
+        expect_close(
+            Call(grads[k], str(call)), np.zeros_like(p[k]), atol=0, what=f"grads['{k}'] with relu at 0"
+        )
+
+
 # Training budget: associative recall of 3 items of 4 numbers with 3 classes, a memory of 2
 # slots of 16 in 2 heads, the MLP 32 wide; 200 Adam steps at 1e-2 on batches of 32 (the given
 # train_recall; about a second under the grader). Over 30 seeds (init rng(s), training

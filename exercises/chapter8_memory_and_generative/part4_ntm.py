@@ -71,8 +71,12 @@ def content_weights_backward(
 ]:
     """The gradients of (w, cache) = content_weights(memory, key, beta) given dL/dw.
 
-    Returns (dmemory, dkey, dbeta). A memory row or key of norm 0 never reaches this
-    function in the tests (its norm has no derivative there).
+    Returns (dmemory, dkey, dbeta). A memory row of norm 0 never reaches this function in
+    the tests, but a key of 0 does: the given NTM's first step on an all-zero input vector
+    has h = 0 and so a zero key. EPS keeps K differentiable there (near k = 0, K[b, i] is
+    M[b, i] . k[b] / EPS), so dkey[b] = sum_i dK[b, i] M[b, i] / EPS: the path through
+    ||k|| is multiplied by M[b, i] . k[b] = 0 and vanishes. Do not divide by ||k|| = 0
+    (0 / 0 is nan, and one nan spoils the whole training).
     """
     raise NotImplementedError("content_weights_backward")
 

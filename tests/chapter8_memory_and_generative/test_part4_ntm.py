@@ -252,6 +252,31 @@ def test_content_weights_backward_scaling_a_row_changes_nothing(impl):
 
 
 @exercise("content_weights_backward")
+def test_content_weights_backward_zero_key_stays_finite(impl):
+    # The given NTM's first step on an all-zero input has a zero key. K is still
+    # differentiable there (EPS > 0): near k = 0 it is M_i . k / EPS, so dkey = sum_i dK_i
+    # M_i / EPS, dmemory = 0 and dbeta = 0 (K = 0) for that sequence; the path through
+    # ||k|| is multiplied by M_i . k = 0 and vanishes.
+    M, k, beta = _content_case(17)
+    k[1] = 0.0
+    dw = rng(18).normal(size=(B, N))
+    _, cache = impl.content_weights(M, k, beta)
+    call = run_without_warnings(impl.content_weights_backward, dw, cache)
+    dM, dk, dbeta = expect_parts(call, ("dmemory", "dkey", "dbeta"), [(B, N, W), (B, W), (B,)])
+    w = _content(M, k, beta)
+    dz = w[1] * (dw[1] - dw[1] @ w[1])
+    what = "for sequence 1, whose key is 0"
+    expect_close(
+        Call(dk[1], str(call)),
+        beta[1] * (dz @ M[1]) / EPS,
+        what=f"dkey {what}",
+        mistakes={"set dkey to 0 where the key is 0 (K is differentiable there, thanks to EPS)": np.zeros(W)},
+    )
+    expect_close(Call(dM[1], str(call)), np.zeros((N, W)), atol=1e-12, what=f"dmemory {what}")
+    expect_close(Call(dbeta[1], str(call)), 0.0, atol=1e-12, what=f"dbeta {what}")
+
+
+@exercise("content_weights_backward")
 def test_content_weights_backward_keeps_float32(impl):
     M, k, beta = (a.astype(np.float32) for a in _content_case(15))
     dw = rng(16).normal(size=(B, N)).astype(np.float32)
@@ -551,5 +576,11 @@ def test_the_ntm_learns_to_copy(impl):
         error <= BIT_ERROR,
         f"{got} (all your addressing, read and write functions and their backward passes inside "
         f"the given NTM): {error:.1%} of the copied bits of 500 new sequences were wrong, expected at "
-        f"most {BIT_ERROR:.0%} (chance is 50%; loss from {losses[0]:.3f} to {np.mean(losses[-10:]):.3f})",
+        f"most {BIT_ERROR:.0%} (chance is 50%; loss from {losses[0]:.3f} to {np.mean(losses[-10:]):.3f})"
+        + (
+            "; a nan loss comes from a nan gradient: a division by a zero norm or weight (see "
+            "content_weights_backward's docstring on a zero key)"
+            if not np.all(np.isfinite(losses))
+            else ""
+        ),
     )

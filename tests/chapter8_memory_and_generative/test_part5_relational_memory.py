@@ -49,7 +49,7 @@ def _sigmoid(z):
     return 1 / (1 + np.exp(-z))
 
 
-def _attend(M, x, p, n_heads, with_input=True, scale=True, softmax_axis=-1):
+def _attend(M, x, p, n_heads, with_input=True, scale=True, softmax_axis=-1, interleave=False):
     """The definition, one sequence and one head at a time."""
     b_, r_, d_ = M.shape
     dh = d_ // n_heads
@@ -57,24 +57,33 @@ def _attend(M, x, p, n_heads, with_input=True, scale=True, softmax_axis=-1):
     for b in range(b_):
         Z = np.vstack([M[b], x[b]]) if with_input else M[b]
         Q, K, V = M[b] @ p["W_q"], Z @ p["W_k"], Z @ p["W_v"]
-        heads = []
+        heads = np.zeros((r_, d_))  # head h's output goes back to head h's columns
         for h in range(n_heads):
-            cols = slice(h * dh, (h + 1) * dh)
+            cols = slice(h, None, n_heads) if interleave else slice(h * dh, (h + 1) * dh)
             s = Q[:, cols] @ K[:, cols].T / (math.sqrt(dh) if scale else 1.0)
-            heads.append(_softmax(s) @ V[:, cols] if softmax_axis == -1 else _softmax(s.T).T @ V[:, cols])
-        out[b] = np.hstack(heads) @ p["W_o"]
+            heads[:, cols] = _softmax(s) @ V[:, cols] if softmax_axis == -1 else _softmax(s.T).T @ V[:, cols]
+        out[b] = heads @ p["W_o"]
     return out
 
 
 def _step(
-    M, x, p, n_heads, attention_residual=True, mlp_residual=True, candidate_tanh=True, swap_gates=False
+    M,
+    x,
+    p,
+    n_heads,
+    attention_residual=True,
+    mlp_residual=True,
+    candidate_tanh=True,
+    swap_gates=False,
+    gate_memory=None,
 ):
     att = _attend(M, x, p, n_heads)
     m1 = M + att if attention_residual else att
     mlp = np.maximum(m1 @ p["W_1"] + p["b_1"], 0) @ p["W_2"] + p["b_2"]
     m2 = m1 + mlp if mlp_residual else mlp
-    i = _sigmoid((x @ p["W_i"])[:, None, :] + np.tanh(M) @ p["U_i"] + p["b_i"])
-    f = _sigmoid((x @ p["W_f"])[:, None, :] + np.tanh(M) @ p["U_f"] + p["b_f"])
+    G = M if gate_memory is None else gate_memory  # the memory the gates read
+    i = _sigmoid((x @ p["W_i"])[:, None, :] + np.tanh(G) @ p["U_i"] + p["b_i"])
+    f = _sigmoid((x @ p["W_f"])[:, None, :] + np.tanh(G) @ p["U_f"] + p["b_f"])
     if swap_gates:
         i, f = f, i
     return i * (np.tanh(m2) if candidate_tanh else m2) + f * M
@@ -124,6 +133,9 @@ def test_attend_over_memory_matches_definition(impl, seed):
                 M, x, p, HEADS, softmax_axis=0
             ),
             "use one head of D columns": lambda: _attend(M, x, p, 1),
+            "give head h the columns h, h + heads, h + 2 heads, ... (a reshape to (..., d, heads))": (
+                lambda: _attend(M, x, p, HEADS, interleave=True)
+            ),
         },
     )
 
@@ -271,6 +283,7 @@ def test_rmc_step_backward_matches_central_differences(impl, seed):
                 attention_residual=False
             ),
             "differentiate a step without the residual around the MLP": without(mlp_residual=False),
+            "leave out the gates' path to the memory (through tanh(M) @ U_i and U_f)": without(gate_memory=M),
         },
     )
 

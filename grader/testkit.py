@@ -38,6 +38,7 @@ __all__ = [
     "expect_shape",
     "expect_parts",
     "numeric_grad",
+    "numeric_grads",
     "Mistakes",
     "diagnosis",
 ]
@@ -374,3 +375,20 @@ def numeric_grad(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1
         x[i] = old
         grad[i] = (up - down) / (2 * eps)
     return grad
+
+
+def numeric_grads(
+    loss: Callable[..., float], args: Sequence[np.ndarray], eps: float = 1e-6
+) -> list[np.ndarray]:
+    """Central differences of loss(*args) with respect to each argument in turn, the others
+    held fixed: one gradient per argument, in order (each as numeric_grad gives it)."""
+
+    def wrt(k: int) -> Callable[[np.ndarray], float]:
+        def f(value: np.ndarray) -> float:
+            changed = list(args)
+            changed[k] = value
+            return loss(*changed)
+
+        return f
+
+    return [numeric_grad(wrt(k), arg, eps) for k, arg in enumerate(args)]

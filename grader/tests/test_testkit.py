@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.testkit import Call, expect_close, expect_equal, numeric_grad, run
+from grader.testkit import Call, expect_close, expect_equal, numeric_grad, numeric_grads, run
 
 
 def linear_forward(x, W, b):
@@ -93,6 +93,19 @@ def test_numeric_grad_of_a_quadratic():
     x = np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]])
     grad = numeric_grad(lambda z: float(np.sum(A * z**2)), x)
     np.testing.assert_allclose(grad, 2 * A * x, rtol=1e-7, atol=1e-8)
+
+
+def test_numeric_grads_gives_one_gradient_per_argument_the_others_held_fixed():
+    x, W, b = (
+        np.array([[1.0, -2.0]]),
+        np.array([[0.5, 1.0, -1.0], [2.0, 0.0, 3.0]]),
+        np.array([0.1, 0.2, 0.3]),
+    )
+    dout = np.array([[1.0, -1.0, 2.0]])
+    dx, dW, db = numeric_grads(lambda *a: float(np.sum(linear_forward(*a) * dout)), [x, W, b])
+    np.testing.assert_allclose(dx, dout @ W.T, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(dW, x.T @ dout, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(db, dout[0], rtol=1e-7, atol=1e-8)
 
 
 def test_a_numpy_warning_in_a_stability_test_is_explained():

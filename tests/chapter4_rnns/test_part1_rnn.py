@@ -17,7 +17,7 @@ from grader.testkit import (
     expect,
     expect_close,
     expect_parts,
-    numeric_grad,
+    numeric_grads,
     rng,
     run,
     run_without_warnings,
@@ -133,15 +133,7 @@ def test_rnn_cell_backward_matches_central_differences(impl):
     _, cache = impl.rnn_cell_forward(x0, h0, Wx, Wh, b)
     call = run(impl.rnn_cell_backward, dh, cache)
     args = [x0, h0, Wx, Wh, b]
-    wants = []
-    for k in range(5):
-
-        def loss(v, k=k):
-            a = list(args)
-            a[k] = v
-            return _cell_loss(*a, dh)
-
-        wants.append(numeric_grad(loss, args[k]))
+    wants = numeric_grads(lambda *a: _cell_loss(*a, dh), args)
     h = np.tanh(x0 @ Wx + h0 @ Wh + b)
 
     def wrong(da):
@@ -209,17 +201,7 @@ def test_rnn_forward_keeps_float32(impl):
 
 
 def _sequence_grads(x, h0, Wx, Wh, b, dhs):
-    args = [x, h0, Wx, Wh, b]
-    wants = []
-    for k in range(5):
-
-        def loss(v, k=k):
-            a = list(args)
-            a[k] = v
-            return float(np.sum(_forward(*a) * dhs))
-
-        wants.append(numeric_grad(loss, args[k]))
-    return wants
+    return numeric_grads(lambda *a: float(np.sum(_forward(*a) * dhs)), [x, h0, Wx, Wh, b])
 
 
 @exercise("rnn_backward")

@@ -20,7 +20,7 @@ from grader.testkit import (
     expect_close,
     expect_equal,
     expect_parts,
-    numeric_grad,
+    numeric_grads,
     rng,
     run,
     run_without_warnings,
@@ -79,20 +79,6 @@ def _expect_dtype(call, arrays, names, dtype=np.float32):
             getattr(a, "dtype", None) == dtype,
             f"{call}: {name} has dtype {getattr(a, 'dtype', None)}; float32 inputs must give {dtype}",
         )
-
-
-def _grads(loss, args):
-    """Central differences of loss(*args) with respect to every argument in turn."""
-    wants = []
-    for k in range(len(args)):
-
-        def f(v, k=k):
-            a = list(args)
-            a[k] = v
-            return loss(*a)
-
-        wants.append(numeric_grad(f, args[k]))
-    return wants
 
 
 FORWARD_MISTAKES = {
@@ -172,7 +158,7 @@ def test_lstm_cell_backward_matches_central_differences(impl, seed):
         call,
         CELL_GRADS,
         got,
-        _grads(loss, args),
+        numeric_grads(loss, args),
         mistakes={
             "forget the upstream gradient dc on the cell state": lambda: _cell_backward(
                 *args, dh, dc, use_dc=False
@@ -346,7 +332,7 @@ def test_lstm_backward_matches_central_differences(impl, final):
     if final:
         mistakes["ignore dc_T"] = lambda: _seq_backward(*args, dhs, dh_w, zero)
         mistakes["ignore dh_T"] = lambda: _seq_backward(*args, dhs, zero, dc_w)
-    _expect_all(call, GRADS, got, _grads(loss, args), mistakes=mistakes)
+    _expect_all(call, GRADS, got, numeric_grads(loss, args), mistakes=mistakes)
 
 
 @exercise("lstm_backward")
@@ -428,8 +414,8 @@ def test_bilstm_backward_matches_central_differences(impl):
         return lambda *args: float(np.sum(_bi_forward(*args, **wrong) * dhs))
 
     args = (x, *params)
-    mistakes = {p: (lambda w=w: _grads(loss_with(**w), args)) for p, w in BI_MISTAKES.items()}
-    _expect_all(call, BI_GRADS, got, _grads(loss_with(), args), mistakes=mistakes)
+    mistakes = {p: (lambda w=w: numeric_grads(loss_with(**w), args)) for p, w in BI_MISTAKES.items()}
+    _expect_all(call, BI_GRADS, got, numeric_grads(loss_with(), args), mistakes=mistakes)
 
 
 @exercise("bilstm_backward")

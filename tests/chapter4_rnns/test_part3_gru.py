@@ -11,7 +11,17 @@ reset gate applied in the wrong place shows.
 import numpy as np
 import pytest
 
-from grader.testkit import Call, exercise, expect, expect_close, expect_parts, numeric_grad, rng, run
+from grader.testkit import (
+    Call,
+    exercise,
+    expect,
+    expect_close,
+    expect_parts,
+    numeric_grad,
+    numeric_grads,
+    rng,
+    run,
+)
 
 N, T, D, H = 3, 5, 4, 6
 
@@ -79,19 +89,6 @@ def _expect_dtype(call, arrays, names):
         )
 
 
-def _grads(loss, args):
-    wants = []
-    for k in range(len(args)):
-
-        def f(v, k=k):
-            a = list(args)
-            a[k] = v
-            return loss(*a)
-
-        wants.append(numeric_grad(f, args[k]))
-    return wants
-
-
 CELL_GRADS = ("dx", "dh_prev", "dWx", "dWh", "dbx", "dbh")
 GRADS = ("dx", "dh0", "dWx", "dWh", "dbx", "dbh")
 SHAPES = [(D, 3 * H), (H, 3 * H), (3 * H,), (3 * H,)]
@@ -144,8 +141,8 @@ def test_gru_cell_backward_matches_central_differences(impl, seed):
         call,
         CELL_GRADS,
         got,
-        _grads(loss_with(), args),
-        mistakes={p: (lambda w=w: _grads(loss_with(**w), args)) for p, w in MISTAKES.items()},
+        numeric_grads(loss_with(), args),
+        mistakes={p: (lambda w=w: numeric_grads(loss_with(**w), args)) for p, w in MISTAKES.items()},
     )
 
 
@@ -183,14 +180,14 @@ def _seq_backward_no_accumulate(x, h0, Wx, Wh, bx, bh, dhs):
     """The weight gradients of the first step alone (what overwriting instead of adding
     leaves after a backward loop), with the correct dx and dh0."""
     args = (x, h0, Wx, Wh, bx, bh)
-    full = _grads(lambda *a: float(np.sum(_forward(*a) * dhs)), args)
+    full = numeric_grads(lambda *a: float(np.sum(_forward(*a) * dhs)), args)
     hs = _forward(*args)
     # dL/dh_0 (the state after step 0): from its own loss and through the later steps
     dh_after0 = numeric_grad(
         lambda h: float(np.sum(_forward(x[:, 1:], h, Wx, Wh, bx, bh) * dhs[:, 1:])), hs[:, 0]
     )
     dh_after0 = dh_after0 + dhs[:, 0]
-    step0 = _grads(lambda *a: float(np.sum(_step(x[:, 0], h0, *a) * dh_after0)), (Wx, Wh, bx, bh))
+    step0 = numeric_grads(lambda *a: float(np.sum(_step(x[:, 0], h0, *a) * dh_after0)), (Wx, Wh, bx, bh))
     return (full[0], full[1], *step0)
 
 
@@ -207,11 +204,11 @@ def test_gru_backward_matches_central_differences(impl, seed):
     def loss_with(**wrong):
         return lambda *a: float(np.sum(_forward(*a, **wrong) * dhs))
 
-    mistakes = {p: (lambda w=w: _grads(loss_with(**w), args)) for p, w in MISTAKES.items()}
+    mistakes = {p: (lambda w=w: numeric_grads(loss_with(**w), args)) for p, w in MISTAKES.items()}
     mistakes["keep only one step's weight gradients instead of summing them over the steps"] = lambda: (
         _seq_backward_no_accumulate(*args, dhs)
     )
-    _expect_all(call, GRADS, got, _grads(loss_with(), args), mistakes=mistakes)
+    _expect_all(call, GRADS, got, numeric_grads(loss_with(), args), mistakes=mistakes)
 
 
 @exercise("gru_backward")
@@ -223,7 +220,7 @@ def test_gru_backward_keeps_float32(impl):
     got = expect_parts(call, GRADS, [(N, T, D), (N, H)] + SHAPES)
     _expect_dtype(call, got, GRADS)
     args64 = [a.astype(np.float64) for a in (x, h0, Wx, Wh, bx, bh)]
-    want = _grads(lambda *a: float(np.sum(_forward(*a) * dhs)), args64)
+    want = numeric_grads(lambda *a: float(np.sum(_forward(*a) * dhs)), args64)
     _expect_all(call, GRADS, got, want, rtol=1e-4, atol=1e-4)
 
 
@@ -291,4 +288,4 @@ def test_gru_backward_one_step_is_the_cell(impl):
     call = run(impl.gru_backward, dhs, cache)
     got = expect_parts(call, GRADS, [(N, 1, D), (N, H)] + SHAPES)
     args = (x, h0, Wx, Wh, bx, bh)
-    _expect_all(call, GRADS, got, _grads(lambda *a: float(np.sum(_forward(*a) * dhs)), args))
+    _expect_all(call, GRADS, got, numeric_grads(lambda *a: float(np.sum(_forward(*a) * dhs)), args))

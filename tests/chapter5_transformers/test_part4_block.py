@@ -21,7 +21,17 @@ import math
 import numpy as np
 import pytest
 
-from grader.testkit import Call, exercise, expect, expect_close, expect_parts, numeric_grad, rng, run
+from grader.testkit import (
+    Call,
+    exercise,
+    expect,
+    expect_close,
+    expect_parts,
+    numeric_grad,
+    numeric_grads,
+    rng,
+    run,
+)
 
 N, T, D, H = 2, 5, 12, 3
 MHA_KEYS = ("W_q", "b_q", "W_k", "b_k", "W_v", "b_v", "W_o", "b_o")
@@ -33,20 +43,6 @@ def _dtype_is(call, value, dtype, name):
         getattr(value, "dtype", None) == dtype,
         f"{call}: {name} has dtype {getattr(value, 'dtype', None)}; float32 inputs must give float32",
     )
-
-
-def _grads(loss, args):
-    """Central differences of loss(*args) with respect to every argument in turn."""
-    wants = []
-    for k in range(len(args)):
-
-        def f(v, k=k):
-            a = list(args)
-            a[k] = v
-            return loss(*a)
-
-        wants.append(numeric_grad(f, args[k]))
-    return wants
 
 
 # --- layer norm, one row at a time ------------------------------------------------------------
@@ -148,7 +144,7 @@ def test_layer_norm_backward_matches_central_differences(impl, shape):
     _, cache = impl.layer_norm_forward(x, gamma, beta)
     call = run(impl.layer_norm_backward, dy, cache)
     got = expect_parts(call, LN_GRADS, [shape, (shape[-1],), (shape[-1],)])
-    wants = _grads(lambda *a: float(np.sum(_ln_loops(*a) * dy)), (x, gamma, beta))
+    wants = numeric_grads(lambda *a: float(np.sum(_ln_loops(*a) * dy)), (x, gamma, beta))
     inv_std = 1.0 / np.sqrt(x.var(axis=-1, keepdims=True) + 1e-5)
     x_hat = (x - x.mean(axis=-1, keepdims=True)) * inv_std
     g = dy * gamma
@@ -180,7 +176,7 @@ def test_layer_norm_backward_keeps_float32(impl):
     call = run(impl.layer_norm_backward, dy, cache)
     got = expect_parts(call, LN_GRADS, [x.shape, (7,), (7,)])
     args64 = tuple(a.astype(np.float64) for a in (x, gamma, beta))
-    wants = _grads(lambda *a: float(np.sum(_ln_loops(*a) * dy)), args64)
+    wants = numeric_grads(lambda *a: float(np.sum(_ln_loops(*a) * dy)), args64)
     for name, part, want in zip(LN_GRADS, got, wants):
         _dtype_is(call, part, np.float32, name)
         expect_close(Call(part, str(call)), want, rtol=1e-4, atol=1e-4, what=name)

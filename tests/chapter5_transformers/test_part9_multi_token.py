@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from grader.testkit import Call, exercise, expect, expect_close, expect_equal, rng, run
+from grader.testkit import Call, exercise, expect, expect_close, expect_equal, numeric_grad, rng, run
 
 # ---------------------------------------------------------------------------------------------
 # The model written out
@@ -236,26 +236,12 @@ def test_mtp_loss_value(impl, n_future, time):
     )
 
 
-def _numeric(f, x, eps=1e-6):
-    grad = np.zeros_like(x)
-    x = x.copy()
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        up = f(x)
-        x[i] = old - eps
-        down = f(x)
-        x[i] = old
-        grad[i] = (up - down) / (2 * eps)
-    return grad
-
-
 @exercise("mtp_loss")
 def test_mtp_loss_gradient(impl):
     logits = rng(22).normal(size=(3, 2, 5, 4))
     tokens = rng(23).integers(0, 4, size=(2, 5))
     got = run(impl.mtp_loss, logits, tokens)
-    want = _numeric(lambda z: _loss(z, tokens), logits)
+    want = numeric_grad(lambda z: _loss(z, tokens), logits)
     expect_close(
         _of(got, got.value[1]),
         want,
@@ -264,7 +250,7 @@ def test_mtp_loss_gradient(impl):
         what="dlogits against central differences",
         mistakes={
             "forget to divide the gradient by the number of heads K": want * 3,
-            "give the positions without a target a gradient": lambda: _numeric(
+            "give the positions without a target a gradient": lambda: numeric_grad(
                 lambda z: _loss(z, tokens, wrap=True), logits
             ),
         },

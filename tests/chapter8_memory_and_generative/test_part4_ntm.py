@@ -17,7 +17,7 @@ from grader.testkit import (
     expect,
     expect_close,
     expect_parts,
-    numeric_grad,
+    numeric_grads,
     rng,
     run,
     run_without_warnings,
@@ -105,20 +105,6 @@ def _expect_float32(call, arrays, names):
             getattr(a, "dtype", None) == np.float32,
             f"{call}: {name} has dtype {getattr(a, 'dtype', None)}; float32 inputs must give float32",
         )
-
-
-def _numeric(loss, args):
-    """Central differences of loss(*args) with respect to every argument in turn."""
-    wants = []
-    for k in range(len(args)):
-
-        def f(v, k=k):
-            a = list(args)
-            a[k] = v
-            return loss(*a)
-
-        wants.append(numeric_grad(f, args[k]))
-    return wants
 
 
 def _expect_grads(call, names, got, wants, mistakes=None, rtol=1e-6, atol=1e-8):
@@ -219,12 +205,12 @@ def test_content_weights_backward_matches_central_differences(impl, seed):
     _, cache = impl.content_weights(M, k, beta)
     call = run(impl.content_weights_backward, dw, cache)
     got = expect_parts(call, ("dmemory", "dkey", "dbeta"), [(B, N, W), (B, W), (B,)])
-    wants = _numeric(lambda M, k, beta: np.sum(dw * _content(M, k, beta)), (M, k, beta))
+    wants = numeric_grads(lambda M, k, beta: np.sum(dw * _content(M, k, beta)), (M, k, beta))
 
     def norms_held_fixed():
         fixed = np.linalg.norm(M, axis=2) * np.linalg.norm(k, axis=1)[:, None] + EPS
         held = lambda M, k, beta: np.sum(dw * _content(M, k, beta, norms_constant=fixed))  # noqa: E731
-        return _numeric(held, (M, k, beta))
+        return numeric_grads(held, (M, k, beta))
 
     _expect_grads(
         call,
@@ -285,7 +271,7 @@ def test_content_weights_backward_keeps_float32(impl):
     got = expect_parts(call, ("dmemory", "dkey", "dbeta"), [(B, N, W), (B, W), (B,)])
     _expect_float32(call, got, ("dmemory", "dkey", "dbeta"))
     wide = [a.astype(np.float64) for a in (M, k, beta)]
-    wants = _numeric(lambda M, k, beta: np.sum(dw.astype(np.float64) * _content(M, k, beta)), wide)
+    wants = numeric_grads(lambda M, k, beta: np.sum(dw.astype(np.float64) * _content(M, k, beta)), wide)
     _expect_grads(call, ("dmemory", "dkey", "dbeta"), got, wants, rtol=1e-3, atol=1e-5)
 
 
@@ -384,17 +370,17 @@ def test_location_weights_backward_matches_central_differences(impl, seed):
     _, cache = impl.location_weights(*args)
     call = run(impl.location_weights_backward, dw, cache)
     got = expect_parts(call, LOCATION_GRADS, LOCATION_SHAPES)
-    wants = _numeric(lambda *a: np.sum(dw * _location(*a)), args)
+    wants = numeric_grads(lambda *a: np.sum(dw * _location(*a)), args)
     _expect_grads(
         call,
         LOCATION_GRADS,
         got,
         wants,
         mistakes={
-            "differentiate a shift that does not wrap around": lambda: _numeric(
+            "differentiate a shift that does not wrap around": lambda: numeric_grads(
                 lambda *a: np.sum(dw * _location(*a, circular=False)), args
             ),
-            "differentiate the sharpening without its renormalisation": lambda: _numeric(
+            "differentiate the sharpening without its renormalisation": lambda: numeric_grads(
                 lambda *a: np.sum(dw * _location(*a, renormalise=False)), args
             ),
         },
@@ -410,7 +396,7 @@ def test_location_weights_backward_keeps_float32(impl):
     got = expect_parts(call, LOCATION_GRADS, LOCATION_SHAPES)
     _expect_float32(call, got, LOCATION_GRADS)
     wide = [a.astype(np.float64) for a in args]
-    wants = _numeric(lambda *a: np.sum(dw.astype(np.float64) * _location(*a)), wide)
+    wants = numeric_grads(lambda *a: np.sum(dw.astype(np.float64) * _location(*a)), wide)
     _expect_grads(call, LOCATION_GRADS, got, wants, rtol=1e-3, atol=1e-5)
 
 
@@ -455,7 +441,7 @@ def test_read_memory_backward_matches_central_differences(impl):
     _, cache = impl.read_memory(M, w)
     call = run(impl.read_memory_backward, dr, cache)
     got = expect_parts(call, ("dmemory", "dw"), [(B, N, W), (B, N)])
-    wants = _numeric(lambda M, w: np.sum(dr * _read(M, w)), (M, w))
+    wants = numeric_grads(lambda M, w: np.sum(dr * _read(M, w)), (M, w))
     _expect_grads(call, ("dmemory", "dw"), got, wants)
 
 
@@ -468,7 +454,7 @@ def test_read_memory_backward_keeps_float32(impl):
     got = expect_parts(call, ("dmemory", "dw"), [(B, N, W), (B, N)])
     _expect_float32(call, got, ("dmemory", "dw"))
     wide = [a.astype(np.float64) for a in (M, w)]
-    wants = _numeric(lambda M, w: np.sum(dr.astype(np.float64) * _read(M, w)), wide)
+    wants = numeric_grads(lambda M, w: np.sum(dr.astype(np.float64) * _read(M, w)), wide)
     _expect_grads(call, ("dmemory", "dw"), got, wants, rtol=1e-4, atol=1e-6)
 
 
@@ -528,14 +514,14 @@ def test_write_memory_backward_matches_central_differences(impl, seed):
     _, cache = impl.write_memory(*args)
     call = run(impl.write_memory_backward, dM, cache)
     got = expect_parts(call, WRITE_GRADS, [(B, N, W), (B, N), (B, W), (B, W)])
-    wants = _numeric(lambda *a: np.sum(dM * _write(*a)), args)
+    wants = numeric_grads(lambda *a: np.sum(dM * _write(*a)), args)
     _expect_grads(
         call,
         WRITE_GRADS,
         got,
         wants,
         mistakes={
-            "differentiate a write that adds before erasing": lambda: _numeric(
+            "differentiate a write that adds before erasing": lambda: numeric_grads(
                 lambda *a: np.sum(dM * _write(*a, order="add first")), args
             )
         },
@@ -551,7 +537,7 @@ def test_write_memory_backward_keeps_float32(impl):
     got = expect_parts(call, WRITE_GRADS, [(B, N, W), (B, N), (B, W), (B, W)])
     _expect_float32(call, got, WRITE_GRADS)
     wide = [x.astype(np.float64) for x in args]
-    wants = _numeric(lambda *a: np.sum(dM.astype(np.float64) * _write(*a)), wide)
+    wants = numeric_grads(lambda *a: np.sum(dM.astype(np.float64) * _write(*a)), wide)
     _expect_grads(call, WRITE_GRADS, got, wants, rtol=1e-3, atol=1e-5)
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "expect_parts",
     "numeric_grad",
     "numeric_grads",
+    "numeric_param_grads",
     "Mistakes",
     "diagnosis",
 ]
@@ -392,3 +393,18 @@ def numeric_grads(
         return f
 
     return [numeric_grad(wrt(k), arg, eps) for k, arg in enumerate(args)]
+
+
+def numeric_param_grads(
+    loss: Callable[[dict[str, np.ndarray]], float],
+    params: Mapping[str, np.ndarray],
+    keys: Sequence[str] | None = None,
+    eps: float = 1e-6,
+) -> dict[str, np.ndarray]:
+    """Central differences of loss(params) with respect to each entry of the dict params (or
+    only the given keys), the others held fixed: one gradient per key, as numeric_grad gives it."""
+
+    def wrt(key: str) -> Callable[[np.ndarray], float]:
+        return lambda value: loss({**params, key: value})
+
+    return {key: numeric_grad(wrt(key), params[key], eps) for key in (params if keys is None else keys)}

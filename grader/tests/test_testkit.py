@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.testkit import Call, expect_close, expect_equal, numeric_grad, numeric_grads, run
+from grader.testkit import (
+    Call,
+    expect_close,
+    expect_equal,
+    numeric_grad,
+    numeric_grads,
+    numeric_param_grads,
+    run,
+)
 
 
 def linear_forward(x, W, b):
@@ -106,6 +114,17 @@ def test_numeric_grads_gives_one_gradient_per_argument_the_others_held_fixed():
     np.testing.assert_allclose(dx, dout @ W.T, rtol=1e-7, atol=1e-8)
     np.testing.assert_allclose(dW, x.T @ dout, rtol=1e-7, atol=1e-8)
     np.testing.assert_allclose(db, dout[0], rtol=1e-7, atol=1e-8)
+
+
+def test_numeric_param_grads_gives_one_gradient_per_key_or_only_the_keys_asked():
+    x, dout = np.array([[1.0, -2.0]]), np.array([[1.0, -1.0, 2.0]])
+    p = {"W": np.array([[0.5, 1.0, -1.0], [2.0, 0.0, 3.0]]), "b": np.array([0.1, 0.2, 0.3])}
+    grads = numeric_param_grads(lambda q: float(np.sum(linear_forward(x, q["W"], q["b"]) * dout)), p)
+    assert list(grads) == ["W", "b"]
+    np.testing.assert_allclose(grads["W"], x.T @ dout, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(grads["b"], dout[0], rtol=1e-7, atol=1e-8)
+    only_b = numeric_param_grads(lambda q: float(np.sum(linear_forward(x, q["W"], q["b"]) * dout)), p, ["b"])
+    assert list(only_b) == ["b"]
 
 
 def test_a_numpy_warning_in_a_stability_test_is_explained():

@@ -13,7 +13,17 @@ seeds and that the best single Gaussian does not reach. Sizes are never square.
 import numpy as np
 import pytest
 
-from grader.testkit import Call, exercise, expect, expect_close, expect_parts, numeric_grad, rng, run
+from grader.testkit import (
+    Call,
+    exercise,
+    expect,
+    expect_close,
+    expect_parts,
+    numeric_grad,
+    numeric_param_grads,
+    rng,
+    run,
+)
 
 KEYS = ["W1", "b1", "W2", "b2", "W3", "b3"]
 
@@ -63,18 +73,6 @@ def _penalty(p, x_hat, lam):
 def _of(call, value):
     """One piece of a call's result, as it came back (a list where an array is due fails)."""
     return Call(value, str(call))
-
-
-def _grads_of(f, p):
-    """Central differences of the scalar f(params) with respect to every parameter."""
-    out = {}
-    for name in p:
-
-        def at(v, name=name):
-            return f({**p, name: v})
-
-        out[name] = numeric_grad(at, p[name])
-    return out
 
 
 def _expect_grads(call, got, want, rtol=1e-5, atol=1e-8, mistakes=None):
@@ -168,7 +166,7 @@ def test_mlp_backward_matches_central_differences(impl, d_in, hidden, d_out, n):
     dx, grads = expect_parts(got, ["dx", "grads"], [(n, d_in), None])
     want_dx = numeric_grad(lambda v: float((_mlp(p, v) * dout).sum()), x)
     expect_close(_of(got, dx), want_dx, rtol=1e-5, atol=1e-8, what="dx")
-    want = _grads_of(lambda q: float((_mlp(q, x) * dout).sum()), p)
+    want = numeric_param_grads(lambda q: float((_mlp(q, x) * dout).sum()), p)
     h1 = np.tanh(x @ p["W1"] + p["b1"])
     h2 = np.tanh(h1 @ p["W2"] + p["b2"])
     no_tanh_grad = (dout @ p["W3"].T) @ p["W2"].T  # da1 without either (1 - h^2)
@@ -412,7 +410,7 @@ def test_gradient_penalty_backward_matches_central_differences(impl, lam, d_in, 
     x_hat = rng(51).normal(size=(n, d_in))
     _, cache = impl.gradient_penalty(p, x_hat, lam)
     got = run(impl.gradient_penalty_backward, cache)
-    want = _grads_of(lambda q: _penalty(q, x_hat, lam), p)
+    want = numeric_param_grads(lambda q: _penalty(q, x_hat, lam), p)
     mistakes = {
         name: {
             "sum over the batch instead of taking the mean (no 1/N in dP/dg)": want[name] * n,
@@ -520,8 +518,10 @@ def test_critic_loss_value(impl):
 def test_critic_loss_gradients_match_central_differences(impl, lam):
     critic, generator, real, z = _gan_case(62)
     got = run(impl.critic_loss, critic, generator, real, z, lam, rng(63))
-    want = _grads_of(lambda c: _critic_loss(c, generator, real, z, lam, 63), critic)
-    no_penalty = _grads_of(lambda c: float(_mlp(c, _mlp(generator, z)).mean() - _mlp(c, real).mean()), critic)
+    want = numeric_param_grads(lambda c: _critic_loss(c, generator, real, z, lam, 63), critic)
+    no_penalty = numeric_param_grads(
+        lambda c: float(_mlp(c, _mlp(generator, z)).mean() - _mlp(c, real).mean()), critic
+    )
     _expect_grads(
         got,
         got.value[1],
@@ -563,7 +563,7 @@ def test_generator_loss_and_gradients(impl, n, k):
         mistakes={"forget the minus sign": -want, "sum over the batch instead of the mean": want * n},
     )
     expect(isinstance(loss, float), f"{got}: the loss should be a Python float, got {type(loss).__name__}")
-    num = _grads_of(lambda gen: -float(_mlp(critic, _mlp(gen, z)).mean()), generator)
+    num = numeric_param_grads(lambda gen: -float(_mlp(critic, _mlp(gen, z)).mean()), generator)
     _expect_grads(got, grads, num, mistakes={name: {"forget the minus sign": -num[name]} for name in KEYS})
 
 

@@ -24,7 +24,7 @@ from grader.testkit import (
     expect,
     expect_close,
     expect_parts,
-    numeric_grad,
+    numeric_param_grads,
     rng,
     run,
     run_without_warnings,
@@ -266,14 +266,7 @@ def test_exact_log_likelihood_with_large_weights(impl):
 
 
 def _nll_grads(p, v):
-    out = {}
-    for name in p:
-
-        def at(x, name=name):
-            return -_mean_log_p({**p, name: x}, v)
-
-        out[name] = numeric_grad(at, p[name])
-    return out
+    return numeric_param_grads(lambda q: -_mean_log_p(q, v), p)
 
 
 @exercise("exact_gradient")

@@ -14,7 +14,17 @@ import math
 import numpy as np
 import pytest
 
-from grader.testkit import Call, exercise, expect, expect_close, expect_parts, numeric_grad, rng, run
+from grader.testkit import (
+    Call,
+    exercise,
+    expect,
+    expect_close,
+    expect_parts,
+    numeric_grad,
+    numeric_param_grads,
+    rng,
+    run,
+)
 
 B, R, D, HEADS, HIDDEN = 2, 3, 4, 2, 5
 ATT_KEYS = ("W_q", "W_k", "W_v", "W_o")
@@ -93,7 +103,7 @@ def _numeric(loss, M, x, p):
     """Central differences of loss(M, x, p) with respect to M, x and every parameter."""
     dM = numeric_grad(lambda a: loss(a, x, p), M)
     dx = numeric_grad(lambda a: loss(M, a, p), x)
-    dp = {k: numeric_grad(lambda a, k=k: loss(M, x, p | {k: a}), p[k]) for k in p}
+    dp = numeric_param_grads(lambda q: loss(M, x, q), p)
     return dM, dx, dp
 
 

@@ -21,8 +21,10 @@ from grader.testkit import (
     expect,
     expect_close,
     expect_equal,
+    expect_parts,
     numeric_grad,
     numeric_grads,
+    numeric_param_grads,
     rng,
     run,
 )
@@ -30,14 +32,6 @@ from grader.testkit import (
 
 def _of(call, value):
     return Call(np.asarray(value), str(call))
-
-
-def _pair(got, names):
-    expect(
-        isinstance(got.value, tuple) and len(got.value) == len(names),
-        f"{got}: expected a tuple ({', '.join(names)}), got {type(got.value).__name__}",
-    )
-    return got.value
 
 
 def _orders(N, steps, n, seed):
@@ -145,7 +139,7 @@ def _greedy(p, x, masked=True, decoder="previous"):
 @pytest.mark.parametrize("n, length", [(4, 6), (3, 1), (7, 5)])
 def test_make_sort_batch_from_the_documented_draw(impl, n, length):
     got = run(impl.make_sort_batch, n, length, rng(1))
-    x, order = _pair(got, ("x", "order"))
+    x, order = expect_parts(got, ("x", "order"))
     want_x = rng(1).random((n, length))
     expect_close(_of(got, x), want_x, rtol=0, atol=0, what="x (one call of rng.random((n, length)))")
     want = np.array([sorted(range(length), key=lambda j: row[j]) for row in want_x.tolist()], dtype=np.int64)
@@ -166,7 +160,7 @@ def test_make_sort_batch_from_the_documented_draw(impl, n, length):
 @exercise("make_sort_batch")
 def test_make_sort_batch_dtypes_and_order(impl):
     got = run(impl.make_sort_batch, 50, 7, rng(2))
-    x, order = _pair(got, ("x", "order"))
+    x, order = expect_parts(got, ("x", "order"))
     expect(
         isinstance(order, np.ndarray) and order.dtype == np.int64 and order.shape == (50, 7),
         f"{got}: order should be an int64 array of shape (50, 7), got "
@@ -272,7 +266,7 @@ def _scores_case(seed, N=3, n=5, steps=4, H=6, A=7):
 def test_pointer_scores_forward_matches_loops(impl, N, n, steps):
     e, d, W1, W2, v = _scores_case(10, N, n, steps, H=6, A=6)  # H = A, so W1 and W2 can be swapped
     got = run(impl.pointer_scores_forward, e, d, W1, W2, v)
-    u, _ = _pair(got, ("u", "cache"))
+    u, _ = expect_parts(got, ("u", "cache"))
     expect_close(
         _of(got, u),
         _scores_loops(e, d, W1, W2, v),
@@ -297,13 +291,13 @@ def test_pointer_scores_forward_one_pair_by_hand(impl):
     W2 = np.array([[7.0], [-0.25]])
     v = np.array([2.0])
     got = run(impl.pointer_scores_forward, e, d, W1, W2, v)
-    u, _ = _pair(got, ("u", "cache"))
+    u, _ = expect_parts(got, ("u", "cache"))
     expect_close(
         _of(got, u), np.array([[[2.0 * math.tanh(0.5 - 0.5)]]]), what="u = v tanh(e W1 + d W2) = 2 tanh(0)"
     )
     d = np.array([[[0.0, 4.0]]])
     got = run(impl.pointer_scores_forward, e, d, W1, W2, v)
-    u, _ = _pair(got, ("u", "cache"))
+    u, _ = expect_parts(got, ("u", "cache"))
     expect_close(_of(got, u), np.array([[[2.0 * math.tanh(-0.5)]]]), what="u = 2 tanh(0.5 - 1)")
 
 
@@ -311,7 +305,7 @@ def test_pointer_scores_forward_one_pair_by_hand(impl):
 def test_pointer_scores_forward_steps_differ_only_through_d(impl):
     e, d, W1, W2, v = _scores_case(11, 2, 4, 3)
     got = run(impl.pointer_scores_forward, e, d, W1, 0 * W2, v)
-    u, _ = _pair(got, ("u", "cache"))
+    u, _ = expect_parts(got, ("u", "cache"))
     want = np.broadcast_to(_scores_loops(e, d[:, :1], W1, 0 * W2, v), (2, 3, 4))
     expect_close(_of(got, u), want, what="u with W2 = 0 (every step scores the inputs alike)")
 
@@ -327,7 +321,7 @@ def test_pointer_scores_backward_matches_central_differences(impl, N, n, steps):
     du = rng(21).normal(size=(N, steps, n))
     _, cache = impl.pointer_scores_forward(*args)
     got = run(impl.pointer_scores_backward, du, cache)
-    grads = _pair(got, ("de", "dd", "dW1", "dW2", "dv"))
+    grads = expect_parts(got, ("de", "dd", "dW1", "dW2", "dv"))
     wants = numeric_grads(lambda *a: float(np.sum(du * _scores_loops(*a))), args)
     for k, name in enumerate(("de", "dd", "dW1", "dW2", "dv")):
         mistakes = None
@@ -349,7 +343,7 @@ def test_pointer_scores_backward_one_pair_by_hand(impl):
     W1, W2, v = np.array([[0.5], [3.0]]), np.array([[1.0], [-0.5]]), np.array([2.0])
     _, cache = impl.pointer_scores_forward(e, d, W1, W2, v)
     got = run(impl.pointer_scores_backward, np.array([[[3.0]]]), cache)
-    grads = _pair(got, ("de", "dd", "dW1", "dW2", "dv"))
+    grads = expect_parts(got, ("de", "dd", "dW1", "dW2", "dv"))
     h = math.tanh(0.5 - 1.0)
     da = 3.0 * 2.0 * (1 - h * h)  # du * v * tanh'
     expect_close(_of(got, grads[4]), np.array([3.0 * h]), what="dv = du * tanh(a)")
@@ -364,7 +358,7 @@ def test_pointer_scores_backward_is_linear_in_du(impl):
     _, cache = impl.pointer_scores_forward(*args)
     once = impl.pointer_scores_backward(du, cache)
     got = run(impl.pointer_scores_backward, 2 * du, cache)
-    grads = _pair(got, ("de", "dd", "dW1", "dW2", "dv"))
+    grads = expect_parts(got, ("de", "dd", "dW1", "dW2", "dv"))
     for name, a, b in zip(("de", "dd", "dW1", "dW2", "dv"), grads, once):
         expect_close(
             _of(got, a), 2 * np.asarray(b), what=f"{name} for 2 du (twice the one for du; a second call)"
@@ -385,7 +379,7 @@ def _loss_case(seed, N=3, steps=4, n=5, scale=1.0):
 def test_pointer_loss_matches_loops(impl, N, steps, n):
     u, mask, order = _loss_case(30 + n, N, steps, n)
     got = run(impl.pointer_loss, u, mask, order)
-    loss, _ = _pair(got, ("loss", "du"))
+    loss, _ = expect_parts(got, ("loss", "du"))
     expect(isinstance(loss, float), f"{got}: the loss should be a Python float, got {type(loss).__name__}")
     expect_close(
         _of(got, loss),
@@ -410,7 +404,7 @@ def test_pointer_loss_matches_loops(impl, N, steps, n):
 def test_pointer_loss_gradient_matches_central_differences(impl, N, steps, n):
     u, mask, order = _loss_case(40 + n, N, steps, n)
     got = run(impl.pointer_loss, u, mask, order)
-    _, du = _pair(got, ("loss", "du"))
+    _, du = expect_parts(got, ("loss", "du"))
     want = numeric_grad(lambda value: _loss_loops(value, mask, order), u)
     expect_close(
         _of(got, du),
@@ -432,7 +426,7 @@ def test_pointer_loss_is_stable_for_large_scores(impl):
     u, mask, order = _loss_case(50, 3, 5, 5, scale=800.0)
     u[~mask] = 5000.0  # huge scores where pointing is forbidden must change nothing
     got = run(impl.pointer_loss, u, mask, order)
-    loss, du = _pair(got, ("loss", "du"))
+    loss, du = expect_parts(got, ("loss", "du"))
     expect_close(_of(got, loss), _loss_loops(u, mask, order), what="the loss")
     expect(bool(np.all(np.isfinite(du))), f"{got}: du has entries that are not finite")
     expect_equal(_of(got, np.where(mask, 0.0, du)), np.zeros_like(u), what="du at the forbidden positions")
@@ -452,7 +446,7 @@ def _net_case(seed, N=3, n=5, H=4, A=3):
 def test_pointer_net_forward_matches_loops(impl, N, n):
     p, x, order = _net_case(60 + n, N, n)
     got = run(impl.pointer_net_forward, p, x, order)
-    loss, _ = _pair(got, ("loss", "cache"))
+    loss, _ = expect_parts(got, ("loss", "cache"))
     expect(isinstance(loss, float), f"{got}: the loss should be a Python float, got {type(loss).__name__}")
     expect_close(
         _of(got, loss),
@@ -481,7 +475,7 @@ def test_pointer_net_forward_any_order(impl):
     p, x, _ = _net_case(70, 3, 6)
     order = _orders(3, 6, 6, 71)
     got = run(impl.pointer_net_forward, p, x, order)
-    expect_close(_of(got, _pair(got, ("loss", "cache"))[0]), _net_loss(p, x, order), what="the loss")
+    expect_close(_of(got, expect_parts(got, ("loss", "cache"))[0]), _net_loss(p, x, order), what="the loss")
 
 
 @exercise("pointer_net_forward")
@@ -490,7 +484,10 @@ def test_pointer_net_forward_one_element_costs_nothing(impl):
     p, x, order = _net_case(72, 4, 1)
     got = run(impl.pointer_net_forward, p, x, order)
     expect_close(
-        _of(got, _pair(got, ("loss", "cache"))[0]), 0.0, atol=1e-12, what="the loss of one-element sequences"
+        _of(got, expect_parts(got, ("loss", "cache"))[0]),
+        0.0,
+        atol=1e-12,
+        what="the loss of one-element sequences",
     )
 
 
@@ -499,11 +496,7 @@ def test_pointer_net_forward_one_element_costs_nothing(impl):
 
 
 def _numeric_net(p, x, order, frozen=False):
-    def loss(name, value):
-        changed = {**p, name: value}
-        return _net_loss(changed, x, order, frozen=p if frozen else None)
-
-    return {name: numeric_grad(lambda v, name=name: loss(name, v), value) for name, value in p.items()}
+    return numeric_param_grads(lambda q: _net_loss(q, x, order, frozen=p if frozen else None), p)
 
 
 @exercise("pointer_net_backward")

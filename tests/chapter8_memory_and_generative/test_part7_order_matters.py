@@ -22,8 +22,10 @@ from grader.testkit import (
     expect,
     expect_close,
     expect_equal,
+    expect_parts,
     numeric_grad,
     numeric_grads,
+    numeric_param_grads,
     rng,
     run,
 )
@@ -31,14 +33,6 @@ from grader.testkit import (
 
 def _of(call, value):
     return Call(np.asarray(value), str(call))
-
-
-def _parts(got, names):
-    expect(
-        isinstance(got.value, tuple) and len(got.value) == len(names),
-        f"{got}: expected a tuple ({', '.join(names)}), got {type(got.value).__name__}",
-    )
-    return got.value
 
 
 def _attend(m, q, scale=1.0, weights=None):
@@ -112,7 +106,7 @@ def _closest(x):
 @pytest.mark.parametrize("n, size", [(5, 6), (3, 1), (8, 4)])
 def test_make_mean_batch_from_the_documented_draws(impl, n, size):
     got = run(impl.make_mean_batch, n, size, rng(1))
-    x, target = _parts(got, ("x", "target"))
+    x, target = expect_parts(got, ("x", "target"))
     g = rng(1)
     centre = g.uniform(-1.0, 1.0, size=(n, 1))
     want_x = centre + g.random((n, size))
@@ -135,7 +129,7 @@ def test_make_mean_batch_from_the_documented_draws(impl, n, size):
 @exercise("make_mean_batch")
 def test_make_mean_batch_shapes_and_dtypes(impl):
     got = run(impl.make_mean_batch, 40, 7, rng(2))
-    x, target = _parts(got, ("x", "target"))
+    x, target = expect_parts(got, ("x", "target"))
     expect(
         isinstance(target, np.ndarray) and target.dtype == np.int64 and target.shape == (40,),
         f"{got}: target should be an int64 array of shape (40,), got {getattr(target, 'dtype', '?')} "
@@ -179,7 +173,7 @@ def _memory(seed, N=3, n=5, H=4, scale=1.0):
 def test_content_attention_forward_matches_loops(impl, N, n, H):
     m, q = _memory(10 + n, N, n, H)
     got = run(impl.content_attention_forward, m, q)
-    r, _ = _parts(got, ("r", "cache"))
+    r, _ = expect_parts(got, ("r", "cache"))
     expect_close(
         _of(got, r),
         _attend(m, q),
@@ -197,7 +191,7 @@ def test_content_attention_forward_matches_loops(impl, N, n, H):
 def test_content_attention_forward_is_stable(impl):
     m, q = _memory(11, 2, 4, 3, scale=2000.0)
     got = run(impl.content_attention_forward, m, q)
-    r, _ = _parts(got, ("r", "cache"))
+    r, _ = expect_parts(got, ("r", "cache"))
     expect_close(_of(got, r), _attend(m, q), what="r for scores in the thousands")
 
 
@@ -207,7 +201,7 @@ def test_content_attention_forward_ignores_the_order_of_the_rows(impl):
     r = impl.content_attention_forward(m, q)[0]
     shuffled = m[:, rng(13).permutation(6)]
     got = run(impl.content_attention_forward, shuffled, q)
-    expect_close(_of(got, _parts(got, ("r", "cache"))[0]), r, what="r with each set's rows permuted")
+    expect_close(_of(got, expect_parts(got, ("r", "cache"))[0]), r, what="r with each set's rows permuted")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,7 +215,7 @@ def test_content_attention_backward_matches_central_differences(impl, N, n, H):
     dr = rng(21).normal(size=(N, H))
     _, cache = impl.content_attention_forward(m, q)
     got = run(impl.content_attention_backward, dr, cache)
-    dm, dq = _parts(got, ("dm", "dq"))
+    dm, dq = expect_parts(got, ("dm", "dq"))
     want_dm = numeric_grad(lambda value: float(np.sum(dr * _attend(value, q))), m)
 
     def values_only():  # the weights held fixed: only the path through the averaged values
@@ -263,7 +257,7 @@ def test_content_attention_backward_is_equivariant(impl):
     _, cache = impl.content_attention_forward(m[:, perm], q)
     got = run(impl.content_attention_backward, dr, cache)
     expect_close(
-        _of(got, _parts(got, ("dm", "dq"))[0]),
+        _of(got, expect_parts(got, ("dm", "dq"))[0]),
         dm[:, perm],
         what="dm for rows permuted (the same rows' dm, permuted)",
     )
@@ -276,7 +270,7 @@ def test_content_attention_backward_one_row(impl):
     dr = rng(26).normal(size=(3, 4))
     _, cache = impl.content_attention_forward(m, q)
     got = run(impl.content_attention_backward, dr, cache)
-    dm, dq = _parts(got, ("dm", "dq"))
+    dm, dq = expect_parts(got, ("dm", "dq"))
     expect_close(_of(got, dm), dr[:, None, :], atol=1e-12, what="dm of a one-row memory (r = m)")
     expect_close(_of(got, dq), np.zeros((3, 4)), atol=1e-12, what="dq of a one-row memory")
 
@@ -295,7 +289,7 @@ def _process_case(seed, N=3, n=5, H=4):
 def test_process_forward_matches_loops(impl, steps):
     m, W_q, b_q = _process_case(30 + steps)
     got = run(impl.process_forward, m, W_q, b_q, steps)
-    q_star, _ = _parts(got, ("q_star", "cache"))
+    q_star, _ = expect_parts(got, ("q_star", "cache"))
     expect_close(
         _of(got, q_star),
         _process(m, W_q, b_q, steps),
@@ -313,7 +307,9 @@ def test_process_forward_matches_loops(impl, steps):
 def test_process_forward_zero_steps(impl):
     m, W_q, b_q = _process_case(35, 2, 3, 5)
     got = run(impl.process_forward, m, W_q, b_q, 0)
-    expect_close(_of(got, _parts(got, ("q_star", "cache"))[0]), np.zeros((2, 10)), what="q* after 0 steps")
+    expect_close(
+        _of(got, expect_parts(got, ("q_star", "cache"))[0]), np.zeros((2, 10)), what="q* after 0 steps"
+    )
 
 
 @exercise("process_forward")
@@ -323,7 +319,7 @@ def test_process_forward_is_permutation_invariant(impl):
     perm = rng(37).permutation(7)
     got = run(impl.process_forward, m[:, perm], W_q, b_q, 3)
     expect_close(
-        _of(got, _parts(got, ("q_star", "cache"))[0]),
+        _of(got, expect_parts(got, ("q_star", "cache"))[0]),
         q_star,
         what="q* with each set's elements permuted (a set has no order)",
     )
@@ -340,7 +336,7 @@ def test_process_backward_matches_central_differences(impl, steps, N, n, H):
     dq_star = rng(41).normal(size=(N, 2 * H))
     _, cache = impl.process_forward(*args, steps)
     got = run(impl.process_backward, dq_star, cache)
-    grads = _parts(got, ("dm", "dW_q", "db_q"))
+    grads = expect_parts(got, ("dm", "dW_q", "db_q"))
     wants = numeric_grads(lambda *a: float(np.sum(dq_star * _process(*a, steps))), args)
     for k, name in enumerate(("dm", "dW_q", "db_q")):
         mistakes = None
@@ -367,7 +363,7 @@ def test_process_backward_query_gradient_matters(impl):
     dq_star = np.concatenate([np.zeros((2, 3)), rng(46).normal(size=(2, 3))], axis=1)
     _, cache = impl.process_forward(m, W_q, b_q, 1)
     got = run(impl.process_backward, dq_star, cache)
-    _, _, db_q = _parts(got, ("dm", "dW_q", "db_q"))
+    _, _, db_q = expect_parts(got, ("dm", "dW_q", "db_q"))
     want = numeric_grad(lambda value: float(np.sum(dq_star * _process(m, W_q, value, 1))), b_q)
     expect_close(
         _of(got, db_q),
@@ -384,7 +380,7 @@ def test_process_backward_zero_steps(impl):
     m, W_q, b_q = _process_case(47, 2, 3, 4)
     _, cache = impl.process_forward(m, W_q, b_q, 0)
     got = run(impl.process_backward, rng(48).normal(size=(2, 8)), cache)
-    dm, dW_q, db_q = _parts(got, ("dm", "dW_q", "db_q"))
+    dm, dW_q, db_q = expect_parts(got, ("dm", "dW_q", "db_q"))
     expect_close(_of(got, dm), np.zeros_like(m), what="dm after 0 steps (m was never read)")
     expect_close(_of(got, dW_q), np.zeros_like(W_q), what="dW_q after 0 steps")
 
@@ -404,7 +400,7 @@ def _net_case(seed, N=3, n=5, H=4, A=3):
 def test_set_pointer_forward_matches_loops(impl, N, n, steps):
     p, x, target = _net_case(50 + n, N, n)
     got = run(impl.set_pointer_forward, p, x, target, steps)
-    loss, _ = _parts(got, ("loss", "cache"))
+    loss, _ = expect_parts(got, ("loss", "cache"))
     expect(isinstance(loss, float), f"{got}: the loss should be a Python float, got {type(loss).__name__}")
     expect_close(
         _of(got, loss),
@@ -432,7 +428,9 @@ def test_set_pointer_forward_is_equivariant(impl):
     perm = rng(57).permutation(6)
     inverse = np.argsort(perm)
     got = run(impl.set_pointer_forward, p, x[:, perm], inverse[target].astype(np.int64), 3)
-    expect_close(_of(got, _parts(got, ("loss", "cache"))[0]), loss, what="the loss of the permuted sets")
+    expect_close(
+        _of(got, expect_parts(got, ("loss", "cache"))[0]), loss, what="the loss of the permuted sets"
+    )
 
 
 @exercise("set_pointer_forward")
@@ -441,7 +439,7 @@ def test_set_pointer_forward_process_steps_matter(impl):
     got = run(impl.set_pointer_forward, p, x, target, 2)
     want = _loss(p, x, target, 2)
     expect_close(
-        _of(got, _parts(got, ("loss", "cache"))[0]),
+        _of(got, expect_parts(got, ("loss", "cache"))[0]),
         want,
         what="the loss with 2 process steps",
         mistakes={
@@ -456,10 +454,7 @@ def test_set_pointer_forward_process_steps_matter(impl):
 
 
 def _numeric_net(p, x, target, steps, frozen=False):
-    def loss(name, value):
-        return _loss({**p, name: value}, x, target, steps, frozen=p if frozen else None)
-
-    return {name: numeric_grad(lambda v, name=name: loss(name, v), value) for name, value in p.items()}
+    return numeric_param_grads(lambda q: _loss(q, x, target, steps, frozen=p if frozen else None), p)
 
 
 @exercise("set_pointer_backward")

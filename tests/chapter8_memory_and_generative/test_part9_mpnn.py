@@ -17,6 +17,7 @@ from grader.testkit import (
     expect_close,
     expect_parts,
     numeric_grad,
+    numeric_param_grads,
     rng,
     run,
 )
@@ -274,8 +275,7 @@ def _check_step_backward(impl, h, edges, seed, dtype=np.float64, rtol=1e-6, atol
         f"{call}: grads has keys {sorted(grads)}, expected at least {sorted(STEP_KEYS)}",
     )
     want = {"dh": numeric_grad(lambda a: np.sum(_step(a, edges, p) * dout), h)}
-    for key in STEP_KEYS:
-        want[key] = numeric_grad(lambda a, key=key: np.sum(_step(h, edges, {**p, key: a}) * dout), p[key])
+    want |= numeric_param_grads(lambda q: np.sum(_step(h, edges, q) * dout), p, STEP_KEYS)
     wrong = {
         "leave out the path through the messages' sources (h[w] in [h_v, h_w])": lambda: numeric_grad(
             lambda a: np.sum(_step_split(a, h, edges, p) * dout), h
